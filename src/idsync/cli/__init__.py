@@ -1,0 +1,1 @@
+"""The `idsync` command line: thin commands over the engine, built by one composition root."""

@@ -1,0 +1,20 @@
+"""Entry point of the `idsync` console script; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from idsync.cli import emulator
+
+app = typer.Typer(
+    name="idsync",
+    help="Keep application users and identity-provider accounts in step.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(emulator.app, name="emulator")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,255 @@
+"""The contracts several parts share (DESIGN.md): change message, result, import progress, link.
+
+A change message arrives as a Kafka value, an HTTP body or one line of a JSONL import. Validation
+errors must name the field and the reason, so every constraint here carries its own message.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from idsync.domain.text import is_email, unsafe_character
+
+# Okta's profile limits (okta/FACTS.md §1): login and email 5-100 characters, names 1-50.
+LOGIN_MAX = 100
+NAME_MAX = 50
+ATTRIBUTE_MAX = 1024
+KEY_MAX = 200
+_IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$")
+
+
+class Op(enum.StrEnum):
+    UPSERT = "upsert"
+    DELETE = "delete"
+    ACTIVATE = "activate"
+    DEACTIVATE = "deactivate"
+
+
+class Status(enum.StrEnum):
+    """Outcome of one change. `deleted` extends DESIGN.md's list for the `delete` delete policy."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    ACTIVATED = "activated"
+    DEACTIVATED = "deactivated"
+    DELETED = "deleted"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class Lane(enum.IntEnum):
+    """Queue lanes; a lower value is served first."""
+
+    INTERACTIVE = 0
+    BULK = 1
+
+
+def _safe_text(value: str) -> str:
+    problem = unsafe_character(value)
+    if problem:
+        raise ValueError(f"contains a {problem}")
+    return value
+
+
+def _identifier(value: str) -> str:
+    if not _IDENT.match(value):
+        raise ValueError("must be 1-100 characters of letters, digits and . _ : @ -, starting with a letter or digit")
+    return value
+
+
+def _email(value: str) -> str:
+    if not is_email(value):
+        raise ValueError("is not a valid e-mail address")
+    return value
+
+
+SafeStr = Annotated[str, AfterValidator(_safe_text)]
+Identifier = Annotated[str, AfterValidator(_identifier)]
+Email = Annotated[str, Field(min_length=5, max_length=LOGIN_MAX), AfterValidator(_safe_text), AfterValidator(_email)]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX), AfterValidator(_safe_text)]
+AttributeValue = str | bool | int | float | None
+
+
+class UserFields(BaseModel):
+    """The application's view of a user. Extra attributes are allowed and mapped by name."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, str_strip_whitespace=False)
+
+    login: Email
+    email: Email
+    firstName: Name  # noqa: N815 - the wire name of the contract
+    lastName: Name  # noqa: N815
+
+    @model_validator(mode="after")
+    def _check_extras(self) -> UserFields:
+        for name, value in (self.model_extra or {}).items():
+            if not re.match(r"^[A-Za-z][A-Za-z0-9_]{0,63}$", name):
+                raise ValueError(f"attribute name {name!r} must be letters, digits and _ (max 64)")
+            if isinstance(value, str):
+                if len(value) > ATTRIBUTE_MAX:
+                    raise ValueError(f"attribute {name!r} is longer than {ATTRIBUTE_MAX} characters")
+                problem = unsafe_character(value)
+                if problem:
+                    raise ValueError(f"attribute {name!r} contains a {problem}")
+            elif value is not None and not isinstance(value, bool | int | float):
+                raise ValueError(f"attribute {name!r} must be a string, number, boolean or null")
+        return self
+
+    def attributes(self) -> dict[str, Any]:
+        """All fields, the four named ones first, as plain values."""
+        return self.model_dump()
+
+
+class ChangeMessage(BaseModel):
+    """One change of one user, keyed by tenant + source + key (never by e-mail)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant: Identifier
+    op: Op
+    source: Identifier
+    key: Annotated[str, Field(min_length=1, max_length=KEY_MAX), AfterValidator(_safe_text)]
+    user: UserFields | None = None
+    version: Annotated[StrictInt, Field(ge=0)] | None = None
+    import_id: Identifier | None = None
+    message_id: Annotated[str, Field(max_length=KEY_MAX), AfterValidator(_safe_text)] | None = None
+
+    @field_validator("op", mode="before")
+    @classmethod
+    def _op_name(cls, value: object) -> object:
+        if isinstance(value, str) and value not in Op._value2member_map_:
+            raise ValueError(f"unknown op {value[:40]!r}; expected one of upsert, delete, activate, deactivate")
+        return value
+
+    @model_validator(mode="after")
+    def _user_for_upsert(self) -> ChangeMessage:
+        if self.op is Op.UPSERT and self.user is None:
+            raise ValueError("user is required when op is upsert")
+        return self
+
+    @property
+    def lane(self) -> Lane:
+        return Lane.BULK if self.import_id else Lane.INTERACTIVE
+
+    @property
+    def user_key(self) -> str:
+        return user_key(self.tenant, self.source, self.key)
+
+
+def user_key(tenant: str, source: str, key: str) -> str:
+    """One string that names a user across the store (tenant + source + key)."""
+    return f"{tenant}\x1f{source}\x1f{key}"
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+
+
+class Result(BaseModel):
+    """What became of one change; sent back on the channel the change came in on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Status
+    idp_id: str | None = None
+    reason: Reason | None = None
+    tenant: str | None = None
+    source: str | None = None
+    key: str | None = None
+    version: int | None = None
+    import_id: str | None = None
+    message_id: str | None = None
+
+
+class ImportState(enum.StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class ImportProgress(BaseModel):
+    """Counts of one import; `done` and `pending` are derived for convenience."""
+
+    import_id: str
+    tenant: str
+    state: ImportState
+    received: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    activated: int = 0
+    deactivated: int = 0
+    deleted: int = 0
+    rate: float = 0.0  # users finished per second, recent
+    eta_s: float | None = None
+    total: int | None = None  # expected users, when the input size is known
+
+    @property
+    def done(self) -> int:
+        return (
+            self.created
+            + self.updated
+            + self.unchanged
+            + self.skipped
+            + self.failed
+            + self.activated
+            + self.deactivated
+            + self.deleted
+        )
+
+    @property
+    def pending(self) -> int:
+        return max(self.received - self.done, 0)
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+def describe_validation_error(exc: ValidationError) -> list[FieldError]:
+    """Turn pydantic's errors into (field, reason) pairs a person can act on."""
+    out: list[FieldError] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        field = ".".join(str(p) for p in err["loc"]) or "message"
+        msg = err["msg"]
+        for prefix in ("Value error, ", "Assertion failed, "):
+            msg = msg.removeprefix(prefix)
+        if err["type"] == "missing":
+            msg = "is required"
+        elif err["type"] == "extra_forbidden":
+            msg = "is not a field of the change message"
+        elif err["type"] == "string_too_long":
+            msg = f"is longer than {err.get('ctx', {}).get('max_length')} characters"
+        elif err["type"] == "string_too_short":
+            msg = "is empty" if err.get("ctx", {}).get("min_length") == 1 else msg
+        elif err["type"] in ("json_invalid", "json_type"):
+            field = "message"
+            msg = f"is not valid JSON ({err.get('ctx', {}).get('error', msg)})"
+        out.append(FieldError(field=field, reason=msg))
+    return out
+
+
+def validation_reason(exc: ValidationError) -> Reason:
+    """A single Reason (code `invalid`) naming every bad field."""
+    errors = describe_validation_error(exc)
+    return Reason(code="invalid", message="; ".join(f"{e.field}: {e.reason}" for e in errors))
