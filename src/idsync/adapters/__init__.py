@@ -1,0 +1,1 @@
+"""Adapters: every outbound I/O of idsync (IdP connectors, state stores, transports, files)."""

@@ -1,0 +1,164 @@
+"""Tables of the state store and their versioned migrations.
+
+A fresh database gets the current tables and is stamped with the newest version; an older one is
+brought forward one migration at a time (each a function of a connection, run in a transaction).
+To change the schema: edit the tables here AND append a migration that brings old databases to
+the same shape. Never edit a migration that has shipped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    inspect,
+    select,
+)
+
+metadata = MetaData()
+# SQLite makes INTEGER PRIMARY KEY the rowid (fast, autoincrementing); PostgreSQL wants BIGINT.
+_ID = BigInteger().with_variant(Integer, "sqlite")
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("applied_at", Float, nullable=False),
+)
+
+links = Table(
+    "links",
+    metadata,
+    Column("tenant", String(100), primary_key=True),
+    Column("source", String(100), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("idp", String(100), nullable=False),
+    Column("idp_id", String(100)),
+    Column("login", String(200)),
+    Column("profile_hash", String(64)),
+    Column("idp_status", String(32)),
+    Column("version", BigInteger),
+    Column("pending_op", String(16)),
+    Column("last_error_code", String(64)),
+    Column("last_error_message", Text),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_links_tenant_status", links.c.tenant, links.c.idp_status)
+Index("ix_links_idp_user", links.c.idp, links.c.idp_id)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("user_key", String(420), nullable=False),
+    Column("tenant", String(100), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("op", String(16), nullable=False),
+    Column("version", BigInteger),
+    Column("import_id", String(100)),
+    Column("message_id", String(200)),
+    Column("lane", SmallInteger, nullable=False),
+    Column("payload", Text),
+    Column("origin", String(16), nullable=False),
+    Column("origin_ref", String(300), unique=True),
+    Column("state", String(10), nullable=False),
+    Column("status", String(16)),
+    Column("idp_id", String(100)),
+    Column("reason_code", String(64)),
+    Column("reason_message", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", Float, nullable=False, default=0.0),
+    Column("received_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("published", Boolean, nullable=False, default=False),
+)
+_pending = changes.c.state == "pending"
+_open = changes.c.state != "done"
+Index("ix_changes_pending", changes.c.lane, changes.c.id, sqlite_where=_pending, postgresql_where=_pending)
+Index("ix_changes_open_user", changes.c.user_key, sqlite_where=_open, postgresql_where=_open)
+Index("ix_changes_import_status", changes.c.import_id, changes.c.status)
+_unpublished = (changes.c.state == "done") & (changes.c.published == False)  # noqa: E712
+Index("ix_changes_unpublished", changes.c.origin, changes.c.id, sqlite_where=_unpublished,
+      postgresql_where=_unpublished)
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("tenant", String(100), nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("input_name", Text),
+    Column("state", String(16), nullable=False),
+    Column("total", BigInteger),
+    Column("received", BigInteger, nullable=False, default=0),
+    Column("created", BigInteger, nullable=False, default=0),
+    Column("updated", BigInteger, nullable=False, default=0),
+    Column("unchanged", BigInteger, nullable=False, default=0),
+    Column("skipped", BigInteger, nullable=False, default=0),
+    Column("failed", BigInteger, nullable=False, default=0),
+    Column("activated", BigInteger, nullable=False, default=0),
+    Column("deactivated", BigInteger, nullable=False, default=0),
+    Column("deleted", BigInteger, nullable=False, default=0),
+    Column("input_cursor", BigInteger, nullable=False, default=0),
+    Column("input_done", Boolean, nullable=False, default=False),
+    Column("rate", Float, nullable=False, default=0.0),
+    Column("started_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("finished_at", Float),
+)
+
+# One row per user being worked on: who holds it and until when (a lease; expired leases are
+# taken back, so a killed worker's users are retried and no two workers touch one user at once).
+claims = Table(
+    "claims",
+    metadata,
+    Column("user_key", String(420), primary_key=True),
+    Column("owner", String(100), nullable=False),
+    Column("lease_until", Float, nullable=False),
+)
+
+Migration = Callable[[Connection], None]
+# (version, description, function). Version 1 is the initial schema, created from the tables.
+MIGRATIONS: list[tuple[int, str, Migration | None]] = [
+    (1, "initial schema: links, changes, imports, claims", None),
+]
+CURRENT_VERSION = MIGRATIONS[-1][0]
+
+
+def migrate(conn: Connection) -> int:
+    """Bring the database to CURRENT_VERSION; returns the version it was at before."""
+    existing = set(inspect(conn).get_table_names())
+    if "schema_version" not in existing:
+        metadata.create_all(conn)
+        conn.execute(
+            schema_version.insert(),
+            [{"version": v, "description": d, "applied_at": time.time()} for v, d, _ in MIGRATIONS],
+        )
+        return 0
+    applied = set(conn.execute(select(schema_version.c.version)).scalars())
+    before = max(applied, default=0)
+    for version, description, step in MIGRATIONS:
+        if version in applied:
+            continue
+        if step is not None:
+            step(conn)
+        conn.execute(
+            schema_version.insert(),
+            {"version": version, "description": description, "applied_at": time.time()},
+        )
+    return before

@@ -1,0 +1,523 @@
+"""The state store over SQLAlchemy Core: one implementation for SQLite and PostgreSQL.
+
+Everything needed to resume after a crash lives here: links, every received change with its
+result, import counters and input cursors, and the claims (leases) of users being worked on.
+Methods are domain-level and synchronous; the engine runs them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, RowMapping, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+
+from idsync.adapters.store.engine import build_engine
+from idsync.adapters.store.schema import changes, claims, imports, links, migrate
+from idsync.domain.links import IdpStatus, Link, PendingOp
+from idsync.domain.models import ImportProgress, ImportState, Lane, Reason, Status
+
+COUNTED = tuple(s.value for s in Status)  # every status has a counter column on imports
+_CHUNK = 500  # keys per IN (...) query
+
+
+@dataclass(frozen=True)
+class IngestRow:
+    """A received change: valid (with tenant/source/key) or not (then `result` says why)."""
+
+    tenant: str
+    source: str
+    key: str
+    op: str
+    lane: Lane
+    payload: str
+    origin: str
+    user_key: str
+    version: int | None = None
+    import_id: str | None = None
+    message_id: str | None = None
+    origin_ref: str | None = None
+    result_status: Status | None = None  # set: decided at once, no IdP call (stored as done)
+    reason: Reason | None = None
+    idp_id: str | None = None
+
+
+@dataclass(frozen=True)
+class QueuedChange:
+    id: int
+    op: str
+    version: int | None
+    payload: str
+    import_id: str | None
+    message_id: str | None
+    lane: Lane
+    attempts: int
+    origin: str
+
+
+@dataclass
+class ClaimedUser:
+    """One user's pending changes, in arrival order, held by one worker under a lease."""
+
+    user_key: str
+    tenant: str
+    source: str
+    key: str
+    changes: list[QueuedChange] = field(default_factory=list)
+
+    @property
+    def lane(self) -> Lane:
+        return min(c.lane for c in self.changes)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    change_id: int
+    status: Status
+    idp_id: str | None = None
+    reason: Reason | None = None
+    import_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    id: str
+    tenant: str
+    origin: str
+    input_name: str | None
+    state: ImportState
+    total: int | None
+    counts: dict[str, int]
+    input_cursor: int
+    input_done: bool
+    rate: float
+    started_at: float
+    updated_at: float
+    finished_at: float | None
+
+    def progress(self) -> ImportProgress:
+        p = ImportProgress(import_id=self.id, tenant=self.tenant, state=self.state, total=self.total,
+                           rate=self.rate, **self.counts)
+        if self.state is ImportState.RUNNING and self.rate > 0:
+            remaining = (self.total - p.done) if self.total is not None else p.pending
+            p.eta_s = max(remaining, 0) / self.rate
+        return p
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = build_engine(url)
+        self.dialect = self.engine.dialect.name
+        with self.engine.begin() as conn:
+            migrate(conn)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # ---- links -------------------------------------------------------------------------------
+
+    def get_link(self, tenant: str, source: str, key: str) -> Link | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                select(links).where(links.c.tenant == tenant, links.c.source == source, links.c.key == key)
+            ).mappings().first()
+        return _link(row) if row else None
+
+    def get_links(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], Link]:
+        out: dict[tuple[str, str, str], Link] = {}
+        with self._tx() as conn:
+            for chunk in _chunks(list(set(keys)), _CHUNK):
+                rows = conn.execute(
+                    select(links).where(tuple_(links.c.tenant, links.c.source, links.c.key).in_(chunk))
+                ).mappings()
+                for row in rows:
+                    out[(row["tenant"], row["source"], row["key"])] = _link(row)
+        return out
+
+    def save_link(self, link: Link) -> None:
+        with self._tx() as conn:
+            _upsert_link(conn, link)
+
+    def links_by_status(self, tenant: str, statuses: Iterable[IdpStatus], *, source: str | None = None,
+                        after: tuple[str, str] = ("", ""), limit: int = 500) -> list[Link]:
+        """Links of a tenant in the given IdP statuses, in (source, key) order, for resumable jobs."""
+        q = select(links).where(links.c.tenant == tenant,
+                                links.c.idp_status.in_([s.value for s in statuses]),
+                                tuple_(links.c.source, links.c.key) > after)
+        if source is not None:
+            q = q.where(links.c.source == source)
+        q = q.order_by(links.c.source, links.c.key).limit(limit)
+        with self._tx() as conn:
+            return [_link(r) for r in conn.execute(q).mappings()]
+
+    def count_links(self, tenant: str, statuses: Iterable[IdpStatus] | None = None,
+                    source: str | None = None) -> int:
+        q = select(func.count()).select_from(links).where(links.c.tenant == tenant)
+        if statuses is not None:
+            q = q.where(links.c.idp_status.in_([s.value for s in statuses]))
+        if source is not None:
+            q = q.where(links.c.source == source)
+        with self._tx() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    # ---- receiving changes ---------------------------------------------------------------------
+
+    def open_user_keys(self, user_keys: Sequence[str]) -> set[str]:
+        """Users with a change not yet done: a new change must queue behind them, never overtake."""
+        out: set[str] = set()
+        with self._tx() as conn:
+            for chunk in _chunks(list(set(user_keys)), _CHUNK):
+                out.update(conn.execute(
+                    select(changes.c.user_key).where(changes.c.state != "done", changes.c.user_key.in_(chunk))
+                ).scalars())
+        return out
+
+    def receive(self, rows: Sequence[IngestRow], *, import_id: str | None = None,
+                cursor: int | None = None, now: float | None = None) -> list[int | None]:
+        """Store received changes in one transaction; rows seen before (same origin_ref) are dropped.
+
+        Returns the new change ids in input order (None for a duplicate). With `import_id` and
+        `cursor`, the import's input cursor moves in the same transaction, so a resumed file import
+        neither skips nor repeats a line.
+        """
+        now = time.time() if now is None else now
+        for attempt in range(3):
+            try:
+                with self._tx() as conn:
+                    return self._receive(conn, rows, import_id, cursor, now)
+            except IntegrityError:  # a concurrent instance stored the same origin_ref first
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _receive(self, conn: Connection, rows: Sequence[IngestRow], import_id: str | None,
+                 cursor: int | None, now: float) -> list[int | None]:
+        refs = [r.origin_ref for r in rows if r.origin_ref]
+        seen: set[str] = set()
+        for chunk in _chunks(refs, _CHUNK):
+            seen.update(conn.execute(select(changes.c.origin_ref).where(changes.c.origin_ref.in_(chunk))).scalars())
+        fresh = [r for r in rows if not (r.origin_ref and r.origin_ref in seen)]
+        ids: dict[int, int] = {}
+        if fresh:
+            values = [_change_values(r, now) for r in fresh]
+            first_id = None
+            if self.dialect == "sqlite":
+                # One executemany, then read the ids back by rowid range (single writer: contiguous).
+                conn.execute(insert(changes), values)
+                last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+                first_id = int(last) - len(values) + 1
+                for i, r in enumerate(fresh):
+                    ids[id(r)] = first_id + i
+            else:
+                result = conn.execute(insert(changes).returning(changes.c.id, sort_by_parameter_order=True), values)
+                for r, new_id in zip(fresh, result.scalars(), strict=True):
+                    ids[id(r)] = int(new_id)
+        by_import: dict[str, Counter[str]] = {}
+        for r in fresh:
+            if r.import_id:
+                c = by_import.setdefault(r.import_id, Counter())
+                c["received"] += 1
+                if r.result_status is not None:
+                    c[r.result_status.value] += 1
+        for imp, counts in by_import.items():
+            _bump_import(conn, imp, counts, now)
+        if import_id is not None and cursor is not None:
+            conn.execute(update(imports).where(imports.c.id == import_id)
+                         .values(input_cursor=cursor, updated_at=now))
+        return [ids.get(id(r)) for r in rows]
+
+    # ---- the queue -----------------------------------------------------------------------------
+
+    def claim(self, owner: str, *, limit: int, lease_s: float, now: float | None = None,
+              lanes: Sequence[Lane] = (Lane.INTERACTIVE, Lane.BULK)) -> list[ClaimedUser]:
+        """Take up to `limit` users with pending changes, interactive lane first, under a lease.
+
+        All pending changes of a taken user come along (they coalesce into one plan). A user
+        already claimed elsewhere is passed over, so one user's changes never run concurrently.
+        """
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            q = (select(changes.c.id, changes.c.user_key)
+                 .where(changes.c.state == "pending", changes.c.not_before <= now,
+                        changes.c.lane.in_([int(x) for x in lanes]))
+                 .order_by(changes.c.lane, changes.c.id).limit(limit * 4))
+            if self.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            candidates: list[str] = []
+            for _id, user_key in conn.execute(q):
+                if user_key not in candidates:
+                    candidates.append(user_key)
+            if not candidates:
+                return []
+            held = set(conn.execute(select(claims.c.user_key).where(claims.c.user_key.in_(candidates))).scalars())
+            wanted = [u for u in candidates if u not in held][:limit]
+            taken: list[str] = []
+            for user_key in wanted:
+                if self.dialect == "postgresql":
+                    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                    got = conn.execute(pg_insert(claims).values(user_key=user_key, owner=owner,
+                                                                lease_until=now + lease_s)
+                                       .on_conflict_do_nothing().returning(claims.c.user_key)).first()
+                    if got:
+                        taken.append(user_key)
+                else:
+                    conn.execute(insert(claims).values(user_key=user_key, owner=owner, lease_until=now + lease_s))
+                    taken.append(user_key)
+            if not taken:
+                return []
+            rows = conn.execute(
+                select(changes).where(changes.c.user_key.in_(taken), changes.c.state == "pending",
+                                      changes.c.not_before <= now).order_by(changes.c.id)
+            ).mappings().all()
+            conn.execute(update(changes).where(changes.c.id.in_([r["id"] for r in rows])).values(state="inflight"))
+        grouped: dict[str, ClaimedUser] = {}
+        for r in rows:
+            cu = grouped.setdefault(r["user_key"], ClaimedUser(r["user_key"], r["tenant"], r["source"], r["key"]))
+            cu.changes.append(QueuedChange(r["id"], r["op"], r["version"], r["payload"] or "", r["import_id"],
+                                           r["message_id"], Lane(r["lane"]), r["attempts"], r["origin"]))
+        return [grouped[u] for u in taken if u in grouped]
+
+    def renew_leases(self, owner: str, lease_s: float, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            return conn.execute(update(claims).where(claims.c.owner == owner)
+                                .values(lease_until=now + lease_s)).rowcount
+
+    def release_expired(self, now: float | None = None, *, owner: str | None = None) -> int:
+        """Give back users whose lease ran out (their worker died); with `owner`, all of its claims."""
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            cond = claims.c.owner == owner if owner is not None else claims.c.lease_until < now
+            dead = list(conn.execute(select(claims.c.user_key).where(cond)).scalars())
+            for chunk in _chunks(dead, _CHUNK):
+                conn.execute(update(changes).where(changes.c.user_key.in_(chunk), changes.c.state == "inflight")
+                             .values(state="pending"))
+                conn.execute(delete(claims).where(claims.c.user_key.in_(chunk)))
+            return len(dead)
+
+    def release_all(self) -> int:
+        """At start-up of the single-process (SQLite) set-up, every claim belongs to a dead run."""
+        with self._tx() as conn:
+            dead = list(conn.execute(select(claims.c.user_key)).scalars())
+            conn.execute(update(changes).where(changes.c.state == "inflight").values(state="pending"))
+            conn.execute(delete(claims))
+            return len(dead)
+
+    def complete(self, user: ClaimedUser, owner: str, outcomes: Sequence[Outcome], link: Link | None,
+                 now: float | None = None) -> None:
+        """Record results, the new link and the import counters in one transaction; release the user."""
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            if link is not None:
+                _upsert_link(conn, link, now)
+            by_import: dict[str, Counter[str]] = {}
+            for o in outcomes:
+                conn.execute(update(changes).where(changes.c.id == o.change_id).values(
+                    state="done", status=o.status.value, idp_id=o.idp_id,
+                    reason_code=o.reason.code if o.reason else None,
+                    reason_message=o.reason.message if o.reason else None, finished_at=now))
+                if o.import_id:
+                    by_import.setdefault(o.import_id, Counter())[o.status.value] += 1
+            for imp, counts in by_import.items():
+                _bump_import(conn, imp, counts, now)
+            conn.execute(delete(claims).where(claims.c.user_key == user.user_key, claims.c.owner == owner))
+
+    def postpone(self, user: ClaimedUser, owner: str, *, not_before: float, link: Link | None = None,
+                 count_attempt: bool = True) -> None:
+        """Put a user's changes back in the queue until `not_before` (IdP down, circuit open)."""
+        with self._tx() as conn:
+            if link is not None:
+                _upsert_link(conn, link)
+            ids = [c.id for c in user.changes]
+            values: dict[str, object] = {"state": "pending", "not_before": not_before}
+            if count_attempt:
+                values["attempts"] = changes.c.attempts + 1
+            conn.execute(update(changes).where(changes.c.id.in_(ids)).values(**values))
+            conn.execute(delete(claims).where(claims.c.user_key == user.user_key, claims.c.owner == owner))
+
+    def queue_depth(self) -> dict[Lane, int]:
+        with self._tx() as conn:
+            rows = conn.execute(select(changes.c.lane, func.count()).where(changes.c.state != "done")
+                                .group_by(changes.c.lane)).all()
+        depth = {lane: 0 for lane in Lane}
+        for lane, n in rows:
+            depth[Lane(lane)] = int(n)
+        return depth
+
+    def change_result(self, change_id: int) -> dict[str, object] | None:
+        with self._tx() as conn:
+            row = conn.execute(select(changes).where(changes.c.id == change_id)).mappings().first()
+        return dict(row) if row else None
+
+    # ---- imports -------------------------------------------------------------------------------
+
+    def create_import(self, import_id: str, tenant: str, origin: str, *, input_name: str | None = None,
+                      total: int | None = None, now: float | None = None) -> ImportRecord:
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            existing = conn.execute(select(imports).where(imports.c.id == import_id)).mappings().first()
+            if existing is None:
+                conn.execute(insert(imports).values(id=import_id, tenant=tenant, origin=origin, input_name=input_name,
+                                                    state=ImportState.RUNNING.value, total=total, started_at=now,
+                                                    updated_at=now))
+            elif total is not None and existing["total"] is None:
+                conn.execute(update(imports).where(imports.c.id == import_id).values(total=total))
+        record = self.get_import(import_id)
+        assert record is not None
+        return record
+
+    def get_import(self, import_id: str) -> ImportRecord | None:
+        with self._tx() as conn:
+            row = conn.execute(select(imports).where(imports.c.id == import_id)).mappings().first()
+        return _import(row) if row else None
+
+    def list_imports(self, *, limit: int = 50, tenant: str | None = None) -> list[ImportRecord]:
+        q = select(imports).order_by(imports.c.started_at.desc()).limit(limit)
+        if tenant:
+            q = q.where(imports.c.tenant == tenant)
+        with self._tx() as conn:
+            return [_import(r) for r in conn.execute(q).mappings()]
+
+    def finish_input(self, import_id: str, now: float | None = None) -> None:
+        """The whole input was received; the import completes once every change is done."""
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            conn.execute(update(imports).where(imports.c.id == import_id).values(input_done=True, updated_at=now))
+            _maybe_complete(conn, import_id, now)
+
+    def set_import_state(self, import_id: str, state: ImportState, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            conn.execute(update(imports).where(imports.c.id == import_id).values(
+                state=state.value, updated_at=now, finished_at=now if state is not ImportState.RUNNING else None))
+
+    def set_import_rate(self, import_id: str, rate: float) -> None:
+        with self._tx() as conn:
+            conn.execute(update(imports).where(imports.c.id == import_id).values(rate=rate))
+
+    def import_results(self, import_id: str, *, statuses: Sequence[Status] | None = None, limit: int = 1000,
+                       after_id: int = 0) -> list[dict[str, object]]:
+        q = (select(changes.c.id, changes.c.tenant, changes.c.source, changes.c.key, changes.c.op,
+                    changes.c.version, changes.c.state, changes.c.status, changes.c.idp_id,
+                    changes.c.reason_code, changes.c.reason_message, changes.c.payload)
+             .where(changes.c.import_id == import_id, changes.c.id > after_id).order_by(changes.c.id).limit(limit))
+        if statuses is not None:
+            q = q.where(changes.c.status.in_([s.value for s in statuses]))
+        with self._tx() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    def recount_import(self, import_id: str) -> dict[str, int]:
+        """Counts recomputed from the per-change rows (a check on the running counters)."""
+        with self._tx() as conn:
+            rows = conn.execute(select(changes.c.status, func.count()).where(changes.c.import_id == import_id)
+                                .group_by(changes.c.status)).all()
+            received = conn.execute(select(func.count()).select_from(changes)
+                                    .where(changes.c.import_id == import_id)).scalar_one()
+        counts = {s: 0 for s in COUNTED}
+        for status, n in rows:
+            if status is not None:
+                counts[status] = int(n)
+        counts["received"] = int(received)
+        return counts
+
+    def requeue_failed(self, import_id: str, now: float | None = None) -> int:
+        """Put an import's failed changes back in the queue (their counters move back to pending)."""
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            ids = list(conn.execute(select(changes.c.id).where(changes.c.import_id == import_id,
+                                                               changes.c.status == Status.FAILED.value)).scalars())
+            for chunk in _chunks(ids, _CHUNK):
+                conn.execute(update(changes).where(changes.c.id.in_(chunk)).values(
+                    state="pending", status=None, reason_code=None, reason_message=None, attempts=0,
+                    not_before=0.0, finished_at=None, published=False))
+            if ids:
+                conn.execute(update(imports).where(imports.c.id == import_id).values(
+                    failed=imports.c.failed - len(ids), state=ImportState.RUNNING.value, finished_at=None,
+                    updated_at=now))
+            return len(ids)
+
+
+def _chunks(items: Sequence[object] | list[str], size: int) -> Iterator[list]:  # type: ignore[type-arg]
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
+
+
+def _change_values(r: IngestRow, now: float) -> dict[str, object]:
+    done = r.result_status is not None
+    return {
+        "user_key": r.user_key, "tenant": r.tenant, "source": r.source, "key": r.key, "op": r.op,
+        "version": r.version, "import_id": r.import_id, "message_id": r.message_id, "lane": int(r.lane),
+        "payload": r.payload, "origin": r.origin, "origin_ref": r.origin_ref,
+        "state": "done" if done else "pending",
+        "status": r.result_status.value if r.result_status else None, "idp_id": r.idp_id,
+        "reason_code": r.reason.code if r.reason else None,
+        "reason_message": r.reason.message if r.reason else None,
+        "attempts": 0, "not_before": 0.0, "received_at": now, "finished_at": now if done else None,
+        "published": False,
+    }
+
+
+def _bump_import(conn: Connection, import_id: str, counts: Counter[str], now: float) -> None:
+    values: dict[str, object] = {name: getattr(imports.c, name) + n for name, n in counts.items()}
+    values["updated_at"] = now
+    conn.execute(update(imports).where(imports.c.id == import_id).values(**values))
+    _maybe_complete(conn, import_id, now)
+
+
+def _maybe_complete(conn: Connection, import_id: str, now: float) -> None:
+    done = sum((getattr(imports.c, s) for s in COUNTED), start=imports.c.created * 0)
+    conn.execute(update(imports).where(and_(imports.c.id == import_id, imports.c.input_done == True,  # noqa: E712
+                                            imports.c.state == ImportState.RUNNING.value,
+                                            imports.c.received == done))
+                 .values(state=ImportState.COMPLETED.value, finished_at=now))
+
+
+def _upsert_link(conn: Connection, link: Link, now: float | None = None) -> None:
+    values = {
+        "idp": link.idp, "idp_id": link.idp_id, "login": link.login, "profile_hash": link.profile_hash,
+        "idp_status": link.idp_status.value if link.idp_status else None, "version": link.version,
+        "pending_op": link.pending_op.value if link.pending_op else None,
+        "last_error_code": link.last_error_code, "last_error_message": link.last_error_message,
+        "updated_at": time.time() if now is None else now,
+    }
+    key = {"tenant": link.tenant, "source": link.source, "key": link.key}
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    stmt = dialect_insert(links).values(**key, **values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["tenant", "source", "key"], set_=values))
+
+
+def _link(r: RowMapping) -> Link:
+    return Link(
+        tenant=r["tenant"], source=r["source"], key=r["key"], idp=r["idp"], idp_id=r["idp_id"],
+        login=r["login"], profile_hash=r["profile_hash"],
+        idp_status=IdpStatus(r["idp_status"]) if r["idp_status"] else None,
+        version=r["version"],
+        pending_op=PendingOp(r["pending_op"]) if r["pending_op"] else None,
+        last_error_code=r["last_error_code"], last_error_message=r["last_error_message"],
+    )
+
+
+def _import(m: RowMapping) -> ImportRecord:
+    return ImportRecord(
+        id=m["id"], tenant=m["tenant"], origin=m["origin"], input_name=m["input_name"],
+        state=ImportState(m["state"]), total=m["total"],
+        counts={k: int(m[k]) for k in ("received", *COUNTED)},
+        input_cursor=int(m["input_cursor"]), input_done=bool(m["input_done"]),
+        rate=float(m["rate"]), started_at=float(m["started_at"]),
+        updated_at=float(m["updated_at"]),
+        finished_at=float(m["finished_at"]) if m["finished_at"] is not None else None,
+    )

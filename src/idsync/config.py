@@ -1,0 +1,163 @@
+"""Configuration: one TOML file, validated at start-up; secrets come from environment variables.
+
+Every error names the setting (`tenants.efs-prod.mode: ...`) so a typo never starts a migration.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from idsync.domain.policy import DeletePolicy, ExternalIdp, RoutingRules, SyncMode, TenantPolicy
+from idsync.errors import ConfigError
+
+DEFAULT_TENANT = "*"
+EMULATOR_TOKEN = "idsync-emulator-token"  # noqa: S105 - the well-known token of the local emulator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Strict):
+    url: str = "sqlite:///idsync.db"
+
+
+class GovernorSettings(_Strict):
+    """How one IdP's calls are paced and retried (see docs/architecture.md, "The governor")."""
+
+    budget_share: Annotated[float, Field(gt=0, le=1)] = 0.8
+    max_concurrency: Annotated[int, Field(ge=1, le=75)] = 8
+    interactive_reserve: Annotated[float, Field(ge=0, lt=0.5)] = 0.02
+    max_retries: Annotated[int, Field(ge=0, le=20)] = 5
+    backoff_base_s: Annotated[float, Field(gt=0)] = 0.5
+    backoff_max_s: Annotated[float, Field(gt=0)] = 30.0
+    max_rate_limit_waits: Annotated[int, Field(ge=1)] = 20
+    circuit_failures: Annotated[int, Field(ge=1)] = 20
+    circuit_cooldown_s: Annotated[float, Field(gt=0)] = 30.0
+    timeout_s: Annotated[float, Field(gt=0)] = 10.0
+
+
+class IdpSettings(_Strict):
+    type: Literal["okta", "scim", "emulator"]
+    url: str | None = None
+    token_env: str | None = None
+    governor: GovernorSettings = GovernorSettings()
+    # type = "emulator": an Okta emulator started in-process (the embedded default).
+    state_file: str | None = None
+    time_scale: Annotated[float, Field(gt=0)] = 1.0
+    token: SecretStr | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> IdpSettings:
+        if self.type != "emulator" and not self.url:
+            raise ValueError(f"url is required for an IdP of type {self.type}")
+        if self.type != "emulator" and not self.token_env:
+            raise ValueError("token_env is required: the name of the environment variable holding the token")
+        return self
+
+
+class ExternalIdpSettings(_Strict):
+    name: str
+    domains: list[Annotated[str, Field(min_length=1)]]
+    login_url: str = ""
+
+
+class TenantSettings(_Strict):
+    idp: str = "okta"
+    mode: SyncMode = SyncMode.SYNC
+    delete_policy: DeletePolicy = DeletePolicy.IGNORE
+    external_idps: list[ExternalIdpSettings] = []
+    attribute_map: dict[str, str] | None = None
+    send_activation_email: bool = True
+    # Refuse a run that would deactivate or delete more than this share of the tenant's users.
+    max_deprovision_share: Annotated[float, Field(ge=0, le=1)] = 0.2
+
+    def policy(self, tenant: str) -> TenantPolicy:
+        return TenantPolicy(
+            tenant=tenant,
+            idp=self.idp,
+            mode=self.mode,
+            delete_policy=self.delete_policy,
+            routing=RoutingRules(
+                tuple(ExternalIdp(e.name, tuple(d.lower() for d in e.domains), e.login_url)
+                      for e in self.external_idps)
+            ),
+            attribute_map=self.attribute_map,
+            send_activation_email=self.send_activation_email,
+        )
+
+
+class Settings(_Strict):
+    store: StoreSettings = StoreSettings()
+    idps: dict[str, IdpSettings] = {}
+    tenants: dict[str, TenantSettings] = {}
+
+    @model_validator(mode="after")
+    def _tenants_name_idps(self) -> Settings:
+        for name, tenant in self.tenants.items():
+            if tenant.idp not in self.idps:
+                raise ValueError(f"tenants.{name}.idp: no IdP named {tenant.idp!r} under [idps]")
+        return self
+
+    def tenant(self, name: str) -> TenantSettings | None:
+        return self.tenants.get(name) or self.tenants.get(DEFAULT_TENANT)
+
+    def policy(self, name: str) -> TenantPolicy | None:
+        tenant = self.tenant(name)
+        return tenant.policy(name) if tenant else None
+
+
+def embedded_default(data_dir: Path) -> dict[str, object]:
+    """The no-configuration set-up: SQLite and the built-in Okta emulator, any tenant in `sync` mode."""
+    return {
+        "store": {"url": f"sqlite:///{data_dir / 'idsync.db'}"},
+        "idps": {"okta": {"type": "emulator", "state_file": str(data_dir / "emulator.db")}},
+        "tenants": {DEFAULT_TENANT: {"idp": "okta", "mode": "sync"}},
+    }
+
+
+def load_settings(path: Path | None, environ: Mapping[str, str], *, data_dir: Path = Path("var")) -> Settings:
+    """Read and validate the TOML file (or the embedded default) and resolve secrets."""
+    raw: dict[str, object]
+    if path is None:
+        raw = embedded_default(data_dir)
+    else:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: configuration file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return settings_from_dict(raw, environ, origin=str(path or "embedded default"))
+
+
+def settings_from_dict(raw: Mapping[str, object], environ: Mapping[str, str], *, origin: str = "config") -> Settings:
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False, include_input=False):
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{loc}: {msg}" if loc else msg)
+        raise ConfigError(f"{origin}: " + "; ".join(problems)) from None
+    return _resolve_secrets(settings, environ)
+
+
+def _resolve_secrets(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    idps = {}
+    for name, idp in settings.idps.items():
+        if idp.type == "emulator":
+            token = environ.get(idp.token_env, EMULATOR_TOKEN) if idp.token_env else EMULATOR_TOKEN
+        else:
+            assert idp.token_env is not None
+            token = environ.get(idp.token_env, "")
+            if not token:
+                raise ConfigError(f"idps.{name}.token_env: environment variable {idp.token_env} is not set")
+        idps[name] = idp.model_copy(update={"token": SecretStr(token)})
+    return settings.model_copy(update={"idps": idps})

@@ -1,0 +1,57 @@
+"""The identity link: what idsync knows of one application user at the IdP."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class IdpStatus(enum.StrEnum):
+    """Okta's user statuses (okta/FACTS.md §1); SCIM maps active/inactive onto ACTIVE/DEPROVISIONED."""
+
+    STAGED = "STAGED"
+    PROVISIONED = "PROVISIONED"
+    ACTIVE = "ACTIVE"
+    RECOVERY = "RECOVERY"
+    PASSWORD_EXPIRED = "PASSWORD_EXPIRED"
+    LOCKED_OUT = "LOCKED_OUT"
+    SUSPENDED = "SUSPENDED"
+    DEPROVISIONED = "DEPROVISIONED"
+
+    @property
+    def activatable(self) -> bool:
+        """Okta allows `activate` only from STAGED or DEPROVISIONED."""
+        return self in (IdpStatus.STAGED, IdpStatus.DEPROVISIONED)
+
+    @property
+    def is_active(self) -> bool:
+        return self not in (IdpStatus.STAGED, IdpStatus.DEPROVISIONED)
+
+
+class PendingOp(enum.StrEnum):
+    """A write sent to the IdP whose outcome is not yet recorded (written ahead of the call)."""
+
+    CREATE = "create"
+    ACTIVATE = "activate"
+
+
+@dataclass(frozen=True)
+class Link:
+    """Keyed by tenant + source + key: an e-mail change renames, it never creates a second account."""
+
+    tenant: str
+    source: str
+    key: str
+    idp: str
+    idp_id: str | None = None
+    login: str | None = None
+    profile_hash: str | None = None
+    idp_status: IdpStatus | None = None
+    version: int | None = None
+    pending_op: PendingOp | None = None
+    last_error_code: str | None = None
+    last_error_message: str | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.idp_id is not None

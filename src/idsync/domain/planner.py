@@ -1,0 +1,193 @@
+"""The planner: (change, current link, tenant policy) -> the actions that bring the IdP in step.
+
+A pure function, so every rule of the product (sync modes, routing, delete policy, versions,
+renames, unchanged users) is tested exhaustively without a server. The engine carries a plan out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from idsync.domain.links import IdpStatus, Link, PendingOp
+from idsync.domain.models import ChangeMessage, Op, Reason, Status
+from idsync.domain.policy import DeletePolicy, SyncMode, TenantPolicy
+from idsync.domain.profile import map_profile, profile_hash
+from idsync.domain.text import email_domain
+
+
+@dataclass(frozen=True)
+class CreateUser:
+    profile: Mapping[str, Any]
+    activate: bool
+    # A create was sent before and its outcome is unknown: look the login up before creating.
+    lookup_first: bool = False
+
+
+@dataclass(frozen=True)
+class UpdateProfile:
+    idp_id: str
+    profile: Mapping[str, Any]
+    rename_from: str | None = None  # the old login, when the login changes
+
+
+@dataclass(frozen=True)
+class ActivateUser:
+    idp_id: str
+    send_email: bool
+    # An activation was sent before and its outcome is unknown: read the status first.
+    check_status_first: bool = False
+
+
+@dataclass(frozen=True)
+class DeactivateUser:
+    idp_id: str
+
+
+@dataclass(frozen=True)
+class DeleteUser:
+    idp_id: str
+    deprovisioned: bool  # Okta deletes only DEPROVISIONED users; otherwise deactivate first
+
+
+Action = CreateUser | UpdateProfile | ActivateUser | DeactivateUser | DeleteUser
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The actions to carry out and the status to report when they succeed (or at once, if none)."""
+
+    status: Status
+    actions: tuple[Action, ...] = ()
+    reason: Reason | None = None
+    profile: Mapping[str, Any] | None = None
+    profile_hash: str | None = None
+    version: int | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def calls_idp(self) -> bool:
+        return bool(self.actions)
+
+
+def _skip(code: str, message: str) -> Plan:
+    return Plan(status=Status.SKIPPED, reason=Reason(code=code, message=message))
+
+
+def plan(change: ChangeMessage, link: Link | None, policy: TenantPolicy) -> Plan:
+    """Decide what one change needs. Never performs I/O."""
+    if policy.mode is SyncMode.OFF:
+        return _skip("sync_off", f"sync mode of tenant {policy.tenant} is off")
+    if (
+        link is not None
+        and change.version is not None
+        and link.version is not None
+        and change.version < link.version
+    ):
+        return _skip(
+            "outdated_version",
+            f"version {change.version} is older than the applied version {link.version}",
+        )
+    linked = link if link is not None and link.exists else None
+    if change.op is Op.UPSERT:
+        return _plan_upsert(change, link, linked, policy)
+    if linked is None:
+        return _skip("not_linked", f"no IdP account is linked to {change.source}/{change.key}")
+    assert linked.idp_id is not None
+    if change.op is Op.DELETE:
+        return _plan_delete(change, linked, policy)
+    if change.op is Op.ACTIVATE:
+        return _plan_activate(change, linked, policy)
+    return _plan_deactivate(change, linked)
+
+
+def _plan_upsert(change: ChangeMessage, link: Link | None, linked: Link | None, policy: TenantPolicy) -> Plan:
+    user = change.user
+    assert user is not None  # guaranteed by ChangeMessage validation
+    external = policy.routing.external_idp_for(user.email)
+    if external is not None:
+        return _skip(
+            "external_idp",
+            f"{email_domain(user.email)} logs in through {external.name}; no sync needed",
+        )
+    profile = map_profile(user, policy.attribute_map)
+    digest = profile_hash(profile)
+    activate = policy.mode is SyncMode.SYNC_AND_ACTIVATE
+    if linked is None:
+        lookup_first = link is not None and link.pending_op is PendingOp.CREATE
+        return Plan(
+            status=Status.CREATED,
+            actions=(CreateUser(profile, activate=activate, lookup_first=lookup_first),),
+            profile=profile,
+            profile_hash=digest,
+            version=change.version,
+        )
+    assert linked.idp_id is not None
+    actions: list[Action] = []
+    status = Status.UNCHANGED
+    if digest != linked.profile_hash:
+        rename_from = linked.login if linked.login and linked.login.lower() != user.login.lower() else None
+        actions.append(UpdateProfile(linked.idp_id, profile, rename_from=rename_from))
+        status = Status.UPDATED
+    if activate and _needs_activation(linked):
+        actions.append(
+            ActivateUser(
+                linked.idp_id,
+                send_email=policy.send_activation_email,
+                check_status_first=linked.pending_op is PendingOp.ACTIVATE,
+            )
+        )
+        if status is Status.UNCHANGED:
+            status = Status.ACTIVATED
+    return Plan(
+        status=status,
+        actions=tuple(actions),
+        profile=profile,
+        profile_hash=digest,
+        version=change.version if change.version is not None else linked.version,
+    )
+
+
+def _needs_activation(link: Link) -> bool:
+    if link.pending_op is PendingOp.ACTIVATE:
+        return True
+    return link.idp_status is not None and link.idp_status.activatable
+
+
+def _plan_delete(change: ChangeMessage, linked: Link, policy: TenantPolicy) -> Plan:
+    assert linked.idp_id is not None
+    if policy.delete_policy is DeletePolicy.IGNORE:
+        return _skip("delete_ignored", f"delete policy of tenant {policy.tenant} is ignore: the account stays")
+    if policy.delete_policy is DeletePolicy.DEACTIVATE:
+        return _plan_deactivate(change, linked)
+    deprovisioned = linked.idp_status is IdpStatus.DEPROVISIONED
+    return Plan(
+        status=Status.DELETED,
+        actions=(DeleteUser(linked.idp_id, deprovisioned=deprovisioned),),
+        version=change.version,
+    )
+
+
+def _plan_activate(change: ChangeMessage, linked: Link, policy: TenantPolicy) -> Plan:
+    assert linked.idp_id is not None
+    if not _needs_activation(linked):
+        return Plan(status=Status.UNCHANGED, version=change.version)
+    return Plan(
+        status=Status.ACTIVATED,
+        actions=(
+            ActivateUser(
+                linked.idp_id,
+                send_email=policy.send_activation_email,
+                check_status_first=linked.pending_op is PendingOp.ACTIVATE,
+            ),
+        ),
+        version=change.version,
+    )
+
+
+def _plan_deactivate(change: ChangeMessage, linked: Link) -> Plan:
+    assert linked.idp_id is not None
+    if linked.idp_status is IdpStatus.DEPROVISIONED:
+        return Plan(status=Status.UNCHANGED, version=change.version)
+    return Plan(status=Status.DEACTIVATED, actions=(DeactivateUser(linked.idp_id),), version=change.version)

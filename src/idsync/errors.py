@@ -1,0 +1,88 @@
+"""Errors of idsync. Callers catch by meaning, not by library; adapters wrap foreign errors.
+
+    IdSyncError
+    ├── ConfigError            the configuration file or environment is wrong (exit code 2)
+    ├── InputError             an input file cannot be read at all (bad rows are results, not errors)
+    ├── StoreError             the state store failed
+    └── ProviderError          an IdP call failed; `code` becomes the result's reason code
+        ├── Unauthorized       the token was refused (401/403 on auth)
+        ├── NotFound           no such user/app at the IdP
+        ├── Conflict           unique value taken (a login that already exists)
+        ├── InvalidRequest     the IdP rejected the data (400, names the field)
+        ├── IllegalTransition  the user's status does not allow this lifecycle operation
+        ├── RateLimited        429 and the wait budget is spent
+        ├── Unavailable        5xx / connection failures, after bounded retries
+        ├── UnknownOutcome     a write was sent but no answer came (timeout, dropped connection)
+        └── CircuitOpen        the IdP kept failing; calls are paused
+"""
+
+from __future__ import annotations
+
+
+class IdSyncError(Exception):
+    """Root of every error idsync raises on purpose."""
+
+
+class ConfigError(IdSyncError):
+    """The configuration is invalid; the message names the setting."""
+
+
+class InputError(IdSyncError):
+    """An input cannot be read at all."""
+
+
+class StoreError(IdSyncError):
+    """The state store failed."""
+
+
+class ProviderError(IdSyncError):
+    code = "idp_error"
+    retryable = False
+
+    def __init__(self, message: str, *, provider: str = "", status_code: int | None = None,
+                 error_code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.status_code = status_code
+        self.error_code = error_code  # e.g. Okta's E0000001
+
+
+class Unauthorized(ProviderError):
+    code = "idp_unauthorized"
+
+
+class NotFound(ProviderError):
+    code = "not_found"
+
+
+class Conflict(ProviderError):
+    code = "conflict"
+
+
+class InvalidRequest(ProviderError):
+    code = "idp_rejected"
+
+
+class IllegalTransition(ProviderError):
+    code = "illegal_transition"
+
+
+class RateLimited(ProviderError):
+    code = "rate_limited"
+    retryable = True
+
+
+class Unavailable(ProviderError):
+    code = "idp_unavailable"
+    retryable = True
+
+
+class UnknownOutcome(ProviderError):
+    code = "unknown_outcome"
+    retryable = True
+
+
+class CircuitOpen(ProviderError):
+    code = "circuit_open"
+    retryable = True

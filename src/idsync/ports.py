@@ -1,0 +1,71 @@
+"""The ports the engine talks to. Adapters implement them; the engine knows nothing else.
+
+`IdentityProvider` is the connector contract: every connector passes the same conformance suite
+(tests/conformance). Methods raise the `ProviderError` tree from `idsync.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from idsync.domain.links import IdpStatus
+
+__all__ = ["Activation", "IdentityProvider", "IdpUser", "OidcApp"]
+
+
+@dataclass(frozen=True)
+class IdpUser:
+    id: str
+    login: str
+    status: IdpStatus
+    profile: Mapping[str, Any] = field(default_factory=dict)
+    last_updated: str | None = None
+
+
+@dataclass(frozen=True)
+class Activation:
+    """What an activation returns: the link to set a password when no e-mail was sent."""
+
+    activation_url: str | None = None
+    activation_token: str | None = None
+
+
+@dataclass(frozen=True)
+class OidcApp:
+    id: str
+    label: str
+    client_id: str
+    redirect_uris: tuple[str, ...]
+    client_secret: str | None = None  # only ever present right after creation
+
+
+class IdentityProvider(Protocol):
+    """One IdP account store. Calls go through the governor of that IdP."""
+
+    name: str
+
+    async def create_user(self, profile: Mapping[str, Any], *, activate: bool) -> IdpUser: ...
+
+    async def find_user(self, login: str) -> IdpUser | None:
+        """Look a user up by login (case-insensitive, as the IdP compares logins)."""
+        ...
+
+    async def get_user(self, idp_id: str) -> IdpUser | None: ...
+
+    async def update_user(self, idp_id: str, profile: Mapping[str, Any]) -> IdpUser:
+        """Partial profile update; a new `login` renames the account."""
+        ...
+
+    async def activate_user(self, idp_id: str, *, send_email: bool) -> Activation: ...
+
+    async def deactivate_user(self, idp_id: str) -> None: ...
+
+    async def delete_user(self, idp_id: str, *, deprovisioned: bool) -> None: ...
+
+    def list_users(self, *, page_size: int = 100, updated_since: str | None = None) -> AsyncIterator[IdpUser]:
+        """Every user, page by page (cursor pagination); `updated_since` gives a delta."""
+        ...
+
+    async def aclose(self) -> None: ...
