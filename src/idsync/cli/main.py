@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from idsync.cli import emulator
+from idsync.cli import emulator, imports
 
 app = typer.Typer(
     name="idsync",
@@ -14,6 +14,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(emulator.app, name="emulator")
+app.command("import")(imports.import_command)
+app.command("status")(imports.status_command)
 
 
 def main() -> None:

@@ -315,7 +315,7 @@ class Store:
             return len(dead)
 
     def complete(self, user: ClaimedUser, owner: str, outcomes: Sequence[Outcome], link: Link | None,
-                 now: float | None = None) -> None:
+                 now: float | None = None, *, release: bool = True) -> None:
         """Record results, the new link and the import counters in one transaction; release the user."""
         now = time.time() if now is None else now
         with self._tx() as conn:
@@ -331,15 +331,22 @@ class Store:
                     by_import.setdefault(o.import_id, Counter())[o.status.value] += 1
             for imp, counts in by_import.items():
                 _bump_import(conn, imp, counts, now)
-            conn.execute(delete(claims).where(claims.c.user_key == user.user_key, claims.c.owner == owner))
+            if release:
+                conn.execute(delete(claims).where(claims.c.user_key == user.user_key, claims.c.owner == owner))
+
+    def next_due(self) -> float | None:
+        """The earliest `not_before` of a pending change (None: nothing pending)."""
+        with self._tx() as conn:
+            value = conn.execute(select(func.min(changes.c.not_before)).where(changes.c.state == "pending")).scalar()
+        return float(value) if value is not None else None
 
     def postpone(self, user: ClaimedUser, owner: str, *, not_before: float, link: Link | None = None,
-                 count_attempt: bool = True) -> None:
+                 count_attempt: bool = True, only: Sequence[QueuedChange] | None = None) -> None:
         """Put a user's changes back in the queue until `not_before` (IdP down, circuit open)."""
         with self._tx() as conn:
             if link is not None:
                 _upsert_link(conn, link)
-            ids = [c.id for c in user.changes]
+            ids = [c.id for c in changes_] if (changes_ := only) is not None else [c.id for c in user.changes]
             values: dict[str, object] = {"state": "pending", "not_before": not_before}
             if count_attempt:
                 values["attempts"] = changes.c.attempts + 1
@@ -416,6 +423,15 @@ class Store:
             q = q.where(changes.c.status.in_([s.value for s in statuses]))
         with self._tx() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
+
+    def reason_summary(self, import_id: str) -> list[tuple[str, str, int, str]]:
+        """(status, reason code, count, one example message) for the import's failed and skipped users."""
+        q = (select(changes.c.status, changes.c.reason_code, func.count(), func.min(changes.c.reason_message))
+             .where(changes.c.import_id == import_id,
+                    changes.c.status.in_([Status.FAILED.value, Status.SKIPPED.value]))
+             .group_by(changes.c.status, changes.c.reason_code).order_by(func.count().desc()))
+        with self._tx() as conn:
+            return [(s, c or "", int(n), m or "") for s, c, n, m in conn.execute(q).all()]
 
     def recount_import(self, import_id: str) -> dict[str, int]:
         """Counts recomputed from the per-change rows (a check on the running counters)."""

@@ -1,0 +1,92 @@
+"""An httpx transport that puts every IdP request under the governor and applies the retry rules.
+
+- 429: wait until the reset the IdP named, then send again (the request was not processed).
+- Connection refused / connect timeout: the request never left; retry with backoff, any method.
+- 5xx, read timeout, dropped connection: retry idempotent requests with backoff and jitter; a
+  non-idempotent one (a create) raises `UnknownOutcome`, so the caller looks the result up first
+  instead of sending it blindly again.
+- Too many failures in a row open the circuit: calls fail fast with `CircuitOpen`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from idsync.engine.governor import Governor
+from idsync.engine.lanes import current_lane
+from idsync.engine.pacer import RateHeaders
+from idsync.errors import CircuitOpen, RateLimited, Unavailable, UnknownOutcome
+
+IDEMPOTENT = "idsync.idempotent"  # request extension: override the method-based default
+_SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_UNKNOWN = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError,
+            httpx.RemoteProtocolError, httpx.CloseError)
+
+Classifier = Callable[[httpx.Request], str]
+
+
+class GovernedTransport(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport, governor: Governor, classify: Classifier) -> None:
+        self._inner = inner
+        self._governor = governor
+        self._classify = classify
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        gov = self._governor
+        bucket = self._classify(request)
+        idempotent = bool(request.extensions.get(IDEMPOTENT, request.method in _SAFE_METHODS))
+        where = f"{gov.idp} {request.method} {request.url.path}"
+        attempt = 0
+        waits = 0
+        while True:
+            if not gov.circuit_allows():
+                raise CircuitOpen(f"{gov.idp}: circuit open after {gov.breaker.failures} failures in a row; "
+                                  f"calls paused until the cool-down ends", provider=gov.idp)
+            permit = await gov.acquire(bucket, current_lane.get())
+            try:
+                response = await self._inner.handle_async_request(request)
+                await response.aread()
+            except _NOT_SENT as exc:
+                gov.on_response(permit, 0, None)
+                attempt += 1
+                if attempt > gov.settings.max_retries:
+                    raise Unavailable(f"{where}: cannot connect ({type(exc).__name__}) after {attempt} attempts",
+                                      provider=gov.idp) from exc
+                await gov.clock.sleep(gov.backoff(attempt - 1))
+                continue
+            except _UNKNOWN as exc:
+                gov.on_response(permit, 0, None)
+                if not idempotent:
+                    raise UnknownOutcome(f"{where}: no answer ({type(exc).__name__}); the write may have happened",
+                                         provider=gov.idp) from exc
+                attempt += 1
+                if attempt > gov.settings.max_retries:
+                    raise Unavailable(f"{where}: no answer ({type(exc).__name__}) after {attempt} attempts",
+                                      provider=gov.idp) from exc
+                await gov.clock.sleep(gov.backoff(attempt - 1))
+                continue
+            status = response.status_code
+            gov.on_response(permit, status, RateHeaders.parse(response.headers))
+            if status == 429:
+                waits += 1
+                if waits > gov.settings.max_rate_limit_waits:
+                    raise RateLimited(f"{where}: still rate limited after {waits} waits", provider=gov.idp,
+                                      status_code=429)
+                continue  # the pacer now holds this bucket until the reset
+            if status >= 500:
+                if not idempotent:
+                    raise UnknownOutcome(f"{where}: answered {status}; the write may have happened",
+                                         provider=gov.idp, status_code=status)
+                attempt += 1
+                if attempt > gov.settings.max_retries:
+                    raise Unavailable(f"{where}: answered {status} {attempt} times", provider=gov.idp,
+                                      status_code=status)
+                await gov.clock.sleep(gov.backoff(attempt - 1))
+                continue
+            return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

@@ -1,0 +1,175 @@
+"""The Okta connector: the `IdentityProvider` port over Okta's Management API.
+
+Built with an injected transport (the governor wraps whatever reaches the network), so every
+call is paced and retried by one governor per IdP.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from idsync.adapters.governed import IDEMPOTENT, GovernedTransport
+from idsync.adapters.okta.buckets import okta_bucket
+from idsync.adapters.okta.errors import okta_error
+from idsync.domain.links import IdpStatus
+from idsync.engine.governor import Governor
+from idsync.errors import IllegalTransition, NotFound
+from idsync.ports import Activation, IdpUser, OidcApp
+
+USER_AGENT = "idsync/0.1 (+https://github.com/idsync/idsync)"
+
+
+def okta_literal(value: str) -> str:
+    """A string literal for Okta's filter/search grammar: double-quoted with JSON escapes (the
+    SCIM filter grammar Okta's follows), so quotes and backslashes in a login stay data."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _user(body: Mapping[str, Any]) -> IdpUser:
+    profile = body.get("profile") or {}
+    return IdpUser(id=body["id"], login=profile.get("login", ""), status=IdpStatus(body["status"]),
+                   profile=profile, last_updated=body.get("lastUpdated"))
+
+
+class OktaConnector:
+    def __init__(self, name: str, base_url: str, token: str, governor: Governor, *, timeout_s: float = 10.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.name = name
+        self.governor = governor
+        inner = transport or httpx.AsyncHTTPTransport(
+            retries=0, limits=httpx.Limits(max_connections=governor.settings.max_concurrency + 4))
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            transport=GovernedTransport(inner, governor, okta_bucket),
+            headers={"Authorization": f"SSWS {token}", "Accept": "application/json", "User-Agent": USER_AGENT},
+            timeout=timeout_s,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+                    body: Any = None, idempotent: bool | None = None) -> httpx.Response:
+        extensions = {IDEMPOTENT: idempotent} if idempotent is not None else None
+        response = await self._client.request(method, path, params=params, json=body, extensions=extensions)
+        if response.status_code >= 400:
+            raise okta_error(self.name, response)
+        return response
+
+    # ---- users -------------------------------------------------------------------------------
+
+    async def create_user(self, profile: Mapping[str, Any], *, activate: bool) -> IdpUser:
+        r = await self._call("POST", "/api/v1/users", params={"activate": str(activate).lower()},
+                             body={"profile": dict(profile)})
+        return _user(r.json())
+
+    async def find_user(self, login: str) -> IdpUser | None:
+        """By login through GET /users/{login} (Okta counts it in the larger lookup bucket). Okta also
+        matches ids and login short names there, so the answer must carry exactly this login."""
+        if "/" in login or login.startswith("00u") or len(login) < 5:
+            return await self._search_login(login)
+        try:
+            r = await self._call("GET", f"/api/v1/users/{quote(login, safe='@')}")
+        except NotFound:
+            return None
+        user = _user(r.json())
+        return user if user.login.lower() == login.lower() else await self._search_login(login)
+
+    async def _search_login(self, login: str) -> IdpUser | None:
+        r = await self._call("GET", "/api/v1/users", params={"search": f"profile.login eq {okta_literal(login)}"})
+        for body in r.json():
+            user = _user(body)
+            if user.login.lower() == login.lower():
+                return user
+        return None
+
+    async def get_user(self, idp_id: str) -> IdpUser | None:
+        try:
+            r = await self._call("GET", f"/api/v1/users/{quote(idp_id, safe='')}")
+        except NotFound:
+            return None
+        return _user(r.json())
+
+    async def update_user(self, idp_id: str, profile: Mapping[str, Any]) -> IdpUser:
+        # POST is Okta's partial update; it sets the same values again when repeated.
+        r = await self._call("POST", f"/api/v1/users/{quote(idp_id, safe='')}", body={"profile": dict(profile)},
+                             idempotent=True)
+        return _user(r.json())
+
+    async def activate_user(self, idp_id: str, *, send_email: bool) -> Activation:
+        r = await self._call("POST", f"/api/v1/users/{quote(idp_id, safe='')}/lifecycle/activate",
+                             params={"sendEmail": str(send_email).lower()})
+        body = r.json() if r.content else {}
+        return Activation(activation_url=body.get("activationUrl"), activation_token=body.get("activationToken"))
+
+    async def deactivate_user(self, idp_id: str) -> None:
+        try:
+            await self._call("POST", f"/api/v1/users/{quote(idp_id, safe='')}/lifecycle/deactivate",
+                             idempotent=True)
+        except IllegalTransition:
+            return  # already deprovisioned
+
+    async def delete_user(self, idp_id: str, *, deprovisioned: bool) -> None:
+        """Okta deletes only DEPROVISIONED users; on any other the first DELETE deactivates."""
+        path = f"/api/v1/users/{quote(idp_id, safe='')}"
+        try:
+            await self._call("DELETE", path)
+            if not deprovisioned:
+                await self._call("DELETE", path)
+        except NotFound:
+            return
+
+    async def list_users(self, *, page_size: int = 100, updated_since: str | None = None) -> AsyncIterator[IdpUser]:
+        params: dict[str, str] = {"limit": str(page_size)}
+        if updated_since:
+            params["filter"] = f"lastUpdated gt {okta_literal(updated_since)}"
+        else:
+            # The plain list omits DEPROVISIONED users; a filter naming every status returns all.
+            params["filter"] = " or ".join(f'status eq "{s.value}"' for s in IdpStatus)
+        url: str | None = "/api/v1/users"
+        while url:
+            r = await self._call("GET", url, params=params)
+            for body in r.json():
+                yield _user(body)
+            next_link = r.links.get("next", {}).get("url")
+            url, params = (next_link, {}) if next_link else (None, {})
+
+    # ---- OpenID Connect apps (portals) -------------------------------------------------------
+
+    async def create_oidc_app(self, label: str, redirect_uris: list[str], *, base_url: str = "") -> OidcApp:
+        body = {
+            "name": "oidc_client",
+            "label": label,
+            "signOnMode": "OPENID_CONNECT",
+            "credentials": {"oauthClient": {"token_endpoint_auth_method": "client_secret_basic"}},
+            "settings": {"oauthClient": {
+                "redirect_uris": redirect_uris, "response_types": ["code"],
+                "grant_types": ["authorization_code"], "application_type": "web",
+                **({"initiate_login_uri": base_url} if base_url.startswith("https://") else {}),
+            }},
+        }
+        r = await self._call("POST", "/api/v1/apps", params={"activate": "true"}, body=body)
+        return _app(r.json())
+
+    async def list_oidc_apps(self) -> list[OidcApp]:
+        apps: list[OidcApp] = []
+        url: str | None = "/api/v1/apps"
+        params: dict[str, str] = {"limit": "200"}
+        while url:
+            r = await self._call("GET", url, params=params)
+            apps.extend(_app(a) for a in r.json() if a.get("signOnMode") == "OPENID_CONNECT")
+            next_link = r.links.get("next", {}).get("url")
+            url, params = (next_link, {}) if next_link else (None, {})
+        return apps
+
+
+def _app(body: Mapping[str, Any]) -> OidcApp:
+    oauth = (body.get("credentials") or {}).get("oauthClient") or {}
+    settings = ((body.get("settings") or {}).get("oauthClient")) or {}
+    return OidcApp(id=body["id"], label=body.get("label", ""), client_id=oauth.get("client_id", ""),
+                   redirect_uris=tuple(settings.get("redirect_uris") or ()), client_secret=oauth.get("client_secret"))

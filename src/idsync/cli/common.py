@@ -1,0 +1,56 @@
+"""Shared pieces of the CLI: loading settings (exit code 2 on a bad configuration), the console,
+logging set-up that never prints secrets."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from idsync.config import Settings, load_settings
+from idsync.errors import ConfigError, IdSyncError
+
+console = Console(stderr=False, highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+
+ConfigOption = typer.Option(None, "--config", "-c", help="idsync.toml; without it: ./idsync.toml if present, "
+                            "else the embedded default (SQLite in ./var and the built-in Okta emulator).",
+                            exists=False, dir_okay=False)
+
+
+def settings_or_exit(config: Path | None, data_dir: Path = Path("var")) -> Settings:
+    if config is None and Path("idsync.toml").exists():
+        config = Path("idsync.toml")
+    try:
+        return load_settings(config, os.environ, data_dir=data_dir)
+    except ConfigError as exc:
+        fail_usage(str(exc))
+
+
+def fail_usage(message: str) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(EXIT_USAGE)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING
+    handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def handle_errors(exc: IdSyncError) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILURES)
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

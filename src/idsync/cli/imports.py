@@ -1,0 +1,129 @@
+"""`idsync import` and `idsync status`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from idsync.cli.common import (
+    EXIT_FAILURES,
+    EXIT_OK,
+    ConfigOption,
+    console,
+    fail_usage,
+    handle_errors,
+    settings_or_exit,
+    setup_logging,
+)
+from idsync.config import Settings
+from idsync.domain.models import ImportProgress
+from idsync.engine.file_import import ImportReport, new_import_id, run_file_import
+from idsync.errors import IdSyncError
+from idsync.runtime import Runtime
+
+COUNTS = ("created", "updated", "activated", "deactivated", "deleted", "unchanged", "skipped", "failed")
+
+
+def import_command(
+    file: Path = typer.Argument(..., help="CSV or JSONL (one change message per line).", dir_okay=False),
+    tenant: str = typer.Option(..., "--tenant", "-t", help="The installation the users belong to."),
+    config: Path | None = ConfigOption,
+    import_id: str | None = typer.Option(None, "--import-id", help="Resume this import (or name a new one)."),
+    source: str | None = typer.Option(None, "--source", help="Source of CSV rows that have no 'source' column."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Sync the users of FILE to the tenant's IdP, with progress; exit 1 when some users failed."""
+    setup_logging(verbose)
+    settings = settings_or_exit(config)
+    if not file.exists():
+        fail_usage(f"{file}: no such file")
+    if settings.policy(tenant) is None:
+        fail_usage(f"--tenant: tenant {tenant!r} is not configured (known: {', '.join(settings.tenants) or 'none'})")
+    import_id = import_id or new_import_id()
+    try:
+        report = asyncio.run(_run(settings, file, tenant, import_id, source))
+    except IdSyncError as exc:
+        raise handle_errors(exc) from None
+    print_report(report)
+    raise typer.Exit(EXIT_FAILURES if report.progress.failed else EXIT_OK)
+
+
+async def _run(settings: Settings, file: Path, tenant: str, import_id: str, source: str | None) -> ImportReport:
+    console.print(f"import [bold]{import_id}[/] of {file} for tenant {tenant}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rate]:>8.1f} users/s"), TimeRemainingColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task("syncing", total=None, rate=0.0)
+
+        def on_progress(p: ImportProgress) -> None:
+            bar.update(task, total=p.total, completed=p.done, rate=p.rate)
+
+        async with Runtime(settings) as runtime:
+            return await run_file_import(runtime, file, tenant=tenant, import_id=import_id, source=source,
+                                         on_progress=on_progress)
+
+
+def print_report(report: ImportReport) -> None:
+    p = report.progress
+    table = Table(title=f"import {p.import_id} ({p.state.value})", show_header=True)
+    table.add_column("result")
+    table.add_column("users", justify="right")
+    table.add_row("received", f"{p.received:,}")
+    for name in COUNTS:
+        value = getattr(p, name)
+        if value or name in ("created", "unchanged", "skipped", "failed"):
+            table.add_row(name, f"{value:,}")
+    console.print(table)
+    if report.reasons:
+        reasons = Table(title="failed and skipped, by reason")
+        for col in ("status", "reason", "users", "example"):
+            reasons.add_column(col, justify="right" if col == "users" else "left")
+        for status, code, n, example in report.reasons:
+            reasons.add_row(status, code, f"{n:,}", example[:90])
+        console.print(reasons)
+    console.print(f"API calls: {report.api_calls:,}   time: {report.elapsed_s:.1f} s   "
+                  f"rate: {p.rate:.0f} users/s")
+
+
+def status_command(
+    import_id: str | None = typer.Argument(None, help="An import id; without it, the latest imports."),
+    config: Path | None = ConfigOption,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Show the progress and counts of an import (or list recent imports)."""
+    from idsync.adapters.store import Store
+
+    settings = settings_or_exit(config)
+    store = Store(settings.store.url)
+    try:
+        if import_id is None:
+            records = store.list_imports(limit=20)
+            if as_json:
+                console.print_json(json.dumps([r.progress().model_dump(mode="json") for r in records]))
+                return
+            table = Table(title="imports")
+            for col in ("import", "tenant", "state", "done", "total", "failed", "skipped"):
+                table.add_column(col)
+            for r in records:
+                p = r.progress()
+                table.add_row(p.import_id, p.tenant, p.state.value, f"{p.done:,}", f"{p.total or p.received:,}",
+                              f"{p.failed:,}", f"{p.skipped:,}")
+            console.print(table)
+            return
+        record = store.get_import(import_id)
+        if record is None:
+            fail_usage(f"no import {import_id!r}")
+        progress = record.progress()
+        if as_json:
+            console.print_json(json.dumps(progress.model_dump(mode="json") | {"done": progress.done,
+                                                                              "pending": progress.pending}))
+            return
+        print_report(ImportReport(progress, 0, (record.updated_at - record.started_at),
+                                  store.reason_summary(import_id)))
+    finally:
+        store.close()

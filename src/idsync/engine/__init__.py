@@ -1,0 +1,1 @@
+"""The engine: async orchestration over the ports (governor, ingest, workers, jobs)."""

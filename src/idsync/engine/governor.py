@@ -1,0 +1,188 @@
+"""The governor: every call to one IdP asks it for a permit first.
+
+It paces each rate-limit bucket from the IdP's headers (see `pacer.py`), caps the calls in flight,
+serves the interactive lane before the bulk lane, and runs the circuit breaker. Time enters only
+through the injected clock, so the scheduling is tested by moving a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+from idsync.clock import Clock
+from idsync.config import GovernorSettings
+from idsync.domain.models import Lane
+from idsync.engine.pacer import BucketPacer, RateHeaders
+from idsync.engine.retry import CircuitBreaker, backoff_delay
+
+
+@dataclass
+class Permit:
+    bucket: str
+    lane: Lane
+    seq: int
+    sent_at: float
+
+
+@dataclass
+class BucketStats:
+    calls: Counter[int] = field(default_factory=Counter)  # by HTTP status (0 = no answer)
+    rate_limited: int = 0
+
+
+class _Bucket:
+    def __init__(self, name: str, pacer: BucketPacer) -> None:
+        self.name = name
+        self.pacer = pacer
+        self.waiters: list[tuple[int, int, asyncio.Future[int]]] = []
+        self.wakeup = asyncio.Event()
+        self.dispatcher: asyncio.Task[None] | None = None
+        self.stats = BucketStats()
+
+
+class Governor:
+    def __init__(self, idp: str, settings: GovernorSettings, clock: Clock, *, rng: random.Random | None = None,
+                 share_scale: float = 1.0) -> None:
+        self.idp = idp
+        self.settings = settings
+        self.clock = clock
+        self.rng = rng or random.Random()
+        # Several instances share one IdP budget: each takes its part of the share (see docs).
+        self.share_scale = share_scale
+        self.breaker = CircuitBreaker(settings.circuit_failures, settings.circuit_cooldown_s)
+        self._buckets: dict[str, _Bucket] = {}
+        self._seq = itertools.count()
+        self._in_flight = 0
+        self._slot_free = asyncio.Event()
+
+    # ---- permits -----------------------------------------------------------------------------
+
+    def _bucket(self, name: str) -> _Bucket:
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            pacer = BucketPacer(share=self.settings.budget_share * self.share_scale,
+                                reserve_share=self.settings.interactive_reserve)
+            bucket = self._buckets[name] = _Bucket(name, pacer)
+        return bucket
+
+    def set_share_scale(self, scale: float) -> None:
+        self.share_scale = scale
+        for b in self._buckets.values():
+            b.pacer.share = self.settings.budget_share * scale
+            b.wakeup.set()
+
+    async def acquire(self, bucket_name: str, lane: Lane) -> Permit:
+        """Wait for this call's turn: bucket pacing, the concurrency cap, lane priority."""
+        bucket = self._bucket(bucket_name)
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        entry = (int(lane), next(self._seq), fut)
+        heapq.heappush(bucket.waiters, entry)
+        if bucket.dispatcher is None or bucket.dispatcher.done():
+            bucket.dispatcher = asyncio.create_task(self._dispatch(bucket), name=f"governor:{bucket_name}")
+        bucket.wakeup.set()
+        try:
+            seq = await fut
+        except asyncio.CancelledError:
+            if entry in bucket.waiters:
+                bucket.waiters.remove(entry)
+                heapq.heapify(bucket.waiters)
+            elif fut.done() and not fut.cancelled():
+                bucket.pacer.in_flight = max(bucket.pacer.in_flight - 1, 0)  # granted, never sent
+                self._release_slot()
+            bucket.wakeup.set()
+            raise
+        return Permit(bucket_name, lane, seq, self.clock.time())
+
+    async def _dispatch(self, bucket: _Bucket) -> None:
+        """Grant permits to the waiters of one bucket, best lane first, at the paced times."""
+        while bucket.waiters:
+            lane, _, fut = bucket.waiters[0]
+            if fut.done():
+                heapq.heappop(bucket.waiters)
+                continue
+            now = self.clock.time()
+            at = bucket.pacer.next_send_at(now, Lane(lane))
+            if at <= now and self._in_flight < self.settings.max_concurrency:
+                heapq.heappop(bucket.waiters)
+                self._in_flight += 1
+                fut.set_result(bucket.pacer.on_send(now))
+                continue
+            bucket.wakeup.clear()
+            self._slot_free.clear()
+            delay = at - now if at > now else None
+            await self._wait(bucket, delay)
+        bucket.dispatcher = None
+
+    async def _wait(self, bucket: _Bucket, delay: float | None) -> None:
+        waits: list[asyncio.Task[object]] = [
+            asyncio.create_task(bucket.wakeup.wait()),
+            asyncio.create_task(self._slot_free.wait()),
+        ]
+        if delay is not None:
+            waits.append(asyncio.create_task(self.clock.sleep(delay)))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in waits:
+                t.cancel()
+
+    def _release_slot(self) -> None:
+        self._in_flight = max(self._in_flight - 1, 0)
+        self._slot_free.set()
+
+    def on_response(self, permit: Permit, status: int, headers: RateHeaders | None) -> None:
+        """Feed the answer back: learn limits, count the call, move the breaker."""
+        bucket = self._bucket(permit.bucket)
+        now = self.clock.time()
+        bucket.pacer.on_response(now, permit.seq, status, headers)
+        bucket.stats.calls[status] += 1
+        if status == 429:
+            bucket.stats.rate_limited += 1
+        if status == 0 or status >= 500:
+            self.breaker.on_failure(now)
+        elif status < 500 and status != 429:
+            self.breaker.on_success()
+        self._release_slot()
+        bucket.wakeup.set()
+
+    # ---- retries -----------------------------------------------------------------------------
+
+    def backoff(self, attempt: int) -> float:
+        return backoff_delay(attempt, base_s=self.settings.backoff_base_s, max_s=self.settings.backoff_max_s,
+                             rng=self.rng)
+
+    def circuit_allows(self) -> bool:
+        return self.breaker.allow(self.clock.time())
+
+    # ---- reporting ---------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, dict[str, object]]:
+        """Per bucket: learned limit, budget, calls left, reset, calls by status, 429s."""
+        now = self.clock.time()
+        out: dict[str, dict[str, object]] = {}
+        for name, b in self._buckets.items():
+            p = b.pacer
+            out[name] = {
+                "limit": p.limit,
+                "budget": p.budget if p.limit is not None else None,
+                "calls_left": p.calls_left(now) if p.limit is not None else None,
+                "reset_in_s": (p.reset_at - now) if p.reset_at is not None else None,
+                "window_s": p.window_s,
+                "calls": dict(b.stats.calls),
+                "rate_limited": b.stats.rate_limited,
+                "waiting": sum(1 for w in b.waiters if not w[2].done()),
+            }
+        return out
+
+    @property
+    def total_calls(self) -> int:
+        return sum(sum(b.stats.calls.values()) for b in self._buckets.values())
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight

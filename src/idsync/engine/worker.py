@@ -1,0 +1,235 @@
+"""The worker: claims users with pending changes (interactive lane first), plans each change
+against the current link, carries the plan out through the IdP's connector, and records results.
+
+Changes of one user are applied in arrival order; consecutive upserts coalesce into one plan
+(several queued changes of a user cost one call). Retryable failures put the user back in the
+queue with backoff; other failures become a `failed` result with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+from pydantic import ValidationError
+
+from idsync.adapters.store.sql import ClaimedUser, Outcome, QueuedChange
+from idsync.clock import Clock
+from idsync.config import Settings
+from idsync.domain.links import Link
+from idsync.domain.models import ChangeMessage, Lane, Reason, Status, validation_reason
+from idsync.domain.planner import plan
+from idsync.engine.apply import Applied, PlanRunner
+from idsync.engine.db import AsyncStore
+from idsync.engine.lanes import current_lane
+from idsync.engine.retry import backoff_delay
+from idsync.errors import CircuitOpen, ProviderError
+from idsync.ports import IdentityProvider
+
+log = logging.getLogger("idsync.worker")
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    concurrency: int = 32  # users in progress in the bulk lane
+    interactive_slots: int = 8  # extra users in progress reserved for the interactive lane
+    lease_s: float = 120.0
+    poll_s: float = 0.25
+    max_attempts: int = 8  # a change failing with retryable errors this often fails for good
+    retry_base_s: float = 2.0
+    retry_max_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class _Postpone:
+    delay_s: float
+    count_attempt: bool
+
+
+def segments(changes: list[QueuedChange]) -> list[list[QueuedChange]]:
+    """Split one user's changes into runs: consecutive upserts form one run, any other op its own."""
+    out: list[list[QueuedChange]] = []
+    for c in changes:
+        if out and c.op == "upsert" and out[-1][-1].op == "upsert":
+            out[-1].append(c)
+        else:
+            out.append([c])
+    return out
+
+
+def effective(run: list[QueuedChange]) -> QueuedChange:
+    """The change that wins a run of upserts: the highest version, the latest arrival on a tie."""
+    return max(run, key=lambda c: (c.version if c.version is not None else -1, c.id))
+
+
+class Worker:
+    def __init__(self, db: AsyncStore, settings: Settings, idps: Mapping[str, IdentityProvider], clock: Clock,
+                 *, options: WorkerOptions | None = None, owner: str | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.idps = idps
+        self.clock = clock
+        self.options = options or WorkerOptions()
+        self.owner = owner or f"worker-{uuid.uuid4().hex[:8]}"
+        self.wakeup = asyncio.Event()
+        self._runner = PlanRunner(db)
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self._waiters: dict[int, asyncio.Future[Outcome]] = {}
+        self._rng = random.Random()
+        self.processed = 0
+
+    # ---- results for callers that wait (the HTTP API's interactive lane) --------------------
+
+    def wait_for(self, change_id: int) -> asyncio.Future[Outcome]:
+        fut = self._waiters.get(change_id)
+        if fut is None:
+            fut = self._waiters[change_id] = asyncio.get_running_loop().create_future()
+        return fut
+
+    def _resolve(self, outcomes: list[Outcome]) -> None:
+        for o in outcomes:
+            fut = self._waiters.pop(o.change_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(o)
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    async def run(self, *, stop: asyncio.Event | None = None, until_idle: Callable[[], bool] | None = None) -> None:
+        """Work until `stop` is set, or (burst mode) until `until_idle()` is true and nothing is left."""
+        stop = stop or asyncio.Event()
+        renewer = asyncio.create_task(self._renew_leases(stop))
+        try:
+            while not stop.is_set():
+                claimed = await self._claim()
+                for user in claimed:
+                    self._active[user.user_key] = asyncio.create_task(self._guarded(user))
+                if claimed:
+                    continue
+                if until_idle is not None and until_idle() and not self._active:
+                    due = await self.db.call(self.db.store.next_due)
+                    if due is None:
+                        return
+                    await self._sleep(min(max(due - self.clock.time(), 0.01), self.options.poll_s), stop)
+                    continue
+                await self._sleep(self.options.poll_s, stop)
+        finally:
+            renewer.cancel()
+            if self._active:
+                await asyncio.gather(*self._active.values(), return_exceptions=True)
+
+    async def _claim(self) -> list[ClaimedUser]:
+        bulk_busy = sum(1 for t in self._active.values() if getattr(t, "idsync_lane", Lane.BULK) is Lane.BULK)
+        room = self.options.concurrency - bulk_busy
+        total_room = self.options.concurrency + self.options.interactive_slots - len(self._active)
+        if total_room <= 0:
+            return []
+        lanes = (Lane.INTERACTIVE, Lane.BULK) if room > 0 else (Lane.INTERACTIVE,)
+        limit = min(total_room, max(room, 0) + self.options.interactive_slots)
+        claimed = await self.db.call(self.db.store.claim, self.owner, limit=limit, lease_s=self.options.lease_s,
+                                     now=self.clock.time(), lanes=lanes)
+        # Bulk users never take the slots reserved for interactive ones.
+        keep: list[ClaimedUser] = []
+        bulk_room = max(room, 0)
+        for user in claimed:
+            if user.lane is Lane.BULK:
+                if bulk_room <= 0:
+                    await self.db.call(self.db.store.postpone, user, self.owner, not_before=0.0, count_attempt=False)
+                    continue
+                bulk_room -= 1
+            keep.append(user)
+        return keep
+
+    async def _sleep(self, seconds: float, stop: asyncio.Event) -> None:
+        self.wakeup.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wakeup.wait(), timeout=seconds)
+
+    async def _renew_leases(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(self.options.lease_s / 3)
+            await self.db.call(self.db.store.renew_leases, self.owner, self.options.lease_s, self.clock.time())
+
+    async def _guarded(self, user: ClaimedUser) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            task.idsync_lane = user.lane  # type: ignore[attr-defined]
+        try:
+            await self._process(user)
+        except Exception:
+            log.exception("unexpected error while syncing %s/%s; the change is retried later", user.source, user.key)
+            await self.db.call(self.db.store.postpone, user, self.owner,
+                               not_before=self.clock.time() + self.options.retry_base_s)
+        finally:
+            self._active.pop(user.user_key, None)
+            self.wakeup.set()
+
+    # ---- one user ----------------------------------------------------------------------------
+
+    async def _process(self, user: ClaimedUser) -> None:
+        current_lane.set(user.lane)
+        link = await self.db.call(self.db.store.get_link, user.tenant, user.source, user.key)
+        outcomes: list[Outcome] = []
+        runs = segments(user.changes)
+        for i, run in enumerate(runs):
+            result = await self._apply(effective(run), link, user)
+            if isinstance(result, _Postpone):
+                later = [c for r in runs[i:] for c in r]
+                if outcomes:
+                    await self.db.call(self.db.store.complete, user, self.owner, outcomes, link, release=False)
+                    self._resolve(outcomes)
+                await self.db.call(self.db.store.postpone, user, self.owner, only=later,
+                                   not_before=self.clock.time() + result.delay_s,
+                                   count_attempt=result.count_attempt)
+                return
+            status, idp_id, reason, link = result
+            outcomes.extend(Outcome(c.id, status, idp_id, reason, c.import_id) for c in run)
+        await self.db.call(self.db.store.complete, user, self.owner, outcomes, link)
+        self.processed += len(outcomes)
+        self._resolve(outcomes)
+
+    async def _apply(self, change_row: QueuedChange, link: Link | None, user: ClaimedUser
+                     ) -> tuple[Status, str | None, Reason | None, Link | None] | _Postpone:
+        try:
+            change = ChangeMessage.model_validate_json(change_row.payload)
+        except ValidationError as exc:
+            return Status.FAILED, None, validation_reason(exc), link
+        policy = self.settings.policy(change.tenant)
+        if policy is None:
+            return Status.FAILED, None, Reason(code="unknown_tenant", message=f"tenant {change.tenant!r} is not "
+                                               "configured"), link
+        idp = self.idps.get(policy.idp)
+        if idp is None:
+            return Status.FAILED, None, Reason(code="unknown_idp", message=f"IdP {policy.idp!r} is not configured"), link
+        decided = plan(change, link, policy)
+        base = link or Link(tenant=change.tenant, source=change.source, key=change.key, idp=policy.idp)
+        try:
+            applied: Applied = await self._runner.run(decided, base, idp)
+        except ProviderError as exc:
+            return await self._failed(exc, change_row, user, idp, link)
+        keep = applied.link if (link is not None or applied.link.exists) else None
+        return applied.status, applied.idp_id, applied.reason, keep
+
+    async def _failed(self, exc: ProviderError, change_row: QueuedChange, user: ClaimedUser,
+                      idp: IdentityProvider, link: Link | None
+                      ) -> tuple[Status, str | None, Reason | None, Link | None] | _Postpone:
+        if isinstance(exc, CircuitOpen):
+            governor = getattr(idp, "governor", None)
+            retry_at = governor.breaker.retry_at() if governor is not None else self.clock.time() + 30
+            return _Postpone(max(retry_at - self.clock.time(), 0.5), count_attempt=False)
+        if exc.retryable and change_row.attempts + 1 < self.options.max_attempts:
+            delay = backoff_delay(change_row.attempts, base_s=self.options.retry_base_s,
+                                  max_s=self.options.retry_max_s, rng=self._rng)
+            log.warning("%s/%s: %s; retrying in %.1f s", user.source, user.key, exc.message, delay)
+            return _Postpone(delay, count_attempt=True)
+        reason = Reason(code=exc.code, message=exc.message)
+        # The stored link may hold a write-ahead intent: keep it, and note the error.
+        stored = await self.db.call(self.db.store.get_link, user.tenant, user.source, user.key)
+        if stored is not None:
+            stored = replace(stored, last_error_code=exc.code, last_error_message=exc.message[:500])
+        log.info("%s/%s failed: %s", user.source, user.key, exc.message)
+        return Status.FAILED, link.idp_id if link else None, reason, stored
