@@ -1,9 +1,8 @@
 """Tables of the state store and their versioned migrations.
 
-A fresh database gets the current tables and is stamped with the newest version; an older one is
-brought forward one migration at a time (each a function of a connection, run in a transaction).
-To change the schema: edit the tables here AND append a migration that brings old databases to
-the same shape. Never edit a migration that has shipped.
+A fresh database gets the current tables and every migration name stamped; an older one gets the
+migrations it has not seen, in order, in one transaction. To change the schema: edit the tables
+AND append a migration that brings old databases to the same shape. Never edit a shipped one.
 """
 
 from __future__ import annotations
@@ -32,10 +31,10 @@ metadata = MetaData()
 # SQLite makes INTEGER PRIMARY KEY the rowid (fast, autoincrementing); PostgreSQL wants BIGINT.
 _ID = BigInteger().with_variant(Integer, "sqlite")
 
-schema_version = Table(
-    "schema_version",
+schema_migrations = Table(
+    "schema_migrations",
     metadata,
-    Column("version", Integer, primary_key=True),
+    Column("name", String(100), primary_key=True),
     Column("description", Text, nullable=False),
     Column("applied_at", Float, nullable=False),
 )
@@ -133,32 +132,39 @@ claims = Table(
 )
 
 Migration = Callable[[Connection], None]
-# (version, description, function). Version 1 is the initial schema, created from the tables.
-MIGRATIONS: list[tuple[int, str, Migration | None]] = [
-    (1, "initial schema: links, changes, imports, claims", None),
+# (name, description, function), applied in this order. A fresh database gets every table from
+# `metadata` and all names stamped. Features that add tables define them in their own module on
+# this `metadata` (imported below) and append a migration that creates them on older databases,
+# e.g. ("inbound_0001", "...", lambda conn: my_table.create(conn)).
+MIGRATIONS: list[tuple[str, str, Migration | None]] = [
+    ("core_0001", "initial schema: links, changes, imports, claims", None),
 ]
-CURRENT_VERSION = MIGRATIONS[-1][0]
 
 
-def migrate(conn: Connection) -> int:
-    """Bring the database to CURRENT_VERSION; returns the version it was at before."""
+def register(name: str, description: str, step: Migration | None) -> None:
+    """Add a feature's migration (called at import time by the feature's table module)."""
+    if all(existing != name for existing, _, _ in MIGRATIONS):
+        MIGRATIONS.append((name, description, step))
+
+
+def migrate(conn: Connection) -> list[str]:
+    """Bring the database up to date; returns the names of the migrations it applied."""
     existing = set(inspect(conn).get_table_names())
-    if "schema_version" not in existing:
+    if "schema_migrations" not in existing:
         metadata.create_all(conn)
         conn.execute(
-            schema_version.insert(),
-            [{"version": v, "description": d, "applied_at": time.time()} for v, d, _ in MIGRATIONS],
+            schema_migrations.insert(),
+            [{"name": n, "description": d, "applied_at": time.time()} for n, d, _ in MIGRATIONS],
         )
-        return 0
-    applied = set(conn.execute(select(schema_version.c.version)).scalars())
-    before = max(applied, default=0)
-    for version, description, step in MIGRATIONS:
-        if version in applied:
+        return []
+    applied = set(conn.execute(select(schema_migrations.c.name)).scalars())
+    done: list[str] = []
+    for name, description, step in MIGRATIONS:
+        if name in applied:
             continue
         if step is not None:
             step(conn)
-        conn.execute(
-            schema_version.insert(),
-            {"version": version, "description": description, "applied_at": time.time()},
-        )
-    return before
+        conn.execute(schema_migrations.insert(), {"name": name, "description": description,
+                                                  "applied_at": time.time()})
+        done.append(name)
+    return done

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, RowMapping, and_, delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
+from idsync.adapters.store import features
 from idsync.adapters.store.engine import build_engine
 from idsync.adapters.store.schema import changes, claims, imports, links, migrate
 from idsync.domain.links import IdpStatus, Link, PendingOp
@@ -113,6 +114,7 @@ class Store:
         self.url = url
         self.engine = build_engine(url)
         self.dialect = self.engine.dialect.name
+        features.load()
         with self.engine.begin() as conn:
             migrate(conn)
 
