@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 
 import httpx
 
@@ -26,6 +27,21 @@ _UNKNOWN = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteE
             httpx.RemoteProtocolError, httpx.CloseError)
 
 Classifier = Callable[[httpx.Request], str]
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date; RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - now, 0.0)
+    except (TypeError, ValueError):
+        return None
 
 
 class GovernedTransport(httpx.AsyncBaseTransport):
@@ -69,8 +85,13 @@ class GovernedTransport(httpx.AsyncBaseTransport):
                 await gov.clock.sleep(gov.backoff(attempt - 1))
                 continue
             status = response.status_code
-            gov.on_response(permit, status, RateHeaders.parse(response.headers))
+            rate_headers = RateHeaders.parse(response.headers)
+            gov.on_response(permit, status, rate_headers)
             if status == 429:
+                if rate_headers is None:
+                    retry_after = parse_retry_after(response.headers.get("retry-after"), gov.clock.time())
+                    gov.hold(bucket, gov.clock.time() + (retry_after if retry_after is not None
+                                                          else gov.backoff(waits)))
                 waits += 1
                 if waits > gov.settings.max_rate_limit_waits:
                     raise RateLimited(f"{where}: still rate limited after {waits} waits", provider=gov.idp,

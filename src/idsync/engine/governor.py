@@ -150,6 +150,12 @@ class Governor:
         self._release_slot()
         bucket.wakeup.set()
 
+    def hold(self, bucket_name: str, until: float) -> None:
+        """Send nothing more to this bucket before `until` (a 429 with Retry-After, no rate headers)."""
+        bucket = self._bucket(bucket_name)
+        bucket.pacer.blocked_until = max(bucket.pacer.blocked_until, until)
+        bucket.wakeup.set()
+
     # ---- retries -----------------------------------------------------------------------------
 
     def backoff(self, attempt: int) -> float:
