@@ -1,0 +1,75 @@
+"""The composition root: one `Emulator` owns the org, the limiter, the faults, hooks and stats.
+
+Why one object: the ASGI pipeline, the admin endpoints and tests reach everything through it,
+and `reset()` has one place that knows what "everything" is.
+"""
+
+from __future__ import annotations
+
+from idsync.emulator.okta.clock import Clock, SystemClock
+from idsync.emulator.okta.faults import FaultInjector
+from idsync.emulator.okta.hooks import HookDispatcher
+from idsync.emulator.okta.ids import IdFactory
+from idsync.emulator.okta.journal import open_journal
+from idsync.emulator.okta.org import Org
+from idsync.emulator.okta.ratelimit import RateLimiter
+from idsync.emulator.okta.routes_apps import ROUTES as APP_ROUTES
+from idsync.emulator.okta.routes_groups import ROUTES as GROUP_ROUTES
+from idsync.emulator.okta.routes_hooks import ROUTES as HOOK_ROUTES
+from idsync.emulator.okta.routes_users import ROUTES as USER_ROUTES
+from idsync.emulator.okta.routing import Router
+from idsync.emulator.okta.settings import EmulatorSettings, FaultSettings
+from idsync.emulator.okta.state import OrgState
+from idsync.emulator.okta.stats import Recorder, Stats
+
+__all__ = ["Emulator"]
+
+
+class Emulator:
+    def __init__(self, settings: EmulatorSettings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.ids = IdFactory(settings.seed)
+        self.state = OrgState(open_journal(settings.state_file))
+        self.state.load()
+        self.org = Org(settings, self.clock, self.ids, self.state)
+        self.org.ensure_defaults()
+        self.hooks = HookDispatcher(
+            lambda: list(self.state.hooks.values()),
+            lambda: self.org.actor,
+            self.clock,
+            self.ids,
+            timeout_s=settings.hook_timeout_s,
+            org_url=settings.org_url,
+        )
+        self.org.events = self.hooks
+        self.limiter = self._new_limiter()
+        self.faults = FaultInjector(settings.faults, settings.seed, self.clock.now())
+        self.stats = Stats()
+        self.recorder = Recorder(settings.record_exchanges)
+        self.router = Router([*USER_ROUTES, *GROUP_ROUTES, *APP_ROUTES, *HOOK_ROUTES])
+        self.tokens = frozenset(settings.tokens)
+        self.in_flight = 0
+
+    def _new_limiter(self) -> RateLimiter:
+        s = self.settings
+        return RateLimiter(
+            s.limits, time_scale=s.time_scale, token_share=s.token_share, background_load=s.background_load
+        )
+
+    def set_faults(self, faults: FaultSettings, seed: int | None = None) -> None:
+        self.faults.update(faults, self.clock.now(), seed)
+
+    def reset(self) -> None:
+        """Forget everything: org (and its state file), e-mails, windows, counters, hook log."""
+        self.state.clear()
+        self.org.counters.clear()
+        self.org.ensure_defaults()
+        self.limiter.reset()
+        self.faults.reset()
+        self.stats.reset()
+        self.hooks.reset()
+
+    async def aclose(self) -> None:
+        await self.hooks.aclose()
+        self.state.journal.close()

@@ -1,0 +1,210 @@
+"""HTTP handlers of `/api/v1/apps…`: apps, their lifecycle, user and group assignments."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from idsync.emulator.okta import queries
+from idsync.emulator.okta.apps import new_app, replace_app
+from idsync.emulator.okta.errors import OktaError
+from idsync.emulator.okta.http import ApiRequest, ApiResponse, link_headers
+from idsync.emulator.okta.models import AppGroupRecord, AppRecord, AppUserRecord
+from idsync.emulator.okta.render import app_group_json, app_json, app_user_json
+from idsync.emulator.okta.routes_groups import find_group
+from idsync.emulator.okta.search import Dialect, compile_predicate, parse
+
+if TYPE_CHECKING:
+    from idsync.emulator.okta.emulator import Emulator
+    from idsync.emulator.okta.org import Org
+
+__all__ = ["ROUTES"]
+
+_APP_FILTER = Dialect(
+    "filter",
+    lambda a: frozenset({"eq"}) if a in ("id", "status", "name", "credentials.signing.kid") else frozenset(),
+    allow_not=False,
+    case_insensitive=False,
+)
+
+
+def _find(org: Org, app_id: str) -> AppRecord:
+    app = org.state.apps.get(app_id)
+    if app is None:
+        raise OktaError.not_found(app_id, "AppInstance")
+    return app
+
+
+def _resolve(app: AppRecord, attr: str) -> Any:
+    if attr == "id":
+        return app.id
+    if attr == "status":
+        return app.status
+    value: Any = app.body
+    for part in attr.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _page(items: list[Any], after: str | None, limit: int, key: Any) -> tuple[list[Any], str | None]:
+    start = 0
+    if after:
+        ids = [key(i) for i in items]
+        if after not in ids:
+            raise OktaError.invalid_paging()
+        start = ids.index(after) + 1
+    page = items[start : start + limit]
+    return page, (key(page[-1]) if page and start + limit < len(items) else None)
+
+
+async def create(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    app = new_app(emu.org, req.json(), activate=req.flag("activate", True))
+    emu.org.state.save_app(app)
+    return ApiResponse(200, app_json(app, req.info.org_url, with_secret=True))
+
+
+async def list_apps(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    apps = list(emu.org.state.apps.values())
+    if req.query.get("filter"):
+        node = parse(req.query["filter"])
+        _APP_FILTER.check(node)
+        predicate = compile_predicate(node, _resolve, case_insensitive=False)
+        apps = [a for a in apps if predicate(a)]
+    if req.query.get("q"):
+        prefix = req.query["q"].casefold()
+        apps = [
+            a
+            for a in apps
+            if any(str(a.body.get(f, "")).casefold().startswith(prefix) for f in ("name", "label"))
+        ]
+    limit = queries.parse_limit(req.query.get("limit"), 20, 200)
+    page, cursor = _page(apps, req.query.get("after"), limit, lambda a: a.id)
+    body = [app_json(a, req.info.org_url) for a in page]
+    return ApiResponse(200, body, link_headers(f"{req.info.org_url}/api/v1/apps", req.query, limit, cursor))
+
+
+async def get(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    return ApiResponse(200, app_json(_find(emu.org, req.params["id"]), req.info.org_url))
+
+
+async def replace(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    app = replace_app(emu.org, _find(emu.org, req.params["id"]), req.json())
+    emu.org.state.save_app(app)
+    return ApiResponse(200, app_json(app, req.info.org_url))
+
+
+async def delete(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    app = _find(emu.org, req.params["id"])
+    if app.status == "ACTIVE":
+        raise OktaError.delete_active_app()
+    emu.org.state.remove_app(app)
+    return ApiResponse(204)
+
+
+async def lifecycle(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    app = _find(emu.org, req.params["id"])
+    op = req.params["op"]
+    if op not in ("activate", "deactivate"):
+        raise OktaError.not_found(req.path, "Operation")
+    app.status = "ACTIVE" if op == "activate" else "INACTIVE"
+    app.last_updated = emu.org.now()
+    emu.org.state.save_app(app)
+    return ApiResponse(200, {})
+
+
+async def assign_user(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    org = emu.org
+    app = _find(org, req.params["id"])
+    body = req.json()
+    user_id = req.params.get("user_id") or (body.get("id") if isinstance(body, dict) else None)
+    if not isinstance(user_id, str) or not user_id:
+        raise OktaError.api_validation("id", "id: The field cannot be left blank")
+    user = org.state.users.get(user_id)
+    if user is None:
+        raise OktaError.not_found(user_id, "User")
+    now = org.now()
+    existing = org.state.app_users.get(app.id, {}).get(user.id)
+    rec = existing or AppUserRecord(app.id, user.id, now, now, user_name=user.login)
+    if isinstance(body, dict):
+        rec.scope = str(body.get("scope", rec.scope))
+        if isinstance(body.get("profile"), dict):
+            rec.profile = dict(body["profile"])
+        creds = body.get("credentials")
+        if isinstance(creds, dict) and creds.get("userName"):
+            rec.user_name = str(creds["userName"])
+    rec.last_updated = now
+    org.state.save_app_user(rec)
+    return ApiResponse(200, app_user_json(rec, req.info.org_url))
+
+
+async def list_app_users(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    app = _find(emu.org, req.params["id"])
+    limit = queries.parse_limit(req.query.get("limit"), 50, 500)
+    records = list(emu.org.state.app_users.get(app.id, {}).values())
+    page, cursor = _page(records, req.query.get("after"), limit, lambda r: r.user_id)
+    base = f"{req.info.org_url}/api/v1/apps/{app.id}/users"
+    return ApiResponse(
+        200, [app_user_json(r, req.info.org_url) for r in page], link_headers(base, req.query, limit, cursor)
+    )
+
+
+async def app_user(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    app = _find(emu.org, req.params["id"])
+    rec = emu.org.state.app_users.get(app.id, {}).get(req.params["user_id"])
+    if rec is None:
+        raise OktaError.not_found(req.params["user_id"], "AppUser")
+    if req.method == "DELETE":
+        emu.org.state.remove_app_user(app.id, rec.user_id)
+        return ApiResponse(204)
+    return ApiResponse(200, app_user_json(rec, req.info.org_url))
+
+
+async def assign_group(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    app = _find(emu.org, req.params["id"])
+    group = find_group(emu.org, req.params["group_id"])
+    body = req.json()
+    rec = AppGroupRecord(app.id, group.id, emu.org.now())
+    if isinstance(body, dict):
+        rec.priority = int(body.get("priority", 0))
+        rec.profile = dict(body.get("profile") or {})
+    emu.org.state.save_app_group(rec)
+    return ApiResponse(200, app_group_json(rec, req.info.org_url))
+
+
+async def app_group(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    app = _find(emu.org, req.params["id"])
+    rec = emu.org.state.app_groups.get(app.id, {}).get(req.params["group_id"])
+    if rec is None:
+        raise OktaError.not_found(req.params["group_id"], "ApplicationGroupAssignment")
+    if req.method == "DELETE":
+        emu.org.state.remove_app_group(app.id, rec.group_id)
+        return ApiResponse(204)
+    return ApiResponse(200, app_group_json(rec, req.info.org_url))
+
+
+async def list_app_groups(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    app = _find(emu.org, req.params["id"])
+    limit = queries.parse_limit(req.query.get("limit"), 20, 200)
+    records = list(emu.org.state.app_groups.get(app.id, {}).values())
+    page, cursor = _page(records, req.query.get("after"), limit, lambda r: r.group_id)
+    base = f"{req.info.org_url}/api/v1/apps/{app.id}/groups"
+    body = [app_group_json(r, req.info.org_url) for r in page]
+    return ApiResponse(200, body, link_headers(base, req.query, limit, cursor))
+
+
+ROUTES = [
+    ("POST", "/api/v1/apps", create),
+    ("GET", "/api/v1/apps", list_apps),
+    ("GET", "/api/v1/apps/{id}", get),
+    ("PUT", "/api/v1/apps/{id}", replace),
+    ("DELETE", "/api/v1/apps/{id}", delete),
+    ("POST", "/api/v1/apps/{id}/lifecycle/{op}", lifecycle),
+    ("POST", "/api/v1/apps/{id}/users", assign_user),
+    ("GET", "/api/v1/apps/{id}/users", list_app_users),
+    ("GET", "/api/v1/apps/{id}/users/{user_id}", app_user),
+    ("POST", "/api/v1/apps/{id}/users/{user_id}", assign_user),
+    ("DELETE", "/api/v1/apps/{id}/users/{user_id}", app_user),
+    ("GET", "/api/v1/apps/{id}/groups", list_app_groups),
+    ("PUT", "/api/v1/apps/{id}/groups/{group_id}", assign_group),
+    ("GET", "/api/v1/apps/{id}/groups/{group_id}", app_group),
+    ("DELETE", "/api/v1/apps/{id}/groups/{group_id}", app_group),
+]

@@ -1,0 +1,146 @@
+"""HTTP handlers of `/api/v1/users…`: translate query strings and bodies, call `users`/`queries`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from idsync.emulator.okta import queries
+from idsync.emulator.okta.errors import OktaError
+from idsync.emulator.okta.http import ApiRequest, ApiResponse, link_headers
+from idsync.emulator.okta.render import group_json, user_json
+from idsync.emulator.okta.users import create_user, delete_user, find_user, run_lifecycle, update_user
+
+if TYPE_CHECKING:
+    from idsync.emulator.okta.emulator import Emulator
+
+__all__ = ["ROUTES"]
+
+# Lifecycle operations and the default of their `sendEmail` parameter (SPEC).
+_SEND_EMAIL_DEFAULT = {
+    "activate": True,
+    "reactivate": False,
+    "deactivate": False,
+    "suspend": False,
+    "unsuspend": False,
+    "unlock": False,
+    "reset_password": False,
+    "expire_password": False,
+}
+
+
+async def create(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    next_login = req.query.get("nextLogin")
+    user = create_user(
+        emu.org, req.json(), req.info, activate=req.flag("activate", True), next_login=next_login
+    )
+    return ApiResponse(200, user_json(user, req.info.org_url, emu.org.state.meta))
+
+
+async def list_users(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    page = queries.list_users(emu.org, req.query)
+    org, meta = req.info.org_url, emu.org.state.meta
+    body = [user_json(u, org, meta, collection=True) for u in page.items]
+    if "q" in req.query and not ({"search", "filter"} & set(req.query)):
+        return ApiResponse(200, body)  # `q` does not paginate: no Link headers
+    headers = link_headers(f"{org}/api/v1/users", req.query, page.limit, page.next_cursor)
+    return ApiResponse(200, body, headers)
+
+
+async def get(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    user = find_user(emu.org, req.params["id"])
+    return ApiResponse(200, user_json(user, req.info.org_url, emu.org.state.meta))
+
+
+async def update(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    user = find_user(emu.org, req.params["id"])
+    user = update_user(emu.org, user, req.json(), req.info, replace=req.method == "PUT")
+    return ApiResponse(200, user_json(user, req.info.org_url, emu.org.state.meta))
+
+
+async def delete(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    user = find_user(emu.org, req.params["id"])
+    delete_user(emu.org, user, req.info)
+    return ApiResponse(204)
+
+
+async def lifecycle(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    op = req.params["op"]
+    user = find_user(emu.org, req.params["id"])
+    if op == "reset_factors":
+        return ApiResponse(200, {})
+    if op == "expire_password_with_temp_password":
+        run_lifecycle(emu.org, user, "expire_password", req.info, send_email=False)
+        user.has_password = True
+        emu.org.state.save_user(user)
+        return ApiResponse(200, {"tempPassword": emu.org.ids.token(12)})
+    if op not in _SEND_EMAIL_DEFAULT:
+        raise OktaError.not_found(req.path, "Operation")
+    answer = run_lifecycle(
+        emu.org, user, op, req.info, send_email=req.flag("sendEmail", _SEND_EMAIL_DEFAULT[op])
+    )
+    if op == "expire_password":
+        return ApiResponse(200, user_json(user, req.info.org_url, emu.org.state.meta))
+    return ApiResponse(200, answer)
+
+
+async def user_groups(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    user = find_user(emu.org, req.params["id"])
+    state = emu.org.state
+    ids = [
+        emu.org.everyone_id,
+        *sorted(state.user_groups.get(user.id, set()), key=lambda g: state.groups[g].seq),
+    ]
+    body = [group_json(state.groups[g], req.info.org_url) for g in ids if g in state.groups]
+    base = f"{req.info.org_url}/api/v1/users/{user.id}/groups"
+    return ApiResponse(200, body, link_headers(base, {}, 200, None))
+
+
+async def empty_list(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    """Sub-resources the emulator does not model (grants, clients, idps, appLinks): always empty."""
+    find_user(emu.org, req.params["id"])
+    return ApiResponse(200, [])
+
+
+async def revoke_sessions(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    find_user(emu.org, req.params["id"])
+    return ApiResponse(204)
+
+
+async def credentials(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    user = find_user(emu.org, req.params["id"])
+    body = req.json()
+    op = req.params["op"]
+    if op == "change_password":
+        user.has_password = True
+        user.password_changed = user.last_updated = emu.org.now()
+    elif op in ("change_recovery_question", "forgot_password_recovery_question"):
+        question = body.get("recovery_question", {}) if isinstance(body, dict) else {}
+        if isinstance(question, dict) and question.get("question"):
+            user.recovery_question = str(question["question"])
+        user.last_updated = emu.org.now()
+    else:
+        raise OktaError.not_found(req.path, "Operation")
+    emu.org.state.save_user(user)
+    answer: dict[str, object] = {"password": {}} if user.has_password else {}
+    if user.recovery_question:
+        answer["recovery_question"] = {"question": user.recovery_question}
+    answer["provider"] = {"type": user.provider_type, "name": user.provider_name}
+    return ApiResponse(200, answer)
+
+
+ROUTES = [
+    ("POST", "/api/v1/users", create),
+    ("GET", "/api/v1/users", list_users),
+    ("GET", "/api/v1/users/{id}", get),
+    ("POST", "/api/v1/users/{id}", update),
+    ("PUT", "/api/v1/users/{id}", update),
+    ("DELETE", "/api/v1/users/{id}", delete),
+    ("POST", "/api/v1/users/{id}/lifecycle/{op}", lifecycle),
+    ("GET", "/api/v1/users/{id}/groups", user_groups),
+    ("GET", "/api/v1/users/{id}/grants", empty_list),
+    ("GET", "/api/v1/users/{id}/clients", empty_list),
+    ("GET", "/api/v1/users/{id}/idps", empty_list),
+    ("GET", "/api/v1/users/{id}/appLinks", empty_list),
+    ("DELETE", "/api/v1/users/{id}/sessions", revoke_sessions),
+    ("POST", "/api/v1/users/{id}/credentials/{op}", credentials),
+]

@@ -1,0 +1,187 @@
+"""Every option of the Okta emulator, as frozen values with units in their names.
+
+Why one frozen object: the CLI, the in-process thread, the subprocess and the tests all build
+the same `EmulatorSettings`; a subprocess receives it as JSON (`to_dict`/`from_dict`), so a flag
+added here reaches every way of starting the emulator at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["DEFAULT_TOKEN", "EmulatorSettings", "FaultSettings", "load_settings_file"]
+
+DEFAULT_TOKEN = "00idsync-emulator-default-token-do-not-use-in-prod"
+"""The API token accepted when none is given (printed at start; shaped like an Okta token)."""
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    """Injected faults. Rates are fractions of /api/v1 requests (0..1); never applied to /__emulator.
+
+    Durations are real seconds (they meet a client's real timeouts), not scaled by `time_scale`.
+    """
+
+    error_rate: float = 0.0
+    """Fraction answered with one of `error_statuses` (500 E0000009 / 503 E0000010); nothing written."""
+    error_statuses: tuple[int, ...] = (500, 503)
+    timeout_rate: float = 0.0
+    """Fraction answered only after `timeout_delay_s` (beyond a client's timeout)."""
+    timeout_delay_s: float = 30.0
+    timeout_applies_write: float = 0.5
+    """Among slow answers, fraction whose write is applied (the rest answer 500 and write nothing)."""
+    drop_rate: float = 0.0
+    """Fraction whose TCP connection is closed without any response."""
+    drop_applies_write: float = 0.0
+    """Among dropped requests, fraction whose write is applied before the connection is closed."""
+    latency_ms: float = 0.0
+    """Mean added latency per request."""
+    latency_jitter_ms: float = 0.0
+    """Standard deviation of the added latency (normal distribution, clipped at 0)."""
+    storm_every_s: float = 0.0
+    """Period of 429 storms (0 = none); a storm starts at each multiple of the period."""
+    storm_duration_s: float = 0.0
+
+    def with_changes(self, changes: Mapping[str, Any]) -> FaultSettings:
+        """A copy with `changes` applied; unknown keys raise `ValueError` (a typo must not pass)."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown fault setting(s): {', '.join(sorted(unknown))}")
+        values = dict(changes)
+        if "error_statuses" in values:
+            values["error_statuses"] = tuple(int(s) for s in values["error_statuses"])
+        updated = dataclasses.replace(self, **values)
+        updated.validate()
+        return updated
+
+    def validate(self) -> None:
+        for name in (
+            "error_rate",
+            "timeout_rate",
+            "timeout_applies_write",
+            "drop_rate",
+            "drop_applies_write",
+        ):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within 0..1, got {value}")
+        for name in (
+            "timeout_delay_s",
+            "latency_ms",
+            "latency_jitter_ms",
+            "storm_every_s",
+            "storm_duration_s",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.storm_every_s and self.storm_duration_s > self.storm_every_s:
+            raise ValueError("storm_duration_s must not exceed storm_every_s")
+        if any(s not in (500, 502, 503, 504) for s in self.error_statuses) or not self.error_statuses:
+            raise ValueError("error_statuses must be a non-empty subset of 500, 502, 503, 504")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["error_statuses"] = list(self.error_statuses)
+        return data
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    """Options of the Okta emulator (see docs/emulator.md for each one and its default's source)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    """0 picks a free port."""
+    token: str = DEFAULT_TOKEN
+    """The API token this org accepts (`Authorization: SSWS <token>`)."""
+    extra_tokens: tuple[str, ...] = ()
+    """More accepted tokens, e.g. for "other applications" sharing the org's buckets."""
+    org_url: str | None = None
+    """Base of every link in bodies and headers; None means the server's own http://host:port."""
+    time_scale: float = 1.0
+    """Length of a rate-limit minute in minutes: 0.01 makes a minute last 0.6 s."""
+    token_share: float = 0.5
+    """Ceiling of each token as a fraction of each bucket (Okta's default 50%)."""
+    limits: Mapping[str, int] = field(default_factory=dict)
+    """Per-minute limit overrides by bucket name (see ratelimit.BUCKETS)."""
+    concurrency_limit: int = 75
+    background_load: float = 0.0
+    """Fraction of every org bucket used by other applications, spread over each window."""
+    faults: FaultSettings = field(default_factory=FaultSettings)
+    seed: int | None = None
+    """Seed of the fault dice and generated ids: the same seed replays the same faults."""
+    state_file: str | None = None
+    """SQLite file keeping the org across restarts; None keeps everything in memory."""
+    record_exchanges: bool = False
+    """Keep every /api/v1 request and response (for the OpenAPI conformance tests)."""
+    search_lag_s: float = 0.0
+    """`search=` does not see users created less than this long ago (Okta: "typically < 1 s")."""
+    hook_timeout_s: float = 3.0
+    activation_url_style: Literal["identity_engine", "classic"] = "identity_engine"
+    log_level: str = "warning"
+
+    def __post_init__(self) -> None:
+        if self.time_scale <= 0:
+            raise ValueError("time_scale must be positive")
+        if not 0 < self.token_share <= 1:
+            raise ValueError("token_share must be within (0, 1]")
+        if not 0 <= self.background_load < 1:
+            raise ValueError("background_load must be within [0, 1)")
+        if self.concurrency_limit < 1:
+            raise ValueError("concurrency_limit must be at least 1")
+        if not self.token:
+            raise ValueError("token must not be empty")
+        for name, limit in self.limits.items():
+            if limit < 1:
+                raise ValueError(f"limit of bucket {name!r} must be at least 1")
+        self.faults.validate()
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        return (self.token, *self.extra_tokens)
+
+    def replace(self, **changes: Any) -> EmulatorSettings:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["extra_tokens"] = list(self.extra_tokens)
+        data["limits"] = dict(self.limits)
+        data["faults"] = self.faults.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EmulatorSettings:
+        """Build from plain data (JSON/TOML); unknown keys raise `ValueError`."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        values = dict(data)
+        if "faults" in values:
+            values["faults"] = FaultSettings().with_changes(values["faults"])
+        if "extra_tokens" in values:
+            values["extra_tokens"] = tuple(values["extra_tokens"])
+        if "limits" in values:
+            values["limits"] = {str(k): int(v) for k, v in values["limits"].items()}
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+def load_settings_file(path: str | Path) -> dict[str, Any]:
+    """Read settings (any subset, e.g. only `limits`) from a `.json` or `.toml` file."""
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    data: Any = tomllib.loads(text) if p.suffix.lower() == ".toml" else json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{p}: expected an object/table at the top level")
+    return data
