@@ -61,7 +61,7 @@ class Lane(enum.IntEnum):
 def _safe_text(value: str) -> str:
     problem = unsafe_character(value)
     if problem:
-        raise ValueError(f"contains a {problem}")
+        raise ValueError(f"contains {problem}")
     return value
 
 
@@ -104,7 +104,7 @@ class UserFields(BaseModel):
                     raise ValueError(f"attribute {name!r} is longer than {ATTRIBUTE_MAX} characters")
                 problem = unsafe_character(value)
                 if problem:
-                    raise ValueError(f"attribute {name!r} contains a {problem}")
+                    raise ValueError(f"attribute {name!r} contains {problem}")
             elif value is not None and not isinstance(value, bool | int | float):
                 raise ValueError(f"attribute {name!r} must be a string, number, boolean or null")
         return self

@@ -24,11 +24,11 @@ def unsafe_character(value: str) -> str | None:
     """Name the first control, bidirectional or invisible character in `value`, or None."""
     for ch in value:
         if ch in _BIDI:
-            return f"bidirectional control character U+{ord(ch):04X}"
+            return f"a bidirectional control character U+{ord(ch):04X}"
         if ch in _INVISIBLE:
-            return f"invisible character U+{ord(ch):04X}"
+            return f"an invisible character U+{ord(ch):04X}"
         if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") and ch.isprintable() is False:
-            return f"control character U+{ord(ch):04X}"
+            return f"a control character U+{ord(ch):04X}"
     return None
 
 

@@ -65,7 +65,7 @@ class ClockSkew:
     def observe(self, server_date: float, local_now: float) -> None:
         sample = server_date - local_now
         if self.offset is None:
-            self.offset = sample + 0.5  # the middle of the truncated second
+            self.offset = sample  # an underestimate: resets look later than they are (safe)
         else:
             decayed = self.offset - self.decay_per_s * max(local_now - self._last, 0.0)
             self.offset = max(decayed, sample)
@@ -134,7 +134,9 @@ class BucketPacer:
         left -= self.reserve
         if left <= 0:
             return self.reset_at
-        interval = max(self.reset_at - now, 0.0) / left
+        # `left` calls in the time to the reset, in the middle of their slots: the last one still
+        # lands before the reset even when the answer to it is slow.
+        interval = max(self.reset_at - now, 0.0) / (left + 1)
         return max(now, self.last_send + interval)
 
     def on_send(self, now: float) -> int:

@@ -1,0 +1,128 @@
+"""The governor's scheduling on a fake clock: lanes, the concurrency cap, pacing, the breaker."""
+
+from __future__ import annotations
+
+import asyncio
+
+from idsync.clock import FakeClock
+from idsync.config import GovernorSettings
+from idsync.domain.models import Lane
+from idsync.engine.governor import Governor, Permit
+from idsync.engine.pacer import RateHeaders
+from idsync.engine.retry import CircuitBreaker, backoff_delay
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+def learn(gov: Governor, clock: FakeClock, limit: int, remaining: int, reset_in: float) -> None:
+    """Feed one answer so the bucket knows its limits."""
+    permit = Permit("users", Lane.BULK, gov._bucket("users").pacer.on_send(clock.time()), clock.time())
+    gov._in_flight += 1
+    gov.on_response(permit, 200, RateHeaders(limit, remaining, clock.time() + reset_in, clock.time()))
+
+
+async def test_interactive_goes_before_waiting_bulk() -> None:
+    clock = FakeClock()
+    gov = Governor("okta", GovernorSettings(budget_share=1.0, interactive_reserve=0.0, max_concurrency=1), clock)
+    learn(gov, clock, limit=60, remaining=59, reset_in=60)
+    first = await gov.acquire("users", Lane.INTERACTIVE)  # takes the only slot
+    order: list[str] = []
+
+    async def take(name: str, lane: Lane) -> None:
+        permit = await gov.acquire("users", lane)
+        order.append(name)
+        gov.on_response(permit, 200, None)
+
+    tasks = [asyncio.create_task(take(f"bulk{i}", Lane.BULK)) for i in range(3)]
+    await settle()
+    tasks.append(asyncio.create_task(take("interactive", Lane.INTERACTIVE)))
+    await settle()
+    gov.on_response(first, 200, None)
+    for _ in range(10):
+        await settle()
+        clock.advance(1.0)
+    await settle()
+    assert all(t.done() for t in tasks)
+    assert order[0] == "interactive"
+    assert sorted(order[1:]) == ["bulk0", "bulk1", "bulk2"]
+
+
+async def test_concurrency_cap_holds_the_third_call() -> None:
+    clock = FakeClock()
+    gov = Governor("okta", GovernorSettings(max_concurrency=2), clock)
+    learn(gov, clock, limit=600, remaining=599, reset_in=60)
+    a = await gov.acquire("users", Lane.INTERACTIVE)
+    b = await gov.acquire("users", Lane.INTERACTIVE)
+    third = asyncio.create_task(gov.acquire("users", Lane.INTERACTIVE))
+    await settle()
+    assert not third.done() and gov.in_flight == 2
+    gov.on_response(a, 200, None)
+    await settle()
+    assert third.done() and gov.in_flight == 2
+    gov.on_response(b, 200, None)
+    gov.on_response(third.result(), 200, None)
+    assert gov.in_flight == 0
+
+
+async def test_bulk_calls_are_paced_over_the_window() -> None:
+    clock = FakeClock()
+    gov = Governor("okta", GovernorSettings(budget_share=0.5, interactive_reserve=0.0, max_concurrency=8), clock)
+    learn(gov, clock, limit=20, remaining=19, reset_in=60)  # budget 10 a minute, 1 used
+    granted: list[float] = []
+
+    async def one() -> None:
+        permit = await gov.acquire("users", Lane.BULK)
+        granted.append(clock.time())
+        gov.on_response(permit, 200, None)
+
+    tasks = [asyncio.create_task(one()) for _ in range(9)]
+    for _ in range(70):
+        await settle()
+        clock.advance(1.0)
+    await settle()
+    assert all(t.done() for t in tasks)
+    gaps = [b - a for a, b in zip(granted, granted[1:], strict=False)]
+    assert min(gaps) >= 4.0  # 9 calls spread over a minute, not a burst
+    assert granted[-1] - granted[0] <= 60
+
+
+async def test_cancelled_waiter_does_not_leak_a_slot() -> None:
+    clock = FakeClock()
+    gov = Governor("okta", GovernorSettings(max_concurrency=1), clock)
+    learn(gov, clock, limit=600, remaining=599, reset_in=60)
+    held = await gov.acquire("users", Lane.INTERACTIVE)
+    waiting = asyncio.create_task(gov.acquire("users", Lane.INTERACTIVE))
+    await settle()
+    waiting.cancel()
+    await settle()
+    gov.on_response(held, 200, None)
+    again = await asyncio.wait_for(gov.acquire("users", Lane.INTERACTIVE), 1)
+    gov.on_response(again, 200, None)
+    assert gov.in_flight == 0
+
+
+def test_breaker_opens_after_repeated_failures_and_probes_after_cooldown() -> None:
+    breaker = CircuitBreaker(threshold=3, cooldown_s=30)
+    for i in range(3):
+        assert breaker.allow(100 + i)
+        breaker.on_failure(100 + i)
+    assert not breaker.allow(110)
+    assert breaker.allow(133)  # half-open: one probe
+    assert not breaker.allow(133.5)
+    breaker.on_failure(134)  # the probe failed: open again
+    assert not breaker.allow(140) and breaker.times_opened == 2
+    assert breaker.allow(165)
+    breaker.on_success()
+    assert breaker.allow(166) and not breaker.is_open
+
+
+def test_backoff_grows_and_is_capped_with_jitter() -> None:
+    import random
+
+    rng = random.Random(7)
+    delays = [backoff_delay(a, base_s=0.5, max_s=8, rng=rng) for a in range(8)]
+    assert all(0.25 <= d <= 8 for d in delays)
+    assert delays[0] <= 0.5 and delays[-1] >= 4
