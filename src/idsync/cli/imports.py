@@ -22,7 +22,7 @@ from idsync.cli.common import (
 )
 from idsync.config import Settings
 from idsync.domain.models import ImportProgress
-from idsync.engine.file_import import ImportReport, new_import_id, run_file_import
+from idsync.engine.jobs import ImportReport, new_import_id, run_file_import
 from idsync.errors import IdSyncError
 from idsync.runtime import Runtime
 

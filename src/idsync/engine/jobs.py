@@ -8,14 +8,14 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from idsync.adapters.files import count_records, detect_format, read_records
 from idsync.adapters.store.sql import ImportRecord
-from idsync.domain.models import ImportProgress, ImportState
+from idsync.domain.models import ImportProgress
 from idsync.engine.ingest import Defaults, batches, received_from_file
 from idsync.runtime import Runtime
 
@@ -49,29 +49,13 @@ class RateMeter:
         return (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
 
 
-async def run_file_import(runtime: Runtime, path: Path, *, tenant: str, import_id: str | None = None,
-                          source: str | None = None, fmt: str | None = None,
-                          on_progress: ProgressCallback | None = None, poll_s: float = 0.25) -> ImportReport:
+async def run_job(runtime: Runtime, import_id: str, feed: Callable[[], Awaitable[None]] | None = None, *,
+                  on_progress: ProgressCallback | None = None, poll_s: float = 0.25) -> ImportReport:
+    """Run the worker while `feed` stores the job's changes, until every change is done."""
     db = runtime.db
-    fmt = fmt or detect_format(path)
-    import_id = import_id or new_import_id()
-    total = count_records(path, fmt)
-    record: ImportRecord = await db.call(db.store.create_import, import_id, tenant, "file",
-                                         input_name=str(path), total=total)
     started = time.monotonic()
     calls_before = runtime.api_calls()
-    ingest_done = record.input_done
-
-    async def ingest() -> None:
-        nonlocal ingest_done
-        defaults = Defaults(origin="file", tenant=tenant, import_id=import_id)
-        for batch in batches(read_records(path, fmt=fmt, start_after=record.input_cursor, source=source)):
-            await runtime.ingestor.receive([received_from_file(r) for r in batch], defaults,
-                                           cursor=batch[-1].number)
-            runtime.worker.wakeup.set()
-        await db.call(db.store.finish_input, import_id)
-        ingest_done = True
-
+    fed = feed is None
     meter = RateMeter()
 
     async def report() -> None:
@@ -81,18 +65,24 @@ async def run_file_import(runtime: Runtime, path: Path, *, tenant: str, import_i
                 progress = current.progress()
                 rate = meter.add(time.monotonic(), progress.done)
                 progress.rate = rate
-                if rate > 0 and progress.total is not None:
-                    progress.eta_s = max(progress.total - progress.done, 0) / rate
+                if rate > 0:
+                    left = (progress.total if progress.total is not None else progress.received) - progress.done
+                    progress.eta_s = max(left, 0) / rate
                 await db.call(db.store.set_import_rate, import_id, rate)
                 if on_progress:
                     on_progress(progress)
             await asyncio.sleep(poll_s)
 
+    def idle() -> bool:
+        return fed
+
     reporter = asyncio.create_task(report())
-    worker = asyncio.create_task(runtime.worker.run(until_idle=lambda: ingest_done))
+    worker = asyncio.create_task(runtime.worker.run(until_idle=idle))
     try:
-        if not ingest_done:
-            await ingest()
+        if feed is not None:
+            await feed()
+            fed = True
+            runtime.worker.wakeup.set()
         await worker
     finally:
         reporter.cancel()
@@ -105,9 +95,31 @@ async def run_file_import(runtime: Runtime, path: Path, *, tenant: str, import_i
     progress = final.progress()
     elapsed = time.monotonic() - started
     progress.rate = progress.done / elapsed if elapsed > 0 else 0.0
+    progress.eta_s = None
     if on_progress:
         on_progress(progress)
     reasons = await db.call(db.store.reason_summary, import_id)
-    if progress.state is ImportState.RUNNING and progress.pending == 0 and final.input_done:
-        await db.call(db.store.finish_input, import_id)
     return ImportReport(progress, runtime.api_calls() - calls_before, elapsed, reasons)
+
+
+async def run_file_import(runtime: Runtime, path: Path, *, tenant: str, import_id: str | None = None,
+                          source: str | None = None, fmt: str | None = None,
+                          on_progress: ProgressCallback | None = None, poll_s: float = 0.25) -> ImportReport:
+    """Import a CSV/JSONL file; an existing `import_id` resumes after the last stored record."""
+    db = runtime.db
+    fmt = fmt or detect_format(path)
+    import_id = import_id or new_import_id()
+    total = count_records(path, fmt)
+    record: ImportRecord = await db.call(db.store.create_import, import_id, tenant, "file",
+                                         input_name=str(path), total=total)
+
+    async def ingest() -> None:
+        defaults = Defaults(origin="file", tenant=tenant, import_id=import_id)
+        for batch in batches(read_records(path, fmt=fmt, start_after=record.input_cursor, source=source)):
+            await runtime.ingestor.receive([received_from_file(r) for r in batch], defaults,
+                                           cursor=batch[-1].number)
+            runtime.worker.wakeup.set()
+        await db.call(db.store.finish_input, import_id)
+
+    return await run_job(runtime, import_id, None if record.input_done else ingest, on_progress=on_progress,
+                         poll_s=poll_s)
