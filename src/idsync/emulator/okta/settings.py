@@ -115,6 +115,7 @@ class EmulatorSettings:
     background_load: float = 0.0
     """Fraction of every org bucket used by other applications, spread over each window."""
     faults: FaultSettings = field(default_factory=FaultSettings)
+    """Injected faults; a mapping of `FaultSettings` fields is accepted too."""
     seed: int | None = None
     """Seed of the fault dice and generated ids: the same seed replays the same faults."""
     state_file: str | None = None
@@ -128,6 +129,10 @@ class EmulatorSettings:
     log_level: str = "warning"
 
     def __post_init__(self) -> None:
+        if isinstance(self.faults, Mapping):  # accept plain data, e.g. faults={"drop_rate": 0.1}
+            object.__setattr__(self, "faults", FaultSettings().with_changes(self.faults))
+        object.__setattr__(self, "extra_tokens", tuple(self.extra_tokens))
+        object.__setattr__(self, "limits", {str(k): int(v) for k, v in self.limits.items()})
         if self.time_scale <= 0:
             raise ValueError("time_scale must be positive")
         if not 0 < self.token_share <= 1:
