@@ -59,22 +59,24 @@ class HookDispatcher:
         self._ids = ids
         self.timeout_s = timeout_s
         self.org_url = org_url
-        self._queue: asyncio.Queue[OrgEvent] | None = None
+        self._queue: asyncio.Queue[tuple[OrgEvent, int]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
         self.deliveries: deque[dict[str, Any]] = deque(maxlen=10_000)
-        self.counts = {"queued": 0, "delivered": 0, "failed": 0, "attempts": 0}
+        self.counts = {"events_queued": 0, "events_done": 0, "delivered": 0, "failed": 0, "attempts": 0}
+        """(Event, hook) pairs queued and handled (delivered or given up); deliveries by outcome."""
 
     # --- EventSink ---------------------------------------------------------------------------
 
     def emit(self, event: OrgEvent) -> None:
-        if not any(self._subscribed(h, event.event_type) for h in self._hooks()):
+        listeners = sum(1 for h in self._hooks() if self._subscribed(h, event.event_type))
+        if not listeners:
             return
         self._ensure_started()
         assert self._queue is not None
-        self.counts["queued"] += 1
-        self._queue.put_nowait(event)
+        self.counts["events_queued"] += listeners
+        self._queue.put_nowait((event, listeners))
 
     @staticmethod
     def _subscribed(hook: HookRecord, event_type: str) -> bool:
@@ -112,10 +114,15 @@ class HookDispatcher:
     async def _run(self) -> None:
         assert self._queue is not None
         while True:
-            batch = [await self._queue.get()]
+            queued = [await self._queue.get()]
             while not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            for hook in self._hooks():
+                queued.append(self._queue.get_nowait())
+            hooks = self._hooks()
+            for event, listeners in queued:  # listeners that went away meanwhile count as handled
+                now_listening = sum(1 for h in hooks if self._subscribed(h, event.event_type))
+                self.counts["events_done"] += max(0, listeners - now_listening)
+            batch = [event for event, _ in queued]
+            for hook in hooks:
                 events = [e for e in batch if self._subscribed(hook, e.event_type)]
                 if events:
                     task = asyncio.get_running_loop().create_task(self._deliver(hook, events))
@@ -151,6 +158,7 @@ class HookDispatcher:
         record["delivered"] = ok
         record["finished_at"] = self._clock.now()
         self.counts["delivered" if ok else "failed"] += 1
+        self.counts["events_done"] += len(events)
         self.deliveries.append(record)
         if not ok:
             log.info("event hook %s delivery failed: %s", hook.id, record["error"] or record["status"])
