@@ -32,6 +32,7 @@ SPEC_GAPS: dict[str, str] = {
     "profile.description": "Group: real Okta sends null (CASS test_create_get_group); spec: string",
     "accessibility.errorRedirectUrl": "Application: null in every recorded app (CASS test_create_*_app)",
     "accessibility.loginRedirectUrl": "Application: null in every recorded app (CASS test_create_*_app)",
+    "universalLogout": "Application: null in 2025 (CASS test_list_applications_pagination_with_after)",
     "externalId": "AppUser: null for users assigned by API (CASS test_assign_user_app); spec: string",
 }
 EMPTY_OBJECT_GAP = (

@@ -26,13 +26,20 @@ class HookReceiver:
 
             def _record(self, body: bytes) -> None:
                 receiver.requests.append(
-                    {"method": self.command, "path": self.path, "headers": dict(self.headers.items()), "body": body}
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers.items()),
+                        "body": body,
+                    }
                 )
 
             def do_GET(self) -> None:
                 self._record(b"")
                 challenge = self.headers.get("x-okta-verification-challenge", "")
-                answer = json.dumps({"verification": "nope" if receiver.wrong_verification else challenge}).encode()
+                answer = json.dumps(
+                    {"verification": "nope" if receiver.wrong_verification else challenge}
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))

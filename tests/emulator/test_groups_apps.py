@@ -26,7 +26,9 @@ OIDC_APP: dict[str, Any] = {
 
 def test_groups_and_membership(client: httpx.Client) -> None:
     user = client.post("/api/v1/users", json=new_user("m@example.com", password=True)).json()
-    group = client.post("/api/v1/groups", json={"profile": {"name": "Panel", "description": "Panelists"}}).json()
+    group = client.post(
+        "/api/v1/groups", json={"profile": {"name": "Panel", "description": "Panelists"}}
+    ).json()
     assert group["type"] == "OKTA_GROUP"
     assert group["objectClass"] == ["okta:user_group"]
     assert set(group["_links"]) == {"logo", "users", "apps"}

@@ -58,11 +58,16 @@ def receiver() -> Any:
         yield r
 
 
-def _verified_hook(client: httpx.Client, receiver: HookReceiver, items: list[str] | None = None) -> dict[str, Any]:
+def _verified_hook(
+    client: httpx.Client, receiver: HookReceiver, items: list[str] | None = None
+) -> dict[str, Any]:
     hook = client.post("/api/v1/eventHooks", json=_hook(receiver.url, items)).json()
     assert hook["status"] == "ACTIVE"
     assert hook["verificationStatus"] == "UNVERIFIED"
-    assert hook["channel"]["config"]["authScheme"] == {"type": "HEADER", "key": "Authorization"}  # value write-only
+    assert hook["channel"]["config"]["authScheme"] == {
+        "type": "HEADER",
+        "key": "Authorization",
+    }  # value write-only
     verified = client.post(f"/api/v1/eventHooks/{hook['id']}/lifecycle/verify")
     assert verified.status_code == 200
     assert verified.json()["verificationStatus"] == "VERIFIED"
@@ -146,7 +151,9 @@ def test_only_subscribed_active_verified_hooks_receive(
     assert unverified["verificationStatus"] == "UNVERIFIED"
 
 
-def test_5xx_is_retried_once_4xx_is_not(client: httpx.Client, receiver: HookReceiver, admin: EmulatorAdmin) -> None:
+def test_5xx_is_retried_once_4xx_is_not(
+    client: httpx.Client, receiver: HookReceiver, admin: EmulatorAdmin
+) -> None:
     _verified_hook(client, receiver, ["user.lifecycle.create"])
     receiver.post_statuses = [503, 200, 400]
     client.post("/api/v1/users", json=new_user("r1@example.com", password=True))

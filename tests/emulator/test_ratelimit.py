@@ -191,3 +191,13 @@ def test_admin_endpoints_are_not_rate_limited(emulator_factory: EmulatorFactory)
         c.post("/api/v1/users", json=new_user("b@example.com", password=True))
         assert c.post("/api/v1/users", json=new_user("c@example.com", password=True)).status_code == 429
     assert len(admin.users()) == 2
+
+
+def test_background_load_shows_in_remaining_over_http() -> None:
+    clock = ManualClock(1_767_225_600.0)
+    settings = EmulatorSettings(limits={"users": 100}, token_share=1.0, background_load=0.5)
+    with EmulatorThread(settings, clock=clock) as emu:
+        headers = {"Authorization": f"SSWS {emu.token}"}
+        assert httpx.get(f"{emu.url}/api/v1/users", headers=headers).headers["x-rate-limit-remaining"] == "99"
+        clock.advance(30.0)  # other applications have used 25 of the org's 100 calls by now
+        assert httpx.get(f"{emu.url}/api/v1/users", headers=headers).headers["x-rate-limit-remaining"] == "73"

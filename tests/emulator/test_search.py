@@ -218,3 +218,20 @@ def test_limit_is_clamped_to_200(client: httpx.Client) -> None:
     assert "limit=200" in r.headers["link"]
     r = client.get("/api/v1/users?limit=zero")
     assert (r.status_code, r.json()["errorCode"]) == (400, "E0000001")
+
+
+def test_search_lags_behind_writes_when_asked() -> None:
+    from idsync.emulator.okta import EmulatorSettings, EmulatorThread
+    from idsync.emulator.okta.clock import ManualClock
+
+    clock = ManualClock()
+    emu = EmulatorThread(EmulatorSettings(search_lag_s=1.0), clock=clock)
+    with emu, httpx.Client(base_url=emu.url, headers={"Authorization": f"SSWS {emu.token}"}) as c:
+        c.post("/api/v1/users", json=new_user("lag@example.com", password=True))
+        search = {"search": 'profile.login eq "lag@example.com"'}
+        by_filter = {"filter": 'profile.login eq "lag@example.com"'}
+        assert c.get("/api/v1/users", params=search).json() == []  # eventually consistent (L-USERS)
+        assert len(c.get("/api/v1/users", params=by_filter).json()) == 1
+        assert c.get("/api/v1/users/lag@example.com").status_code == 200
+        clock.advance(1.0)
+        assert len(c.get("/api/v1/users", params=search).json()) == 1

@@ -55,6 +55,7 @@ def _complete(org: Org, app_id: str, body: dict[str, Any]) -> tuple[dict[str, An
             "appLinks": {f"{body['name']}_link" if oidc else "login": True},
         },
     )
+    body["visibility"].setdefault("autoLaunch", False)
     body.setdefault("features", [])
     credentials = body.setdefault("credentials", {})
     settings = body.setdefault("settings", {})
@@ -62,7 +63,15 @@ def _complete(org: Org, app_id: str, body: dict[str, Any]) -> tuple[dict[str, An
         raise OktaError.malformed_body()
     credentials.setdefault("userNameTemplate", {"template": "${source.login}", "type": "BUILT_IN"})
     credentials.setdefault("signing", {})
+    body.setdefault("universalLogout", None)
     settings.setdefault("app", {})
+    # Defaults as recorded from a 2025 org (CASS test_list_applications_pagination_with_after).
+    settings.setdefault(
+        "notifications", {"vpn": {"network": {"connection": "DISABLED"}, "message": None, "helpUrl": None}}
+    )
+    settings.setdefault("manualProvisioning", False)
+    settings.setdefault("implicitAssignment", False)
+    settings.setdefault("notes", {"admin": None, "enduser": None})
     secret: str | None = None
     if oidc:
         secret = _complete_oidc(org, app_id, credentials, settings)

@@ -50,7 +50,14 @@ class Org:
         """Create what every Okta org has: a user type, a schema, the admin and `Everyone`."""
         state = self.state
         with state.journal.batch():
-            for key, prefix in (("type_id", "oty"), ("schema_id", "osc"), ("admin_id", "00u")):
+            for key, prefix in (
+                ("type_id", "oty"),
+                ("schema_id", "osc"),
+                ("admin_id", "00u"),
+                ("org_id", "00o"),
+                ("enrollment_policy_id", "rst"),
+                ("access_policy_id", "rst"),
+            ):
                 if key not in state.meta:
                     state.set_meta(key, self.ids.object_id(prefix))
             if "everyone_id" not in state.meta or state.meta["everyone_id"] not in state.groups:

@@ -30,33 +30,27 @@ __all__ = [
     "user_json",
 ]
 
-# Lifecycle links per status. STAGED, ACTIVE and SUSPENDED are as recorded
-# (CASS test_comprehensive_user_lifecycle); the others are inferred from the legal operations.
+# Lifecycle links per status. STAGED, ACTIVE, PASSWORD_EXPIRED and SUSPENDED are as recorded in
+# 2025 (CASS test_comprehensive_user_lifecycle, test_expire_password); the others are inferred
+# from the legal operations (UNVERIFIED).
+_ACTIVE_LINKS = (
+    "suspend",
+    "schema",
+    "resetPassword",
+    "forgotPassword",
+    "expirePassword",
+    "changeRecoveryQuestion",
+    "self",
+    "resetFactors",
+    "type",
+    "changePassword",
+    "deactivate",
+)
 _USER_LINKS: dict[str, tuple[str, ...]] = {
     "STAGED": ("schema", "activate", "self", "resetFactors", "type"),
     "PROVISIONED": ("schema", "resetPassword", "reactivate", "self", "resetFactors", "type", "deactivate"),
-    "ACTIVE": (
-        "suspend",
-        "schema",
-        "resetPassword",
-        "forgotPassword",
-        "expirePassword",
-        "changeRecoveryQuestion",
-        "self",
-        "resetFactors",
-        "type",
-        "changePassword",
-        "deactivate",
-    ),
-    "PASSWORD_EXPIRED": (
-        "schema",
-        "resetPassword",
-        "expirePassword",
-        "self",
-        "resetFactors",
-        "type",
-        "deactivate",
-    ),
+    "ACTIVE": _ACTIVE_LINKS,
+    "PASSWORD_EXPIRED": _ACTIVE_LINKS,  # as recorded (CASS test_expire_password, 2025)
     "RECOVERY": ("schema", "resetPassword", "reactivate", "self", "resetFactors", "type", "deactivate"),
     "LOCKED_OUT": ("schema", "unlock", "resetPassword", "self", "resetFactors", "type", "deactivate"),
     "SUSPENDED": ("schema", "unsuspend", "self", "resetFactors", "type", "deactivate"),
@@ -145,7 +139,7 @@ def group_json(group: GroupRecord, org: str) -> dict[str, Any]:
     }
 
 
-def app_json(app: AppRecord, org: str, *, with_secret: bool = False) -> dict[str, Any]:
+def app_json(app: AppRecord, org: str, meta: dict[str, Any], *, with_secret: bool = False) -> dict[str, Any]:
     body = copy.deepcopy(app.body)
     base = f"{org}/api/v1/apps/{app.id}"
     name = str(body.get("name", "app"))
@@ -156,6 +150,7 @@ def app_json(app: AppRecord, org: str, *, with_secret: bool = False) -> dict[str
     lifecycle = "deactivate" if app.status == "ACTIVE" else "activate"
     rendered = {
         "id": app.id,
+        "orn": f"orn:okta:idp:{meta['org_id']}:apps:{name}:{app.id}",
         "name": name,
         "label": body.get("label"),
         "status": app.status,
@@ -167,12 +162,17 @@ def app_json(app: AppRecord, org: str, *, with_secret: bool = False) -> dict[str
             if k not in ("id", "name", "label", "status", "created", "lastUpdated")
         },
     }
+    # Link relations as recorded from a 2025 org (CASS test_list_applications_pagination_with_after).
     rendered["_links"] = {
+        "uploadLogo": {"href": f"{base}/logo", "hints": {"allow": ["POST"]}},
         "appLinks": [
             {"name": link_name, "href": f"{org}/home/{name}/{app.id}/{link_name}", "type": "text/html"}
         ],
+        "profileEnrollment": {"href": f"{org}/api/v1/policies/{meta['enrollment_policy_id']}"},
+        "policies": {"href": f"{base}/policies", "hints": {"allow": ["PUT"]}},
         "groups": {"href": f"{base}/groups"},
         "logo": [{"name": "medium", "href": f"{org}/assets/img/logos/default.png", "type": "image/png"}],
+        "accessPolicy": {"href": f"{org}/api/v1/policies/{meta['access_policy_id']}"},
         "users": {"href": f"{base}/users"},
         lifecycle: {"href": f"{base}/lifecycle/{lifecycle}"},
     }

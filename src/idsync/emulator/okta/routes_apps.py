@@ -59,7 +59,7 @@ def _page(items: list[Any], after: str | None, limit: int, key: Any) -> tuple[li
 async def create(emu: Emulator, req: ApiRequest) -> ApiResponse:
     app = new_app(emu.org, req.json(), activate=req.flag("activate", True))
     emu.org.state.save_app(app)
-    return ApiResponse(200, app_json(app, req.info.org_url, with_secret=True))
+    return ApiResponse(200, app_json(app, req.info.org_url, emu.org.state.meta, with_secret=True))
 
 
 async def list_apps(emu: Emulator, req: ApiRequest) -> ApiResponse:
@@ -78,18 +78,18 @@ async def list_apps(emu: Emulator, req: ApiRequest) -> ApiResponse:
         ]
     limit = queries.parse_limit(req.query.get("limit"), 20, 200)
     page, cursor = _page(apps, req.query.get("after"), limit, lambda a: a.id)
-    body = [app_json(a, req.info.org_url) for a in page]
+    body = [app_json(a, req.info.org_url, emu.org.state.meta) for a in page]
     return ApiResponse(200, body, link_headers(f"{req.info.org_url}/api/v1/apps", req.query, limit, cursor))
 
 
 async def get(emu: Emulator, req: ApiRequest) -> ApiResponse:
-    return ApiResponse(200, app_json(_find(emu.org, req.params["id"]), req.info.org_url))
+    return ApiResponse(200, app_json(_find(emu.org, req.params["id"]), req.info.org_url, emu.org.state.meta))
 
 
 async def replace(emu: Emulator, req: ApiRequest) -> ApiResponse:
     app = replace_app(emu.org, _find(emu.org, req.params["id"]), req.json())
     emu.org.state.save_app(app)
-    return ApiResponse(200, app_json(app, req.info.org_url))
+    return ApiResponse(200, app_json(app, req.info.org_url, emu.org.state.meta))
 
 
 async def delete(emu: Emulator, req: ApiRequest) -> ApiResponse:

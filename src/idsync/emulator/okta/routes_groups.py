@@ -142,7 +142,7 @@ async def group_apps(emu: Emulator, req: ApiRequest) -> ApiResponse:
     group = find_group(emu.org, req.params["id"])
     state = emu.org.state
     apps = [app for app in state.apps.values() if group.id in state.app_groups.get(app.id, {})]
-    body = [app_json(app, req.info.org_url) for app in apps]
+    body = [app_json(app, req.info.org_url, emu.org.state.meta) for app in apps]
     base = f"{req.info.org_url}/api/v1/groups/{group.id}/apps"
     return ApiResponse(200, body, link_headers(base, req.query, 20, None))
 
