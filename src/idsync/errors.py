@@ -1,22 +1,24 @@
 """Errors of idsync. Callers catch by meaning, not by library; adapters wrap foreign errors.
 
-    IdSyncError
-    ├── ConfigError            the configuration file or environment is wrong (exit code 2)
-    ├── InputError             an input file cannot be read at all (bad rows are results, not errors)
-    ├── StoreError             the state store failed
-    └── ProviderError          an IdP call failed; `code` becomes the result's reason code
-        ├── Unauthorized       the token was refused (401/403 on auth)
-        ├── NotFound           no such user/app at the IdP
-        ├── Conflict           unique value taken (a login that already exists)
-        ├── InvalidRequest     the IdP rejected the data (400, names the field)
-        ├── IllegalTransition  the user's status does not allow this lifecycle operation
-        ├── RateLimited        429 and the wait budget is spent
-        ├── Unavailable        5xx / connection failures, after bounded retries
-        ├── UnknownOutcome     a write was sent but no answer came (timeout, dropped connection)
-        └── CircuitOpen        the IdP kept failing; calls are paused
+IdSyncError
+├── ConfigError            the configuration file or environment is wrong (exit code 2)
+├── InputError             an input file cannot be read at all (bad rows are results, not errors)
+├── StoreError             the state store failed
+└── ProviderError          an IdP call failed; `code` becomes the result's reason code
+    ├── Unauthorized       the token was refused (401/403 on auth)
+    ├── NotFound           no such user/app at the IdP
+    ├── Conflict           unique value taken (a login that already exists)
+    ├── InvalidRequest     the IdP rejected the data (400, names the field)
+    ├── IllegalTransition  the user's status does not allow this lifecycle operation
+    ├── RateLimited        429 and the wait budget is spent
+    ├── Unavailable        5xx / connection failures, after bounded retries
+    ├── UnknownOutcome     a write was sent but no answer came (timeout, dropped connection)
+    └── CircuitOpen        the IdP kept failing; calls are paused
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class IdSyncError(Exception):
@@ -38,9 +40,16 @@ class StoreError(IdSyncError):
 class ProviderError(IdSyncError):
     code = "idp_error"
     retryable = False
+    partial_link: Any = None  # set by the engine: the link as far as a plan got before this error
 
-    def __init__(self, message: str, *, provider: str = "", status_code: int | None = None,
-                 error_code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status_code: int | None = None,
+        error_code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.provider = provider

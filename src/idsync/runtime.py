@@ -22,8 +22,14 @@ log = logging.getLogger("idsync.runtime")
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None, worker_options: WorkerOptions | None = None,
-                 owner: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        worker_options: WorkerOptions | None = None,
+        owner: str | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self._worker_options = worker_options
@@ -46,13 +52,15 @@ class Runtime:
             log.info("took back %d users left in progress by a stopped run", released)
         for name, idp in self.settings.idps.items():
             self.idps[name] = self._connect(name, idp)
-        self.worker = Worker(self.db, self.settings, self.idps, self.clock, options=self._worker_options,
-                             owner=self._owner)
+        self.worker = Worker(
+            self.db, self.settings, self.idps, self.clock, options=self._worker_options, owner=self._owner
+        )
         self.ingestor = Ingestor(self.db, self.settings)
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         for idp in self.idps.values():
             await idp.aclose()
         await self._exit.aclose()
@@ -74,7 +82,9 @@ class Runtime:
         if idp.type == "scim":
             from idsync.adapters.scim import ScimConnector  # type: ignore[import-not-found,unused-ignore]
 
-            connector: IdentityProvider = ScimConnector(name, url, token, governor, timeout_s=idp.governor.timeout_s)
+            connector: IdentityProvider = ScimConnector(
+                name, url, token, governor, timeout_s=idp.governor.timeout_s
+            )
             return connector
         raise ConfigError(f"idps.{name}.type: unknown IdP type {idp.type!r}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 from idsync.clock import FakeClock
 from idsync.config import GovernorSettings
@@ -26,7 +27,9 @@ def learn(gov: Governor, clock: FakeClock, limit: int, remaining: int, reset_in:
 
 async def test_interactive_goes_before_waiting_bulk() -> None:
     clock = FakeClock()
-    gov = Governor("okta", GovernorSettings(budget_share=1.0, interactive_reserve=0.0, max_concurrency=1), clock)
+    gov = Governor(
+        "okta", GovernorSettings(budget_share=1.0, interactive_reserve=0.0, max_concurrency=1), clock
+    )
     learn(gov, clock, limit=60, remaining=59, reset_in=60)
     first = await gov.acquire("users", Lane.INTERACTIVE)  # takes the only slot
     order: list[str] = []
@@ -69,7 +72,9 @@ async def test_concurrency_cap_holds_the_third_call() -> None:
 
 async def test_bulk_calls_are_paced_over_the_window() -> None:
     clock = FakeClock()
-    gov = Governor("okta", GovernorSettings(budget_share=0.5, interactive_reserve=0.0, max_concurrency=8), clock)
+    gov = Governor(
+        "okta", GovernorSettings(budget_share=0.5, interactive_reserve=0.0, max_concurrency=8), clock
+    )
     learn(gov, clock, limit=20, remaining=19, reset_in=60)  # budget 10 a minute, 1 used
     granted: list[float] = []
 
@@ -84,7 +89,7 @@ async def test_bulk_calls_are_paced_over_the_window() -> None:
         clock.advance(1.0)
     await settle()
     assert all(t.done() for t in tasks)
-    gaps = [b - a for a, b in zip(granted, granted[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(granted)]
     assert min(gaps) >= 4.0  # 9 calls spread over a minute, not a burst
     assert granted[-1] - granted[0] <= 60
 

@@ -92,6 +92,7 @@ def test_login_with_quote_is_valid_data() -> None:
 
 
 def test_progress_derives_done_and_pending() -> None:
-    p = ImportProgress(import_id="i", tenant="t", state=ImportState.RUNNING, received=10, created=3, unchanged=2,
-                       failed=1)
+    p = ImportProgress(
+        import_id="i", tenant="t", state=ImportState.RUNNING, received=10, created=3, unchanged=2, failed=1
+    )
     assert (p.done, p.pending) == (6, 4)

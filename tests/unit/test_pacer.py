@@ -3,6 +3,7 @@ argument, so these tests move time instead of sleeping."""
 
 from __future__ import annotations
 
+import itertools
 from email.utils import formatdate
 
 import pytest
@@ -34,7 +35,9 @@ class Server:
         return 200, headers(self.limit, self.limit - used - 1, reset, now)
 
 
-def drive(pacer: BucketPacer, server: Server, until: float, lane: Lane = Lane.BULK) -> list[tuple[float, int]]:
+def drive(
+    pacer: BucketPacer, server: Server, until: float, lane: Lane = Lane.BULK
+) -> list[tuple[float, int]]:
     """Send as fast as the pacer allows (answers arrive at once); returns (time, status) per call."""
     now = T0
     sent = []
@@ -51,8 +54,14 @@ def drive(pacer: BucketPacer, server: Server, until: float, lane: Lane = Lane.BU
 
 
 def test_rate_headers_parse_okta_form() -> None:
-    h = RateHeaders.parse({"x-rate-limit-limit": "600", "x-rate-limit-remaining": "598",
-                           "x-rate-limit-reset": "1609459200", "date": formatdate(1609459150, usegmt=True)})
+    h = RateHeaders.parse(
+        {
+            "x-rate-limit-limit": "600",
+            "x-rate-limit-remaining": "598",
+            "x-rate-limit-reset": "1609459200",
+            "date": formatdate(1609459150, usegmt=True),
+        }
+    )
     assert h == RateHeaders(600, 598, 1609459200.0, 1609459150.0)
     assert RateHeaders.parse({"x-rate-limit-limit": "600"}) is None
 
@@ -62,7 +71,7 @@ def test_keeps_to_the_budget_share_and_never_gets_429() -> None:
     server = Server(limit=300)
     sent = drive(pacer, server, until=T0 + 600)
     assert all(status == 200 for _, status in sent)
-    per_window = [n for n in server.used.values()]
+    per_window = list(server.used.values())
     # 10 full windows at 80% of 300 = 240 calls each (the first window also pays the probe).
     assert min(per_window[1:-1]) >= 238
     assert max(per_window) <= 240
@@ -73,7 +82,7 @@ def test_spreads_calls_evenly_instead_of_bursting() -> None:
     server = Server(limit=120)
     sent = drive(pacer, server, until=T0 + 180)
     later = [t for t, _ in sent if t > T0 + 60]
-    gaps = [b - a for a, b in zip(later, later[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(later)]
     assert max(gaps) < 2.0  # 60 calls in 60 s: about one a second, never a minute-long gap
     assert len([t for t in later if t < T0 + 70]) <= 12  # no burst at the start of a window
 

@@ -28,19 +28,41 @@ def policy(mode: SyncMode = SyncMode.SYNC, delete: DeletePolicy = DeletePolicy.I
     return TenantPolicy(tenant="t", mode=mode, delete_policy=delete, routing=ROUTING)
 
 
-def change(op: Op = Op.UPSERT, email: str = "ann@example.com", version: int | None = None, **user: str) -> ChangeMessage:
+def change(
+    op: Op = Op.UPSERT, email: str = "ann@example.com", version: int | None = None, **user: str
+) -> ChangeMessage:
     fields = {"login": email, "email": email, "firstName": "Ann", "lastName": "Lee", **user}
-    return ChangeMessage(tenant="t", op=op, source="efs", key="42", version=version,
-                         user=UserFields.model_validate(fields) if op is Op.UPSERT else None)
+    return ChangeMessage(
+        tenant="t",
+        op=op,
+        source="efs",
+        key="42",
+        version=version,
+        user=UserFields.model_validate(fields) if op is Op.UPSERT else None,
+    )
 
 
-def linked(c: ChangeMessage | None = None, status: IdpStatus = IdpStatus.STAGED, version: int | None = None,
-           **kw: object) -> Link:
+def linked(
+    c: ChangeMessage | None = None,
+    status: IdpStatus = IdpStatus.STAGED,
+    version: int | None = None,
+    **kw: object,
+) -> Link:
     c = c or change()
     assert c.user is not None
     digest = profile_hash(map_profile(c.user))
-    return Link(tenant="t", source="efs", key="42", idp="okta", idp_id="00u1", login=c.user.login,
-                profile_hash=digest, idp_status=status, version=version, **kw)  # type: ignore[arg-type]
+    return Link(
+        tenant="t",
+        source="efs",
+        key="42",
+        idp="okta",
+        idp_id="00u1",
+        login=c.user.login,
+        profile_hash=digest,
+        idp_status=status,
+        version=version,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_new_user_is_created_without_activation_in_sync_mode() -> None:
@@ -103,9 +125,11 @@ def test_delete_policies() -> None:
     ignored = plan(d, linked(), policy())
     assert ignored.status is Status.SKIPPED and ignored.reason and ignored.reason.code == "delete_ignored"
     assert plan(d, linked(status=IdpStatus.ACTIVE), policy(delete=DeletePolicy.DEACTIVATE)).actions == (
-        DeactivateUser("00u1"),)
+        DeactivateUser("00u1"),
+    )
     assert plan(d, linked(status=IdpStatus.ACTIVE), policy(delete=DeletePolicy.DELETE)).actions == (
-        DeleteUser("00u1", deprovisioned=False),)
+        DeleteUser("00u1", deprovisioned=False),
+    )
     assert plan(d, None, policy(delete=DeletePolicy.DELETE)).reason.code == "not_linked"  # type: ignore[union-attr]
 
 
@@ -118,24 +142,44 @@ def test_unknown_outcome_of_a_create_is_looked_up_first() -> None:
 def test_activate_and_deactivate_ops() -> None:
     assert plan(change(Op.ACTIVATE), linked(), policy()).actions == (ActivateUser("00u1", send_email=True),)
     assert plan(change(Op.ACTIVATE), linked(status=IdpStatus.ACTIVE), policy()).status is Status.UNCHANGED
-    assert plan(change(Op.DEACTIVATE), linked(status=IdpStatus.DEPROVISIONED), policy()).status is Status.UNCHANGED
+    assert (
+        plan(change(Op.DEACTIVATE), linked(status=IdpStatus.DEPROVISIONED), policy()).status
+        is Status.UNCHANGED
+    )
 
 
 # ---- properties --------------------------------------------------------------------------------
 
-emails = st.sampled_from(["ann@example.com", "ann.lee@example.com", "bob@acme.com", "eve@x.acme.org",
-                          "o'brien@example.net", "ANN@example.com"])
+emails = st.sampled_from(
+    [
+        "ann@example.com",
+        "ann.lee@example.com",
+        "bob@acme.com",
+        "eve@x.acme.org",
+        "o'brien@example.net",
+        "ANN@example.com",
+    ]
+)
 changes = st.builds(
-    lambda op, email, first, version: change(op, email=email, version=version, firstName=first)
-    if op is Op.UPSERT else change(op, version=version),
-    st.sampled_from(list(Op)), emails, st.sampled_from(["Ann", "Anna", "Zoë"]),
+    lambda op, email, first, version: (
+        change(op, email=email, version=version, firstName=first)
+        if op is Op.UPSERT
+        else change(op, version=version)
+    ),
+    st.sampled_from(list(Op)),
+    emails,
+    st.sampled_from(["Ann", "Anna", "Zoë"]),
     st.one_of(st.none(), st.integers(0, 5)),
 )
 links = st.one_of(
     st.none(),
-    st.builds(lambda c, status, version, pending: linked(c, status=status, version=version, pending_op=pending),
-              changes.filter(lambda c: c.op is Op.UPSERT), st.sampled_from(list(IdpStatus)),
-              st.one_of(st.none(), st.integers(0, 5)), st.sampled_from([None, PendingOp.ACTIVATE])),
+    st.builds(
+        lambda c, status, version, pending: linked(c, status=status, version=version, pending_op=pending),
+        changes.filter(lambda c: c.op is Op.UPSERT),
+        st.sampled_from(list(IdpStatus)),
+        st.one_of(st.none(), st.integers(0, 5)),
+        st.sampled_from([None, PendingOp.ACTIVATE]),
+    ),
 )
 policies = st.builds(policy, st.sampled_from(list(SyncMode)), st.sampled_from(list(DeletePolicy)))
 
@@ -145,8 +189,14 @@ def apply_model(p: Plan, link: Link | None, c: ChangeMessage) -> Link | None:
     current = link or Link(tenant="t", source="efs", key="42", idp="okta")
     for a in p.actions:
         if isinstance(a, CreateUser):
-            current = replace(current, idp_id="00uNEW", login=str(a.profile["login"]), profile_hash=p.profile_hash,
-                              idp_status=IdpStatus.PROVISIONED if a.activate else IdpStatus.STAGED, pending_op=None)
+            current = replace(
+                current,
+                idp_id="00uNEW",
+                login=str(a.profile["login"]),
+                profile_hash=p.profile_hash,
+                idp_status=IdpStatus.PROVISIONED if a.activate else IdpStatus.STAGED,
+                pending_op=None,
+            )
         elif isinstance(a, UpdateProfile):
             current = replace(current, login=str(a.profile["login"]), profile_hash=p.profile_hash)
         elif isinstance(a, ActivateUser):

@@ -54,8 +54,9 @@ def count_records(path: Path, fmt: str) -> int:
     return max(lines - 1, 0) if fmt == "csv" else lines
 
 
-def read_records(path: Path, *, fmt: str | None = None, start_after: int = 0,
-                 source: str | None = None) -> Iterator[RawRecord]:
+def read_records(
+    path: Path, *, fmt: str | None = None, start_after: int = 0, source: str | None = None
+) -> Iterator[RawRecord]:
     fmt = fmt or detect_format(path)
     try:
         fh = path.open("r", encoding="utf-8", newline="", errors="replace")
@@ -93,7 +94,9 @@ def _jsonl(fh: io.TextIOBase, start_after: int) -> Iterator[RawRecord]:
         if number <= start_after:
             continue
         if line is None:
-            yield RawRecord(number, error=f"message: is {size:,} characters long; the limit is {MAX_RECORD_BYTES:,}")
+            yield RawRecord(
+                number, error=f"message: is {size:,} characters long; the limit is {MAX_RECORD_BYTES:,}"
+            )
             continue
         text = line.strip()
         if not text:
@@ -116,7 +119,9 @@ def _csv(fh: io.TextIOBase, start_after: int, source: str | None) -> Iterator[Ra
         if number <= start_after:
             continue
         if line is None:
-            yield RawRecord(number, error=f"row: is {size:,} characters long; the limit is {MAX_RECORD_BYTES:,}")
+            yield RawRecord(
+                number, error=f"row: is {size:,} characters long; the limit is {MAX_RECORD_BYTES:,}"
+            )
             continue
         if not line.strip():
             yield RawRecord(number, error="row: is empty")

@@ -23,8 +23,14 @@ from idsync.errors import CircuitOpen, RateLimited, Unavailable, UnknownOutcome
 IDEMPOTENT = "idsync.idempotent"  # request extension: override the method-based default
 _SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_UNKNOWN = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.WriteError,
-            httpx.RemoteProtocolError, httpx.CloseError)
+_UNKNOWN = (
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+    httpx.CloseError,
+)
 
 Classifier = Callable[[httpx.Request], str]
 
@@ -59,8 +65,11 @@ class GovernedTransport(httpx.AsyncBaseTransport):
         waits = 0
         while True:
             if not gov.circuit_allows():
-                raise CircuitOpen(f"{gov.idp}: circuit open after {gov.breaker.failures} failures in a row; "
-                                  f"calls paused until the cool-down ends", provider=gov.idp)
+                raise CircuitOpen(
+                    f"{gov.idp}: circuit open after {gov.breaker.failures} failures in a row; "
+                    f"calls paused until the cool-down ends",
+                    provider=gov.idp,
+                )
             permit = await gov.acquire(bucket, current_lane.get())
             try:
                 response = await self._inner.handle_async_request(request)
@@ -69,19 +78,25 @@ class GovernedTransport(httpx.AsyncBaseTransport):
                 gov.on_response(permit, 0, None)
                 attempt += 1
                 if attempt > gov.settings.max_retries:
-                    raise Unavailable(f"{where}: cannot connect ({type(exc).__name__}) after {attempt} attempts",
-                                      provider=gov.idp) from exc
+                    raise Unavailable(
+                        f"{where}: cannot connect ({type(exc).__name__}) after {attempt} attempts",
+                        provider=gov.idp,
+                    ) from exc
                 await gov.clock.sleep(gov.backoff(attempt - 1))
                 continue
             except _UNKNOWN as exc:
                 gov.on_response(permit, 0, None)
                 if not idempotent:
-                    raise UnknownOutcome(f"{where}: no answer ({type(exc).__name__}); the write may have happened",
-                                         provider=gov.idp) from exc
+                    raise UnknownOutcome(
+                        f"{where}: no answer ({type(exc).__name__}); the write may have happened",
+                        provider=gov.idp,
+                    ) from exc
                 attempt += 1
                 if attempt > gov.settings.max_retries:
-                    raise Unavailable(f"{where}: no answer ({type(exc).__name__}) after {attempt} attempts",
-                                      provider=gov.idp) from exc
+                    raise Unavailable(
+                        f"{where}: no answer ({type(exc).__name__}) after {attempt} attempts",
+                        provider=gov.idp,
+                    ) from exc
                 await gov.clock.sleep(gov.backoff(attempt - 1))
                 continue
             status = response.status_code
@@ -90,21 +105,28 @@ class GovernedTransport(httpx.AsyncBaseTransport):
             if status == 429:
                 if rate_headers is None:
                     retry_after = parse_retry_after(response.headers.get("retry-after"), gov.clock.time())
-                    gov.hold(bucket, gov.clock.time() + (retry_after if retry_after is not None
-                                                          else gov.backoff(waits)))
+                    gov.hold(
+                        bucket,
+                        gov.clock.time() + (retry_after if retry_after is not None else gov.backoff(waits)),
+                    )
                 waits += 1
                 if waits > gov.settings.max_rate_limit_waits:
-                    raise RateLimited(f"{where}: still rate limited after {waits} waits", provider=gov.idp,
-                                      status_code=429)
+                    raise RateLimited(
+                        f"{where}: still rate limited after {waits} waits", provider=gov.idp, status_code=429
+                    )
                 continue  # the pacer now holds this bucket until the reset
             if status >= 500:
                 if not idempotent:
-                    raise UnknownOutcome(f"{where}: answered {status}; the write may have happened",
-                                         provider=gov.idp, status_code=status)
+                    raise UnknownOutcome(
+                        f"{where}: answered {status}; the write may have happened",
+                        provider=gov.idp,
+                        status_code=status,
+                    )
                 attempt += 1
                 if attempt > gov.settings.max_retries:
-                    raise Unavailable(f"{where}: answered {status} {attempt} times", provider=gov.idp,
-                                      status_code=status)
+                    raise Unavailable(
+                        f"{where}: answered {status} {attempt} times", provider=gov.idp, status_code=status
+                    )
                 await gov.clock.sleep(gov.backoff(attempt - 1))
                 continue
             return response

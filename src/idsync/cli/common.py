@@ -21,9 +21,15 @@ err_console = Console(stderr=True, highlight=False)
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 
-ConfigOption = typer.Option(None, "--config", "-c", help="idsync.toml; without it: ./idsync.toml if present, "
-                            "else the embedded default (SQLite in ./var and the built-in Okta emulator).",
-                            exists=False, dir_okay=False)
+ConfigOption = typer.Option(
+    None,
+    "--config",
+    "-c",
+    help="idsync.toml; without it: ./idsync.toml if present, "
+    "else the embedded default (SQLite in ./var and the built-in Okta emulator).",
+    exists=False,
+    dir_okay=False,
+)
 
 
 def settings_or_exit(config: Path | None, data_dir: Path = Path("var")) -> Settings:

@@ -34,7 +34,9 @@ def import_command(
     tenant: str = typer.Option(..., "--tenant", "-t", help="The installation the users belong to."),
     config: Path | None = ConfigOption,
     import_id: str | None = typer.Option(None, "--import-id", help="Resume this import (or name a new one)."),
-    source: str | None = typer.Option(None, "--source", help="Source of CSV rows that have no 'source' column."),
+    source: str | None = typer.Option(
+        None, "--source", help="Source of CSV rows that have no 'source' column."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Sync the users of FILE to the tenant's IdP, with progress; exit 1 when some users failed."""
@@ -43,7 +45,9 @@ def import_command(
     if not file.exists():
         fail_usage(f"{file}: no such file")
     if settings.policy(tenant) is None:
-        fail_usage(f"--tenant: tenant {tenant!r} is not configured (known: {', '.join(settings.tenants) or 'none'})")
+        fail_usage(
+            f"--tenant: tenant {tenant!r} is not configured (known: {', '.join(settings.tenants) or 'none'})"
+        )
     import_id = import_id or new_import_id()
     try:
         report = asyncio.run(_run(settings, file, tenant, import_id, source))
@@ -53,19 +57,28 @@ def import_command(
     raise typer.Exit(EXIT_FAILURES if report.progress.failed else EXIT_OK)
 
 
-async def _run(settings: Settings, file: Path, tenant: str, import_id: str, source: str | None) -> ImportReport:
+async def _run(
+    settings: Settings, file: Path, tenant: str, import_id: str, source: str | None
+) -> ImportReport:
     console.print(f"import [bold]{import_id}[/] of {file} for tenant {tenant}")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[rate]:>8.1f} users/s"), TimeRemainingColumn(),
-                  console=console, transient=False) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8.1f} users/s"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
         task = bar.add_task("syncing", total=None, rate=0.0)
 
         def on_progress(p: ImportProgress) -> None:
             bar.update(task, total=p.total, completed=p.done, rate=p.rate)
 
         async with Runtime(settings) as runtime:
-            return await run_file_import(runtime, file, tenant=tenant, import_id=import_id, source=source,
-                                         on_progress=on_progress)
+            return await run_file_import(
+                runtime, file, tenant=tenant, import_id=import_id, source=source, on_progress=on_progress
+            )
 
 
 def print_report(report: ImportReport) -> None:
@@ -86,8 +99,9 @@ def print_report(report: ImportReport) -> None:
         for status, code, n, example in report.reasons:
             reasons.add_row(status, code, f"{n:,}", example[:90])
         console.print(reasons)
-    console.print(f"API calls: {report.api_calls:,}   time: {report.elapsed_s:.1f} s   "
-                  f"rate: {p.rate:.0f} users/s")
+    console.print(
+        f"API calls: {report.api_calls:,}   time: {report.elapsed_s:.1f} s   rate: {p.rate:.0f} users/s"
+    )
 
 
 def status_command(
@@ -111,8 +125,15 @@ def status_command(
                 table.add_column(col)
             for r in records:
                 p = r.progress()
-                table.add_row(p.import_id, p.tenant, p.state.value, f"{p.done:,}", f"{p.total or p.received:,}",
-                              f"{p.failed:,}", f"{p.skipped:,}")
+                table.add_row(
+                    p.import_id,
+                    p.tenant,
+                    p.state.value,
+                    f"{p.done:,}",
+                    f"{p.total or p.received:,}",
+                    f"{p.failed:,}",
+                    f"{p.skipped:,}",
+                )
             console.print(table)
             return
         record = store.get_import(import_id)
@@ -120,10 +141,16 @@ def status_command(
             fail_usage(f"no import {import_id!r}")
         progress = record.progress()
         if as_json:
-            console.print_json(json.dumps(progress.model_dump(mode="json") | {"done": progress.done,
-                                                                              "pending": progress.pending}))
+            console.print_json(
+                json.dumps(
+                    progress.model_dump(mode="json") | {"done": progress.done, "pending": progress.pending}
+                )
+            )
             return
-        print_report(ImportReport(progress, 0, (record.updated_at - record.started_at),
-                                  store.reason_summary(import_id)))
+        print_report(
+            ImportReport(
+                progress, 0, (record.updated_at - record.started_at), store.reason_summary(import_id)
+            )
+        )
     finally:
         store.close()

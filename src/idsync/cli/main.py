@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from idsync.cli import emulator, imports
+from idsync.cli import demo, emulator, imports
 
 app = typer.Typer(
     name="idsync",
@@ -16,6 +16,7 @@ app = typer.Typer(
 app.add_typer(emulator.app, name="emulator")
 app.command("import")(imports.import_command)
 app.command("status")(imports.status_command)
+app.command("demo")(demo.demo_command)
 
 
 def main() -> None:

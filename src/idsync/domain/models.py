@@ -67,7 +67,9 @@ def _safe_text(value: str) -> str:
 
 def _identifier(value: str) -> str:
     if not _IDENT.match(value):
-        raise ValueError("must be 1-100 characters of letters, digits and . _ : @ -, starting with a letter or digit")
+        raise ValueError(
+            "must be 1-100 characters of letters, digits and . _ : @ -, starting with a letter or digit"
+        )
     return value
 
 
@@ -79,7 +81,9 @@ def _email(value: str) -> str:
 
 SafeStr = Annotated[str, AfterValidator(_safe_text)]
 Identifier = Annotated[str, AfterValidator(_identifier)]
-Email = Annotated[str, Field(min_length=5, max_length=LOGIN_MAX), AfterValidator(_safe_text), AfterValidator(_email)]
+Email = Annotated[
+    str, Field(min_length=5, max_length=LOGIN_MAX), AfterValidator(_safe_text), AfterValidator(_email)
+]
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX), AfterValidator(_safe_text)]
 AttributeValue = str | bool | int | float | None
 
@@ -91,8 +95,8 @@ class UserFields(BaseModel):
 
     login: Email
     email: Email
-    firstName: Name  # noqa: N815 - the wire name of the contract
-    lastName: Name  # noqa: N815
+    firstName: Name
+    lastName: Name
 
     @model_validator(mode="after")
     def _check_extras(self) -> UserFields:
@@ -132,7 +136,9 @@ class ChangeMessage(BaseModel):
     @classmethod
     def _op_name(cls, value: object) -> object:
         if isinstance(value, str) and value not in Op._value2member_map_:
-            raise ValueError(f"unknown op {value[:40]!r}; expected one of upsert, delete, activate, deactivate")
+            raise ValueError(
+                f"unknown op {value[:40]!r}; expected one of upsert, delete, activate, deactivate"
+            )
         return value
 
     @model_validator(mode="after")

@@ -158,7 +158,9 @@ def _needs_activation(link: Link) -> bool:
 def _plan_delete(change: ChangeMessage, linked: Link, policy: TenantPolicy) -> Plan:
     assert linked.idp_id is not None
     if policy.delete_policy is DeletePolicy.IGNORE:
-        return _skip("delete_ignored", f"delete policy of tenant {policy.tenant} is ignore: the account stays")
+        return _skip(
+            "delete_ignored", f"delete policy of tenant {policy.tenant} is ignore: the account stays"
+        )
     if policy.delete_policy is DeletePolicy.DEACTIVATE:
         return _plan_deactivate(change, linked)
     deprovisioned = linked.idp_status is IdpStatus.DEPROVISIONED

@@ -31,26 +31,48 @@ async def count_staged(db: AsyncStore, tenant: str, source: str | None = None) -
     return ActivationPlan(tenant, source, staged)
 
 
-async def enqueue_activation(db: AsyncStore, job_id: str, tenant: str, *, source: str | None = None,
-                             origin: str = "activation") -> int:
+async def enqueue_activation(
+    db: AsyncStore, job_id: str, tenant: str, *, source: str | None = None, origin: str = "activation"
+) -> int:
     """Queue one `activate` change per staged user of the tenant; returns how many were new."""
-    await db.call(db.store.create_import, job_id, tenant, origin, input_name=f"activate {tenant}"
-                  + (f" source {source}" if source else ""))
+    await db.call(
+        db.store.create_import,
+        job_id,
+        tenant,
+        origin,
+        input_name=f"activate {tenant}" + (f" source {source}" if source else ""),
+    )
     after = ("", "")
     added = 0
     while True:
-        links = await db.call(db.store.links_by_status, tenant, [IdpStatus.STAGED], source=source, after=after,
-                              limit=PAGE)
+        links = await db.call(
+            db.store.links_by_status, tenant, [IdpStatus.STAGED], source=source, after=after, limit=PAGE
+        )
         if not links:
             break
         rows = []
         for link in links:
-            payload = {"tenant": tenant, "op": Op.ACTIVATE.value, "source": link.source, "key": link.key,
-                       "import_id": job_id}
-            rows.append(IngestRow(tenant=tenant, source=link.source, key=link.key, op=Op.ACTIVATE.value,
-                                  lane=Lane.BULK, payload=json.dumps(payload), origin=origin,
-                                  user_key=user_key(tenant, link.source, link.key), import_id=job_id,
-                                  origin_ref=f"{job_id}:{link.source}:{link.key}"))
+            payload = {
+                "tenant": tenant,
+                "op": Op.ACTIVATE.value,
+                "source": link.source,
+                "key": link.key,
+                "import_id": job_id,
+            }
+            rows.append(
+                IngestRow(
+                    tenant=tenant,
+                    source=link.source,
+                    key=link.key,
+                    op=Op.ACTIVATE.value,
+                    lane=Lane.BULK,
+                    payload=json.dumps(payload),
+                    origin=origin,
+                    user_key=user_key(tenant, link.source, link.key),
+                    import_id=job_id,
+                    origin_ref=f"{job_id}:{link.source}:{link.key}",
+                )
+            )
         ids = await db.call(db.store.receive, rows)
         added += sum(1 for i in ids if i is not None)
         after = (links[-1].source, links[-1].key)

@@ -25,8 +25,8 @@ from idsync.domain.planner import (
     UpdateProfile,
 )
 from idsync.domain.profile import profile_hash
-from idsync.engine.db import AsyncStore
-from idsync.errors import Conflict, IllegalTransition, NotFound, UnknownOutcome
+from idsync.engine.db import GroupCommitter
+from idsync.errors import Conflict, IllegalTransition, NotFound, ProviderError, UnknownOutcome
 from idsync.ports import IdentityProvider, IdpUser
 
 CREATE_ATTEMPTS = 3
@@ -42,10 +42,20 @@ class Applied:
 
 
 class PlanRunner:
-    def __init__(self, db: AsyncStore) -> None:
-        self._db = db
+    def __init__(self, writes: GroupCommitter) -> None:
+        self._writes = writes
 
     async def run(self, plan: Plan, link: Link, idp: IdentityProvider) -> Applied:
+        """Carry the plan out. On failure the error carries `partial_link`: the link as far as the
+        actions went (an account created before a later action failed must not be forgotten)."""
+        progress = [link]
+        try:
+            return await self._run(plan, link, idp, progress)
+        except ProviderError as exc:
+            exc.partial_link = progress[0]
+            raise
+
+    async def _run(self, plan: Plan, link: Link, idp: IdentityProvider, progress: list[Link]) -> Applied:
         current = link
         status = plan.status
         activation_url = None
@@ -64,6 +74,7 @@ class PlanRunner:
                 await idp.delete_user(action.idp_id, deprovisioned=action.deprovisioned)
                 current = replace(current, idp_id=None, idp_status=None, profile_hash=None, login=None)
             touched_id = current.idp_id or touched_id
+            progress[0] = current
         current = replace(
             current,
             version=plan.version if plan.version is not None else current.version,
@@ -80,7 +91,7 @@ class PlanRunner:
             existing = await idp.find_user(login)
             if existing is not None:
                 return await self._adopt(existing, action, link, idp)
-        await self._db.call(self._db.store.save_link, replace(link, pending_op=PendingOp.CREATE, login=login))
+        await self._writes.save_link(replace(link, pending_op=PendingOp.CREATE, login=login))
         for _ in range(CREATE_ATTEMPTS):
             try:
                 user = await idp.create_user(action.profile, activate=action.activate)
@@ -95,11 +106,13 @@ class PlanRunner:
                     return _linked(link, existing, digest), Status.CREATED
                 continue  # it did not happen: sending it again is safe
             return _linked(link, user, digest), Status.CREATED
-        raise UnknownOutcome(f"{idp.name}: create of {login} got no answer {CREATE_ATTEMPTS} times",
-                             provider=idp.name)
+        raise UnknownOutcome(
+            f"{idp.name}: create of {login} got no answer {CREATE_ATTEMPTS} times", provider=idp.name
+        )
 
-    async def _adopt(self, existing: IdpUser, action: CreateUser, link: Link,
-                     idp: IdentityProvider) -> tuple[Link, Status]:
+    async def _adopt(
+        self, existing: IdpUser, action: CreateUser, link: Link, idp: IdentityProvider
+    ) -> tuple[Link, Status]:
         """Link an account that already holds this login; bring its profile in step."""
         digest = profile_hash(action.profile)
         current = _linked(link, existing, digest)
@@ -114,23 +127,28 @@ class PlanRunner:
             status = Status.UPDATED if status is Status.UPDATED else Status.ACTIVATED
         return current, status
 
-    async def _update(self, action: UpdateProfile, link: Link, idp: IdentityProvider, plan: Plan,
-                      status: Status) -> tuple[Link, Status]:
+    async def _update(
+        self, action: UpdateProfile, link: Link, idp: IdentityProvider, plan: Plan, status: Status
+    ) -> tuple[Link, Status]:
         try:
             user = await idp.update_user(action.idp_id, action.profile)
         except NotFound:
             # The account was removed at the IdP behind our back: create it again (no duplicate:
             # the create looks the login up first).
             gone = replace(link, idp_id=None, idp_status=None, profile_hash=None)
-            return await self._create(CreateUser(action.profile, activate=False, lookup_first=True), gone, idp)
+            return await self._create(
+                CreateUser(action.profile, activate=False, lookup_first=True), gone, idp
+            )
         return replace(link, login=user.login, idp_status=user.status, profile_hash=plan.profile_hash), status
 
-    async def _activate(self, action: ActivateUser, link: Link, idp: IdentityProvider) -> tuple[Link, str | None]:
+    async def _activate(
+        self, action: ActivateUser, link: Link, idp: IdentityProvider
+    ) -> tuple[Link, str | None]:
         if action.check_status_first:
             user = await idp.get_user(action.idp_id)
             if user is not None and not user.status.activatable:
                 return replace(link, idp_status=user.status, pending_op=None), None  # done before the crash
-        await self._db.call(self._db.store.save_link, replace(link, pending_op=PendingOp.ACTIVATE))
+        await self._writes.save_link(replace(link, pending_op=PendingOp.ACTIVATE))
         try:
             activation = await idp.activate_user(action.idp_id, send_email=action.send_email)
         except IllegalTransition:
@@ -143,8 +161,9 @@ class PlanRunner:
 
 
 def _linked(link: Link, user: IdpUser, digest: str) -> Link:
-    return replace(link, idp_id=user.id, login=user.login, idp_status=user.status, profile_hash=digest,
-                   pending_op=None)
+    return replace(
+        link, idp_id=user.id, login=user.login, idp_status=user.status, profile_hash=digest, pending_op=None
+    )
 
 
 def _same_profile(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:

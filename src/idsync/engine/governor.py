@@ -46,8 +46,15 @@ class _Bucket:
 
 
 class Governor:
-    def __init__(self, idp: str, settings: GovernorSettings, clock: Clock, *, rng: random.Random | None = None,
-                 share_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        idp: str,
+        settings: GovernorSettings,
+        clock: Clock,
+        *,
+        rng: random.Random | None = None,
+        share_scale: float = 1.0,
+    ) -> None:
         self.idp = idp
         self.settings = settings
         self.clock = clock
@@ -65,8 +72,10 @@ class Governor:
     def _bucket(self, name: str) -> _Bucket:
         bucket = self._buckets.get(name)
         if bucket is None:
-            pacer = BucketPacer(share=self.settings.budget_share * self.share_scale,
-                                reserve_share=self.settings.interactive_reserve)
+            pacer = BucketPacer(
+                share=self.settings.budget_share * self.share_scale,
+                reserve_share=self.settings.interactive_reserve,
+            )
             bucket = self._buckets[name] = _Bucket(name, pacer)
         return bucket
 
@@ -159,8 +168,9 @@ class Governor:
     # ---- retries -----------------------------------------------------------------------------
 
     def backoff(self, attempt: int) -> float:
-        return backoff_delay(attempt, base_s=self.settings.backoff_base_s, max_s=self.settings.backoff_max_s,
-                             rng=self.rng)
+        return backoff_delay(
+            attempt, base_s=self.settings.backoff_base_s, max_s=self.settings.backoff_max_s, rng=self.rng
+        )
 
     def circuit_allows(self) -> bool:
         return self.breaker.allow(self.clock.time())

@@ -20,7 +20,7 @@ from idsync.adapters.files import RawRecord, parse_json_object
 from idsync.adapters.store.sql import IngestRow
 from idsync.config import Settings
 from idsync.domain.links import Link
-from idsync.domain.models import ChangeMessage, Lane, Reason, Status, user_key, validation_reason
+from idsync.domain.models import ChangeMessage, Lane, Reason, Status, validation_reason
 from idsync.domain.planner import plan
 from idsync.engine.db import AsyncStore
 
@@ -59,9 +59,11 @@ def to_change(item: Received, defaults: Defaults) -> ChangeMessage | Reason:
     if defaults.tenant is not None:
         data.setdefault("tenant", defaults.tenant)
         if data["tenant"] != defaults.tenant:
-            return Reason(code="tenant_mismatch",
-                          message=f"tenant: is {_short(data['tenant'], 40)!r}, but this import is for "
-                                  f"tenant {defaults.tenant!r}")
+            return Reason(
+                code="tenant_mismatch",
+                message=f"tenant: is {_short(data['tenant'], 40)!r}, but this import is for "
+                f"tenant {defaults.tenant!r}",
+            )
     if defaults.import_id is not None:
         data["import_id"] = defaults.import_id
     try:
@@ -75,14 +77,17 @@ class Ingestor:
         self.db = db
         self.settings = settings
 
-    async def receive(self, items: Sequence[Received], defaults: Defaults, *, cursor: int | None = None
-                      ) -> list[tuple[int | None, ChangeMessage | Reason]]:
+    async def receive(
+        self, items: Sequence[Received], defaults: Defaults, *, cursor: int | None = None
+    ) -> list[tuple[int | None, ChangeMessage | Reason]]:
         """Validate, pre-decide and store one batch. Returns (change id, change or reason) per item."""
         parsed = [to_change(item, defaults) for item in items]
         valid = [p for p in parsed if isinstance(p, ChangeMessage)]
         keys = [(c.tenant, c.source, c.key) for c in valid]
         links = await self.db.call(self.db.store.get_links, keys) if keys else {}
-        busy = await self.db.call(self.db.store.open_user_keys, [c.user_key for c in valid]) if valid else set()
+        busy = (
+            await self.db.call(self.db.store.open_user_keys, [c.user_key for c in valid]) if valid else set()
+        )
         rows: list[IngestRow] = []
         for item, p in zip(items, parsed, strict=True):
             if isinstance(p, Reason):
@@ -98,32 +103,59 @@ class Ingestor:
         tenant = _short(data.get("tenant") or defaults.tenant or "?")
         source, key = _short(data.get("source") or "?"), _short(data.get("key") or "?", 200)
         raw = item.raw if item.raw is not None else (json.dumps(data)[:2000] if data else "")
-        return IngestRow(tenant=tenant, source=source, key=key, op=_short(data.get("op") or "?", 16),
-                         lane=defaults.lane or (Lane.BULK if defaults.import_id else Lane.INTERACTIVE),
-                         payload=raw[:2000], origin=defaults.origin, user_key=f"invalid:{uuid.uuid4().hex}",
-                         import_id=defaults.import_id, origin_ref=item.origin_ref,
-                         message_id=_short(data.get("message_id"), 200) or None,
-                         result_status=Status.FAILED, reason=reason)
+        return IngestRow(
+            tenant=tenant,
+            source=source,
+            key=key,
+            op=_short(data.get("op") or "?", 16),
+            lane=defaults.lane or (Lane.BULK if defaults.import_id else Lane.INTERACTIVE),
+            payload=raw[:2000],
+            origin=defaults.origin,
+            user_key=f"invalid:{uuid.uuid4().hex}",
+            import_id=defaults.import_id,
+            origin_ref=item.origin_ref,
+            message_id=_short(data.get("message_id"), 200) or None,
+            result_status=Status.FAILED,
+            reason=reason,
+        )
 
-    def _accepted(self, item: Received, change: ChangeMessage, defaults: Defaults, link: Link | None,
-                  busy: set[str]) -> IngestRow:
+    def _accepted(
+        self, item: Received, change: ChangeMessage, defaults: Defaults, link: Link | None, busy: set[str]
+    ) -> IngestRow:
         lane = defaults.lane if defaults.lane is not None else change.lane
-        base = IngestRow(tenant=change.tenant, source=change.source, key=change.key, op=change.op.value, lane=lane,
-                         payload=change.model_dump_json(exclude_none=True), origin=defaults.origin,
-                         user_key=change.user_key, version=change.version, import_id=change.import_id,
-                         message_id=change.message_id, origin_ref=item.origin_ref)
+        base = IngestRow(
+            tenant=change.tenant,
+            source=change.source,
+            key=change.key,
+            op=change.op.value,
+            lane=lane,
+            payload=change.model_dump_json(exclude_none=True),
+            origin=defaults.origin,
+            user_key=change.user_key,
+            version=change.version,
+            import_id=change.import_id,
+            message_id=change.message_id,
+            origin_ref=item.origin_ref,
+        )
         policy = self.settings.policy(change.tenant)
         if policy is None:
-            return _decided(base, Status.FAILED, Reason(code="unknown_tenant",
-                                                        message=f"tenant: {change.tenant!r} is not configured"))
+            return _decided(
+                base,
+                Status.FAILED,
+                Reason(code="unknown_tenant", message=f"tenant: {change.tenant!r} is not configured"),
+            )
         if change.user_key in busy:
             return base  # queue behind the user's earlier change
         decided = plan(change, link, policy)
         if decided.calls_idp:
             busy.add(change.user_key)
             return base
-        if decided.status is Status.UNCHANGED and link is not None and change.version is not None and (
-                link.version is None or change.version > link.version):
+        if (
+            decided.status is Status.UNCHANGED
+            and link is not None
+            and change.version is not None
+            and (link.version is None or change.version > link.version)
+        ):
             busy.add(change.user_key)  # a newer version to record: let the worker write the link
             return base
         return _decided(base, decided.status, decided.reason, idp_id=link.idp_id if link else None)

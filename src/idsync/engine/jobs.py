@@ -49,8 +49,14 @@ class RateMeter:
         return (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
 
 
-async def run_job(runtime: Runtime, import_id: str, feed: Callable[[], Awaitable[None]] | None = None, *,
-                  on_progress: ProgressCallback | None = None, poll_s: float = 0.25) -> ImportReport:
+async def run_job(
+    runtime: Runtime,
+    import_id: str,
+    feed: Callable[[], Awaitable[None]] | None = None,
+    *,
+    on_progress: ProgressCallback | None = None,
+    poll_s: float = 0.25,
+) -> ImportReport:
     """Run the worker while `feed` stores the job's changes, until every change is done."""
     db = runtime.db
     started = time.monotonic()
@@ -66,7 +72,9 @@ async def run_job(runtime: Runtime, import_id: str, feed: Callable[[], Awaitable
                 rate = meter.add(time.monotonic(), progress.done)
                 progress.rate = rate
                 if rate > 0:
-                    left = (progress.total if progress.total is not None else progress.received) - progress.done
+                    left = (
+                        progress.total if progress.total is not None else progress.received
+                    ) - progress.done
                     progress.eta_s = max(left, 0) / rate
                 await db.call(db.store.set_import_rate, import_id, rate)
                 if on_progress:
@@ -102,24 +110,35 @@ async def run_job(runtime: Runtime, import_id: str, feed: Callable[[], Awaitable
     return ImportReport(progress, runtime.api_calls() - calls_before, elapsed, reasons)
 
 
-async def run_file_import(runtime: Runtime, path: Path, *, tenant: str, import_id: str | None = None,
-                          source: str | None = None, fmt: str | None = None,
-                          on_progress: ProgressCallback | None = None, poll_s: float = 0.25) -> ImportReport:
+async def run_file_import(
+    runtime: Runtime,
+    path: Path,
+    *,
+    tenant: str,
+    import_id: str | None = None,
+    source: str | None = None,
+    fmt: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    poll_s: float = 0.25,
+) -> ImportReport:
     """Import a CSV/JSONL file; an existing `import_id` resumes after the last stored record."""
     db = runtime.db
     fmt = fmt or detect_format(path)
     import_id = import_id or new_import_id()
     total = count_records(path, fmt)
-    record: ImportRecord = await db.call(db.store.create_import, import_id, tenant, "file",
-                                         input_name=str(path), total=total)
+    record: ImportRecord = await db.call(
+        db.store.create_import, import_id, tenant, "file", input_name=str(path), total=total
+    )
 
     async def ingest() -> None:
         defaults = Defaults(origin="file", tenant=tenant, import_id=import_id)
         for batch in batches(read_records(path, fmt=fmt, start_after=record.input_cursor, source=source)):
-            await runtime.ingestor.receive([received_from_file(r) for r in batch], defaults,
-                                           cursor=batch[-1].number)
+            await runtime.ingestor.receive(
+                [received_from_file(r) for r in batch], defaults, cursor=batch[-1].number
+            )
             runtime.worker.wakeup.set()
         await db.call(db.store.finish_input, import_id)
 
-    return await run_job(runtime, import_id, None if record.input_done else ingest, on_progress=on_progress,
-                         poll_s=poll_s)
+    return await run_job(
+        runtime, import_id, None if record.input_done else ingest, on_progress=on_progress, poll_s=poll_s
+    )

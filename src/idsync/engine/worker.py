@@ -9,23 +9,23 @@ queue with backoff; other failures become a `failed` result with the reason.
 from __future__ import annotations
 
 import asyncio
-import random
 import contextlib
 import logging
+import random
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
-from idsync.adapters.store.sql import ClaimedUser, Outcome, QueuedChange
+from idsync.adapters.store.sql import ClaimedUser, Finished, Outcome, QueuedChange
 from idsync.clock import Clock
 from idsync.config import Settings
-from idsync.domain.links import Link
+from idsync.domain.links import Link, PendingOp
 from idsync.domain.models import ChangeMessage, Lane, Reason, Status, validation_reason
 from idsync.domain.planner import plan
 from idsync.engine.apply import Applied, PlanRunner
-from idsync.engine.db import AsyncStore
+from idsync.engine.db import AsyncStore, GroupCommitter
 from idsync.engine.lanes import current_lane
 from idsync.engine.retry import backoff_delay
 from idsync.errors import CircuitOpen, ProviderError
@@ -49,6 +49,21 @@ class WorkerOptions:
 class _Postpone:
     delay_s: float
     count_attempt: bool
+    link: Link | None = None
+
+
+def _interrupted(user: ClaimedUser) -> Link | None:
+    """The user's link; when a change was interrupted before (a crash, a lost answer), with the
+    write it may have sent marked as pending, so the retry looks before it writes again."""
+    link = user.link
+    if not any(c.attempts > 0 for c in user.changes):
+        return link
+    if link is None or not link.exists:
+        base = link or Link(tenant=user.tenant, source=user.source, key=user.key, idp="")
+        return replace(base, pending_op=PendingOp.CREATE)
+    if link.pending_op is None and any(c.op in ("activate", "upsert") for c in user.changes):
+        return replace(link, pending_op=PendingOp.ACTIVATE)
+    return link
 
 
 def segments(changes: list[QueuedChange]) -> list[list[QueuedChange]]:
@@ -68,8 +83,16 @@ def effective(run: list[QueuedChange]) -> QueuedChange:
 
 
 class Worker:
-    def __init__(self, db: AsyncStore, settings: Settings, idps: Mapping[str, IdentityProvider], clock: Clock,
-                 *, options: WorkerOptions | None = None, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        db: AsyncStore,
+        settings: Settings,
+        idps: Mapping[str, IdentityProvider],
+        clock: Clock,
+        *,
+        options: WorkerOptions | None = None,
+        owner: str | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.idps = idps
@@ -77,13 +100,22 @@ class Worker:
         self.options = options or WorkerOptions()
         self.owner = owner or f"worker-{uuid.uuid4().hex[:8]}"
         self.wakeup = asyncio.Event()
-        self._runner = PlanRunner(db)
+        self.writes = GroupCommitter(db)
+        self._runner = PlanRunner(self.writes)
         self._active: dict[str, asyncio.Task[None]] = {}
         self._waiters: dict[int, asyncio.Future[Outcome]] = {}
         self._rng = random.Random()
         self.processed = 0
+        self._interactive_hint = True
+        self._interactive_polled = 0.0
 
     # ---- results for callers that wait (the HTTP API's interactive lane) --------------------
+
+    def notify(self, lane: Lane = Lane.BULK) -> None:
+        """New work was stored; an interactive change is claimed at once."""
+        if lane is Lane.INTERACTIVE:
+            self._interactive_hint = True
+        self.wakeup.set()
 
     def wait_for(self, change_id: int) -> asyncio.Future[Outcome]:
         fut = self._waiters.get(change_id)
@@ -99,7 +131,9 @@ class Worker:
 
     # ---- the loop ----------------------------------------------------------------------------
 
-    async def run(self, *, stop: asyncio.Event | None = None, until_idle: Callable[[], bool] | None = None) -> None:
+    async def run(
+        self, *, stop: asyncio.Event | None = None, until_idle: Callable[[], bool] | None = None
+    ) -> None:
         """Work until `stop` is set, or (burst mode) until `until_idle()` is true and nothing is left."""
         stop = stop or asyncio.Event()
         renewer = asyncio.create_task(self._renew_leases(stop))
@@ -124,25 +158,35 @@ class Worker:
 
     async def _claim(self) -> list[ClaimedUser]:
         bulk_busy = sum(1 for t in self._active.values() if getattr(t, "idsync_lane", Lane.BULK) is Lane.BULK)
-        room = self.options.concurrency - bulk_busy
-        total_room = self.options.concurrency + self.options.interactive_slots - len(self._active)
-        if total_room <= 0:
-            return []
-        lanes = (Lane.INTERACTIVE, Lane.BULK) if room > 0 else (Lane.INTERACTIVE,)
-        limit = min(total_room, max(room, 0) + self.options.interactive_slots)
-        claimed = await self.db.call(self.db.store.claim, self.owner, limit=limit, lease_s=self.options.lease_s,
-                                     now=self.clock.time(), lanes=lanes)
+        interactive_busy = len(self._active) - bulk_busy
         # Bulk users never take the slots reserved for interactive ones.
-        keep: list[ClaimedUser] = []
-        bulk_room = max(room, 0)
-        for user in claimed:
-            if user.lane is Lane.BULK:
-                if bulk_room <= 0:
-                    await self.db.call(self.db.store.postpone, user, self.owner, not_before=0.0, count_attempt=False)
-                    continue
-                bulk_room -= 1
-            keep.append(user)
-        return keep
+        room = {
+            Lane.INTERACTIVE: self.options.interactive_slots - interactive_busy,
+            Lane.BULK: self.options.concurrency - bulk_busy,
+        }
+        # Claim in batches (a claim is a transaction): bulk waits until a quarter of its slots are
+        # free; interactive users are taken as soon as one slot is.
+        if room[Lane.BULK] < max(self.options.concurrency // 4, 1) and bulk_busy > 0:
+            room[Lane.BULK] = 0
+        # Interactive changes are looked for when one was announced, else at most every poll.
+        now = self.clock.time()
+        if not self._interactive_hint and now - self._interactive_polled < self.options.poll_s:
+            room[Lane.INTERACTIVE] = 0
+        if room[Lane.INTERACTIVE] > 0:
+            self._interactive_hint = False
+            self._interactive_polled = now
+        lanes = tuple(lane for lane, n in room.items() if n > 0)
+        if not lanes:
+            return []
+        return await self.db.call(
+            self.db.store.claim,
+            self.owner,
+            limit=sum(max(n, 0) for n in room.values()),
+            lease_s=self.options.lease_s,
+            now=self.clock.time(),
+            lanes=lanes,
+            lane_limits=room,
+        )
 
     async def _sleep(self, seconds: float, stop: asyncio.Event) -> None:
         self.wakeup.clear()
@@ -152,7 +196,9 @@ class Worker:
     async def _renew_leases(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await asyncio.sleep(self.options.lease_s / 3)
-            await self.db.call(self.db.store.renew_leases, self.owner, self.options.lease_s, self.clock.time())
+            await self.db.call(
+                self.db.store.renew_leases, self.owner, self.options.lease_s, self.clock.time()
+            )
 
     async def _guarded(self, user: ClaimedUser) -> None:
         task = asyncio.current_task()
@@ -161,9 +207,15 @@ class Worker:
         try:
             await self._process(user)
         except Exception:
-            log.exception("unexpected error while syncing %s/%s; the change is retried later", user.source, user.key)
-            await self.db.call(self.db.store.postpone, user, self.owner,
-                               not_before=self.clock.time() + self.options.retry_base_s)
+            log.exception(
+                "unexpected error while syncing %s/%s; the change is retried later", user.source, user.key
+            )
+            await self.db.call(
+                self.db.store.postpone,
+                user,
+                self.owner,
+                not_before=self.clock.time() + self.options.retry_base_s,
+            )
         finally:
             self._active.pop(user.user_key, None)
             self.wakeup.set()
@@ -172,7 +224,7 @@ class Worker:
 
     async def _process(self, user: ClaimedUser) -> None:
         current_lane.set(user.lane)
-        link = await self.db.call(self.db.store.get_link, user.tenant, user.source, user.key)
+        link = _interrupted(user)
         outcomes: list[Outcome] = []
         runs = segments(user.changes)
         for i, run in enumerate(runs):
@@ -180,33 +232,53 @@ class Worker:
             if isinstance(result, _Postpone):
                 later = [c for r in runs[i:] for c in r]
                 if outcomes:
-                    await self.db.call(self.db.store.complete, user, self.owner, outcomes, link, release=False)
+                    await self.writes.finish(
+                        Finished(user.user_key, self.owner, outcomes, release=False), link
+                    )
                     self._resolve(outcomes)
-                await self.db.call(self.db.store.postpone, user, self.owner, only=later,
-                                   not_before=self.clock.time() + result.delay_s,
-                                   count_attempt=result.count_attempt)
+                await self.db.call(
+                    self.db.store.postpone,
+                    user,
+                    self.owner,
+                    only=later,
+                    not_before=self.clock.time() + result.delay_s,
+                    link=result.link,
+                    count_attempt=result.count_attempt,
+                )
                 return
             status, idp_id, reason, link = result
             outcomes.extend(Outcome(c.id, status, idp_id, reason, c.import_id) for c in run)
-        await self.db.call(self.db.store.complete, user, self.owner, outcomes, link)
+        await self.writes.finish(Finished(user.user_key, self.owner, outcomes), link)
         self.processed += len(outcomes)
         self._resolve(outcomes)
 
-    async def _apply(self, change_row: QueuedChange, link: Link | None, user: ClaimedUser
-                     ) -> tuple[Status, str | None, Reason | None, Link | None] | _Postpone:
+    async def _apply(
+        self, change_row: QueuedChange, link: Link | None, user: ClaimedUser
+    ) -> tuple[Status, str | None, Reason | None, Link | None] | _Postpone:
         try:
             change = ChangeMessage.model_validate_json(change_row.payload)
         except ValidationError as exc:
             return Status.FAILED, None, validation_reason(exc), link
         policy = self.settings.policy(change.tenant)
         if policy is None:
-            return Status.FAILED, None, Reason(code="unknown_tenant", message=f"tenant {change.tenant!r} is not "
-                                               "configured"), link
+            return (
+                Status.FAILED,
+                None,
+                Reason(code="unknown_tenant", message=f"tenant {change.tenant!r} is not configured"),
+                link,
+            )
         idp = self.idps.get(policy.idp)
         if idp is None:
-            return Status.FAILED, None, Reason(code="unknown_idp", message=f"IdP {policy.idp!r} is not configured"), link
+            return (
+                Status.FAILED,
+                None,
+                Reason(code="unknown_idp", message=f"IdP {policy.idp!r} is not configured"),
+                link,
+            )
         decided = plan(change, link, policy)
         base = link or Link(tenant=change.tenant, source=change.source, key=change.key, idp=policy.idp)
+        if not base.idp:
+            base = replace(base, idp=policy.idp)
         try:
             applied: Applied = await self._runner.run(decided, base, idp)
         except ProviderError as exc:
@@ -214,22 +286,32 @@ class Worker:
         keep = applied.link if (link is not None or applied.link.exists) else None
         return applied.status, applied.idp_id, applied.reason, keep
 
-    async def _failed(self, exc: ProviderError, change_row: QueuedChange, user: ClaimedUser,
-                      idp: IdentityProvider, link: Link | None
-                      ) -> tuple[Status, str | None, Reason | None, Link | None] | _Postpone:
+    async def _failed(
+        self,
+        exc: ProviderError,
+        change_row: QueuedChange,
+        user: ClaimedUser,
+        idp: IdentityProvider,
+        link: Link | None,
+    ) -> tuple[Status, str | None, Reason | None, Link | None] | _Postpone:
+        partial: Link | None = exc.partial_link if isinstance(exc.partial_link, Link) else link
+        if partial is not None and not partial.exists and link is None:
+            partial = None if partial.pending_op is None else partial
         if isinstance(exc, CircuitOpen):
             governor = getattr(idp, "governor", None)
             retry_at = governor.breaker.retry_at() if governor is not None else self.clock.time() + 30
-            return _Postpone(max(retry_at - self.clock.time(), 0.5), count_attempt=False)
+            return _Postpone(max(retry_at - self.clock.time(), 0.5), count_attempt=False, link=partial)
         if exc.retryable and change_row.attempts + 1 < self.options.max_attempts:
-            delay = backoff_delay(change_row.attempts, base_s=self.options.retry_base_s,
-                                  max_s=self.options.retry_max_s, rng=self._rng)
+            delay = backoff_delay(
+                change_row.attempts,
+                base_s=self.options.retry_base_s,
+                max_s=self.options.retry_max_s,
+                rng=self._rng,
+            )
             log.warning("%s/%s: %s; retrying in %.1f s", user.source, user.key, exc.message, delay)
-            return _Postpone(delay, count_attempt=True)
+            return _Postpone(delay, count_attempt=True, link=partial)
         reason = Reason(code=exc.code, message=exc.message)
-        # The stored link may hold a write-ahead intent: keep it, and note the error.
-        stored = await self.db.call(self.db.store.get_link, user.tenant, user.source, user.key)
-        if stored is not None:
-            stored = replace(stored, last_error_code=exc.code, last_error_message=exc.message[:500])
+        if partial is not None:
+            partial = replace(partial, last_error_code=exc.code, last_error_message=exc.message[:500])
         log.info("%s/%s failed: %s", user.source, user.key, exc.message)
-        return Status.FAILED, link.idp_id if link else None, reason, stored
+        return Status.FAILED, partial.idp_id if partial else None, reason, partial

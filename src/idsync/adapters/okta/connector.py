@@ -32,29 +32,54 @@ def okta_literal(value: str) -> str:
 
 def _user(body: Mapping[str, Any]) -> IdpUser:
     profile = body.get("profile") or {}
-    return IdpUser(id=body["id"], login=profile.get("login", ""), status=IdpStatus(body["status"]),
-                   profile=profile, last_updated=body.get("lastUpdated"))
+    return IdpUser(
+        id=body["id"],
+        login=profile.get("login", ""),
+        status=IdpStatus(body["status"]),
+        profile=profile,
+        last_updated=body.get("lastUpdated"),
+    )
 
 
 class OktaConnector:
-    def __init__(self, name: str, base_url: str, token: str, governor: Governor, *, timeout_s: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        token: str,
+        governor: Governor,
+        *,
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.name = name
         self.governor = governor
         inner = transport or httpx.AsyncHTTPTransport(
-            retries=0, limits=httpx.Limits(max_connections=governor.settings.max_concurrency + 4))
+            retries=0, limits=httpx.Limits(max_connections=governor.settings.max_concurrency + 4)
+        )
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             transport=GovernedTransport(inner, governor, okta_bucket),
-            headers={"Authorization": f"SSWS {token}", "Accept": "application/json", "User-Agent": USER_AGENT},
+            headers={
+                "Authorization": f"SSWS {token}",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            },
             timeout=timeout_s,
         )
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _call(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
-                    body: Any = None, idempotent: bool | None = None) -> httpx.Response:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
         extensions = {IDEMPOTENT: idempotent} if idempotent is not None else None
         response = await self._client.request(method, path, params=params, json=body, extensions=extensions)
         if response.status_code >= 400:
@@ -64,8 +89,12 @@ class OktaConnector:
     # ---- users -------------------------------------------------------------------------------
 
     async def create_user(self, profile: Mapping[str, Any], *, activate: bool) -> IdpUser:
-        r = await self._call("POST", "/api/v1/users", params={"activate": str(activate).lower()},
-                             body={"profile": dict(profile)})
+        r = await self._call(
+            "POST",
+            "/api/v1/users",
+            params={"activate": str(activate).lower()},
+            body={"profile": dict(profile)},
+        )
         return _user(r.json())
 
     async def find_user(self, login: str) -> IdpUser | None:
@@ -81,7 +110,9 @@ class OktaConnector:
         return user if user.login.lower() == login.lower() else await self._search_login(login)
 
     async def _search_login(self, login: str) -> IdpUser | None:
-        r = await self._call("GET", "/api/v1/users", params={"search": f"profile.login eq {okta_literal(login)}"})
+        r = await self._call(
+            "GET", "/api/v1/users", params={"search": f"profile.login eq {okta_literal(login)}"}
+        )
         for body in r.json():
             user = _user(body)
             if user.login.lower() == login.lower():
@@ -97,20 +128,30 @@ class OktaConnector:
 
     async def update_user(self, idp_id: str, profile: Mapping[str, Any]) -> IdpUser:
         # POST is Okta's partial update; it sets the same values again when repeated.
-        r = await self._call("POST", f"/api/v1/users/{quote(idp_id, safe='')}", body={"profile": dict(profile)},
-                             idempotent=True)
+        r = await self._call(
+            "POST",
+            f"/api/v1/users/{quote(idp_id, safe='')}",
+            body={"profile": dict(profile)},
+            idempotent=True,
+        )
         return _user(r.json())
 
     async def activate_user(self, idp_id: str, *, send_email: bool) -> Activation:
-        r = await self._call("POST", f"/api/v1/users/{quote(idp_id, safe='')}/lifecycle/activate",
-                             params={"sendEmail": str(send_email).lower()})
+        r = await self._call(
+            "POST",
+            f"/api/v1/users/{quote(idp_id, safe='')}/lifecycle/activate",
+            params={"sendEmail": str(send_email).lower()},
+        )
         body = r.json() if r.content else {}
-        return Activation(activation_url=body.get("activationUrl"), activation_token=body.get("activationToken"))
+        return Activation(
+            activation_url=body.get("activationUrl"), activation_token=body.get("activationToken")
+        )
 
     async def deactivate_user(self, idp_id: str) -> None:
         try:
-            await self._call("POST", f"/api/v1/users/{quote(idp_id, safe='')}/lifecycle/deactivate",
-                             idempotent=True)
+            await self._call(
+                "POST", f"/api/v1/users/{quote(idp_id, safe='')}/lifecycle/deactivate", idempotent=True
+            )
         except IllegalTransition:
             return  # already deprovisioned
 
@@ -124,7 +165,9 @@ class OktaConnector:
         except NotFound:
             return
 
-    async def list_users(self, *, page_size: int = 100, updated_since: str | None = None) -> AsyncIterator[IdpUser]:
+    async def list_users(
+        self, *, page_size: int = 100, updated_since: str | None = None
+    ) -> AsyncIterator[IdpUser]:
         params: dict[str, str] = {"limit": str(page_size)}
         if updated_since:
             params["filter"] = f"lastUpdated gt {okta_literal(updated_since)}"
@@ -147,11 +190,15 @@ class OktaConnector:
             "label": label,
             "signOnMode": "OPENID_CONNECT",
             "credentials": {"oauthClient": {"token_endpoint_auth_method": "client_secret_basic"}},
-            "settings": {"oauthClient": {
-                "redirect_uris": redirect_uris, "response_types": ["code"],
-                "grant_types": ["authorization_code"], "application_type": "web",
-                **({"initiate_login_uri": base_url} if base_url.startswith("https://") else {}),
-            }},
+            "settings": {
+                "oauthClient": {
+                    "redirect_uris": redirect_uris,
+                    "response_types": ["code"],
+                    "grant_types": ["authorization_code"],
+                    "application_type": "web",
+                    **({"initiate_login_uri": base_url} if base_url.startswith("https://") else {}),
+                }
+            },
         }
         r = await self._call("POST", "/api/v1/apps", params={"activate": "true"}, body=body)
         return _app(r.json())
@@ -171,5 +218,10 @@ class OktaConnector:
 def _app(body: Mapping[str, Any]) -> OidcApp:
     oauth = (body.get("credentials") or {}).get("oauthClient") or {}
     settings = ((body.get("settings") or {}).get("oauthClient")) or {}
-    return OidcApp(id=body["id"], label=body.get("label", ""), client_id=oauth.get("client_id", ""),
-                   redirect_uris=tuple(settings.get("redirect_uris") or ()), client_secret=oauth.get("client_secret"))
+    return OidcApp(
+        id=body["id"],
+        label=body.get("label", ""),
+        client_id=oauth.get("client_id", ""),
+        redirect_uris=tuple(settings.get("redirect_uris") or ()),
+        client_secret=oauth.get("client_secret"),
+    )

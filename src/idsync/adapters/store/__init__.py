@@ -1,5 +1,5 @@
 """The state store: identity links, imports with their counters, the durable two-lane queue."""
 
-from idsync.adapters.store.sql import ClaimedUser, ImportRecord, IngestRow, Store
+from idsync.adapters.store.sql import ClaimedUser, Finished, ImportRecord, IngestRow, Outcome, Store
 
-__all__ = ["ClaimedUser", "ImportRecord", "IngestRow", "Store"]
+__all__ = ["ClaimedUser", "Finished", "ImportRecord", "IngestRow", "Outcome", "Store"]

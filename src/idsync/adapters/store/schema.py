@@ -92,8 +92,13 @@ Index("ix_changes_pending", changes.c.lane, changes.c.id, sqlite_where=_pending,
 Index("ix_changes_open_user", changes.c.user_key, sqlite_where=_open, postgresql_where=_open)
 Index("ix_changes_import_status", changes.c.import_id, changes.c.status)
 _unpublished = (changes.c.state == "done") & (changes.c.published == False)  # noqa: E712
-Index("ix_changes_unpublished", changes.c.origin, changes.c.id, sqlite_where=_unpublished,
-      postgresql_where=_unpublished)
+Index(
+    "ix_changes_unpublished",
+    changes.c.origin,
+    changes.c.id,
+    sqlite_where=_unpublished,
+    postgresql_where=_unpublished,
+)
 
 imports = Table(
     "imports",
@@ -164,7 +169,8 @@ def migrate(conn: Connection) -> list[str]:
             continue
         if step is not None:
             step(conn)
-        conn.execute(schema_migrations.insert(), {"name": name, "description": description,
-                                                  "applied_at": time.time()})
+        conn.execute(
+            schema_migrations.insert(), {"name": name, "description": description, "applied_at": time.time()}
+        )
         done.append(name)
     return done

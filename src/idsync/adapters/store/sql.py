@@ -13,14 +13,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, RowMapping, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, RowMapping, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from idsync.adapters.store import features
 from idsync.adapters.store.engine import build_engine
 from idsync.adapters.store.schema import changes, claims, imports, links, migrate
 from idsync.domain.links import IdpStatus, Link, PendingOp
-from idsync.domain.models import ImportProgress, ImportState, Lane, Reason, Status
+from idsync.domain.models import ImportProgress, ImportState, Lane, Reason, Status, user_key
 
 COUNTED = tuple(s.value for s in Status)  # every status has a counter column on imports
 _CHUNK = 500  # keys per IN (...) query
@@ -69,6 +69,7 @@ class ClaimedUser:
     source: str
     key: str
     changes: list[QueuedChange] = field(default_factory=list)
+    link: Link | None = None  # read in the claim's transaction
 
     @property
     def lane(self) -> Lane:
@@ -82,6 +83,16 @@ class Outcome:
     idp_id: str | None = None
     reason: Reason | None = None
     import_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A user's finished changes, for a group commit."""
+
+    user_key: str
+    owner: str
+    outcomes: list[Outcome]
+    release: bool = True
 
 
 @dataclass(frozen=True)
@@ -101,8 +112,14 @@ class ImportRecord:
     finished_at: float | None
 
     def progress(self) -> ImportProgress:
-        p = ImportProgress(import_id=self.id, tenant=self.tenant, state=self.state, total=self.total,
-                           rate=self.rate, **self.counts)
+        p = ImportProgress(
+            import_id=self.id,
+            tenant=self.tenant,
+            state=self.state,
+            total=self.total,
+            rate=self.rate,
+            **self.counts,
+        )
         if self.state is ImportState.RUNNING and self.rate > 0:
             remaining = (self.total - p.done) if self.total is not None else p.pending
             p.eta_s = max(remaining, 0) / self.rate
@@ -130,9 +147,15 @@ class Store:
 
     def get_link(self, tenant: str, source: str, key: str) -> Link | None:
         with self._tx() as conn:
-            row = conn.execute(
-                select(links).where(links.c.tenant == tenant, links.c.source == source, links.c.key == key)
-            ).mappings().first()
+            row = (
+                conn.execute(
+                    select(links).where(
+                        links.c.tenant == tenant, links.c.source == source, links.c.key == key
+                    )
+                )
+                .mappings()
+                .first()
+            )
         return _link(row) if row else None
 
     def get_links(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], Link]:
@@ -150,20 +173,30 @@ class Store:
         with self._tx() as conn:
             _upsert_link(conn, link)
 
-    def links_by_status(self, tenant: str, statuses: Iterable[IdpStatus], *, source: str | None = None,
-                        after: tuple[str, str] = ("", ""), limit: int = 500) -> list[Link]:
+    def links_by_status(
+        self,
+        tenant: str,
+        statuses: Iterable[IdpStatus],
+        *,
+        source: str | None = None,
+        after: tuple[str, str] = ("", ""),
+        limit: int = 500,
+    ) -> list[Link]:
         """Links of a tenant in the given IdP statuses, in (source, key) order, for resumable jobs."""
-        q = select(links).where(links.c.tenant == tenant,
-                                links.c.idp_status.in_([s.value for s in statuses]),
-                                tuple_(links.c.source, links.c.key) > after)
+        q = select(links).where(
+            links.c.tenant == tenant,
+            links.c.idp_status.in_([s.value for s in statuses]),
+            tuple_(links.c.source, links.c.key) > after,
+        )
         if source is not None:
             q = q.where(links.c.source == source)
         q = q.order_by(links.c.source, links.c.key).limit(limit)
         with self._tx() as conn:
             return [_link(r) for r in conn.execute(q).mappings()]
 
-    def count_links(self, tenant: str, statuses: Iterable[IdpStatus] | None = None,
-                    source: str | None = None) -> int:
+    def count_links(
+        self, tenant: str, statuses: Iterable[IdpStatus] | None = None, source: str | None = None
+    ) -> int:
         q = select(func.count()).select_from(links).where(links.c.tenant == tenant)
         if statuses is not None:
             q = q.where(links.c.idp_status.in_([s.value for s in statuses]))
@@ -179,13 +212,23 @@ class Store:
         out: set[str] = set()
         with self._tx() as conn:
             for chunk in _chunks(list(set(user_keys)), _CHUNK):
-                out.update(conn.execute(
-                    select(changes.c.user_key).where(changes.c.state != "done", changes.c.user_key.in_(chunk))
-                ).scalars())
+                out.update(
+                    conn.execute(
+                        select(changes.c.user_key).where(
+                            changes.c.state != "done", changes.c.user_key.in_(chunk)
+                        )
+                    ).scalars()
+                )
         return out
 
-    def receive(self, rows: Sequence[IngestRow], *, import_id: str | None = None,
-                cursor: int | None = None, now: float | None = None) -> list[int | None]:
+    def receive(
+        self,
+        rows: Sequence[IngestRow],
+        *,
+        import_id: str | None = None,
+        cursor: int | None = None,
+        now: float | None = None,
+    ) -> list[int | None]:
         """Store received changes in one transaction; rows seen before (same origin_ref) are dropped.
 
         Returns the new change ids in input order (None for a duplicate). With `import_id` and
@@ -202,12 +245,20 @@ class Store:
                     raise
         raise AssertionError("unreachable")
 
-    def _receive(self, conn: Connection, rows: Sequence[IngestRow], import_id: str | None,
-                 cursor: int | None, now: float) -> list[int | None]:
+    def _receive(
+        self,
+        conn: Connection,
+        rows: Sequence[IngestRow],
+        import_id: str | None,
+        cursor: int | None,
+        now: float,
+    ) -> list[int | None]:
         refs = [r.origin_ref for r in rows if r.origin_ref]
         seen: set[str] = set()
         for chunk in _chunks(refs, _CHUNK):
-            seen.update(conn.execute(select(changes.c.origin_ref).where(changes.c.origin_ref.in_(chunk))).scalars())
+            seen.update(
+                conn.execute(select(changes.c.origin_ref).where(changes.c.origin_ref.in_(chunk))).scalars()
+            )
         fresh = [r for r in rows if not (r.origin_ref and r.origin_ref in seen)]
         ids: dict[int, int] = {}
         if fresh:
@@ -221,7 +272,9 @@ class Store:
                 for i, r in enumerate(fresh):
                     ids[id(r)] = first_id + i
             else:
-                result = conn.execute(insert(changes).returning(changes.c.id, sort_by_parameter_order=True), values)
+                result = conn.execute(
+                    insert(changes).returning(changes.c.id, sort_by_parameter_order=True), values
+                )
                 for r, new_id in zip(fresh, result.scalars(), strict=True):
                     ids[id(r)] = int(new_id)
         by_import: dict[str, Counter[str]] = {}
@@ -234,67 +287,133 @@ class Store:
         for imp, counts in by_import.items():
             _bump_import(conn, imp, counts, now)
         if import_id is not None and cursor is not None:
-            conn.execute(update(imports).where(imports.c.id == import_id)
-                         .values(input_cursor=cursor, updated_at=now))
+            conn.execute(
+                update(imports).where(imports.c.id == import_id).values(input_cursor=cursor, updated_at=now)
+            )
         return [ids.get(id(r)) for r in rows]
 
     # ---- the queue -----------------------------------------------------------------------------
 
-    def claim(self, owner: str, *, limit: int, lease_s: float, now: float | None = None,
-              lanes: Sequence[Lane] = (Lane.INTERACTIVE, Lane.BULK)) -> list[ClaimedUser]:
+    def claim(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        lease_s: float,
+        now: float | None = None,
+        lanes: Sequence[Lane] = (Lane.INTERACTIVE, Lane.BULK),
+        lane_limits: dict[Lane, int] | None = None,
+    ) -> list[ClaimedUser]:
         """Take up to `limit` users with pending changes, interactive lane first, under a lease.
 
-        All pending changes of a taken user come along (they coalesce into one plan). A user
-        already claimed elsewhere is passed over, so one user's changes never run concurrently.
+        All pending changes of a taken user come along (they coalesce into one plan), with the
+        user's link. A user already claimed elsewhere is passed over, so one user's changes never
+        run concurrently. `lane_limits` caps the users taken per lane.
         """
         now = time.time() if now is None else now
         with self._tx() as conn:
-            q = (select(changes.c.id, changes.c.user_key)
-                 .where(changes.c.state == "pending", changes.c.not_before <= now,
-                        changes.c.lane.in_([int(x) for x in lanes]))
-                 .order_by(changes.c.lane, changes.c.id).limit(limit * 4))
+            q = (
+                select(changes.c.id, changes.c.user_key, changes.c.lane)
+                .where(
+                    changes.c.state == "pending",
+                    changes.c.not_before <= now,
+                    changes.c.lane.in_([int(x) for x in lanes]),
+                )
+                .order_by(changes.c.lane, changes.c.id)
+                .limit(limit * 4)
+            )
             if self.dialect == "postgresql":
                 q = q.with_for_update(skip_locked=True)
-            candidates: list[str] = []
-            for _id, user_key in conn.execute(q):
-                if user_key not in candidates:
-                    candidates.append(user_key)
+            candidates: dict[str, Lane] = {}
+            for _id, key, lane in conn.execute(q):
+                if key not in candidates:
+                    candidates[key] = Lane(lane)
             if not candidates:
                 return []
-            held = set(conn.execute(select(claims.c.user_key).where(claims.c.user_key.in_(candidates))).scalars())
-            wanted = [u for u in candidates if u not in held][:limit]
-            taken: list[str] = []
-            for user_key in wanted:
-                if self.dialect == "postgresql":
-                    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-                    got = conn.execute(pg_insert(claims).values(user_key=user_key, owner=owner,
-                                                                lease_until=now + lease_s)
-                                       .on_conflict_do_nothing().returning(claims.c.user_key)).first()
-                    if got:
-                        taken.append(user_key)
-                else:
-                    conn.execute(insert(claims).values(user_key=user_key, owner=owner, lease_until=now + lease_s))
-                    taken.append(user_key)
+            held = set(
+                conn.execute(
+                    select(claims.c.user_key).where(claims.c.user_key.in_(list(candidates)))
+                ).scalars()
+            )
+            room = dict(lane_limits) if lane_limits is not None else {}
+            wanted: list[str] = []
+            for key, lane in candidates.items():
+                if key in held or len(wanted) >= limit:
+                    continue
+                if lane in room:
+                    if room[lane] <= 0:
+                        continue
+                    room[lane] -= 1
+                wanted.append(key)
+            taken = self._take(conn, wanted, owner, now + lease_s)
             if not taken:
                 return []
-            rows = conn.execute(
-                select(changes).where(changes.c.user_key.in_(taken), changes.c.state == "pending",
-                                      changes.c.not_before <= now).order_by(changes.c.id)
-            ).mappings().all()
-            conn.execute(update(changes).where(changes.c.id.in_([r["id"] for r in rows])).values(state="inflight"))
-        grouped: dict[str, ClaimedUser] = {}
-        for r in rows:
-            cu = grouped.setdefault(r["user_key"], ClaimedUser(r["user_key"], r["tenant"], r["source"], r["key"]))
-            cu.changes.append(QueuedChange(r["id"], r["op"], r["version"], r["payload"] or "", r["import_id"],
-                                           r["message_id"], Lane(r["lane"]), r["attempts"], r["origin"]))
+            rows = (
+                conn.execute(
+                    select(changes)
+                    .where(
+                        changes.c.user_key.in_(taken),
+                        changes.c.state == "pending",
+                        changes.c.not_before <= now,
+                    )
+                    .order_by(changes.c.id)
+                )
+                .mappings()
+                .all()
+            )
+            conn.execute(
+                update(changes).where(changes.c.id.in_([r["id"] for r in rows])).values(state="inflight")
+            )
+            grouped: dict[str, ClaimedUser] = {}
+            for r in rows:
+                cu = grouped.setdefault(
+                    r["user_key"], ClaimedUser(r["user_key"], r["tenant"], r["source"], r["key"])
+                )
+                cu.changes.append(
+                    QueuedChange(
+                        r["id"],
+                        r["op"],
+                        r["version"],
+                        r["payload"] or "",
+                        r["import_id"],
+                        r["message_id"],
+                        Lane(r["lane"]),
+                        r["attempts"],
+                        r["origin"],
+                    )
+                )
+            keys = [(u.tenant, u.source, u.key) for u in grouped.values()]
+            for row in conn.execute(
+                select(links).where(tuple_(links.c.tenant, links.c.source, links.c.key).in_(keys))
+            ).mappings():
+                user = grouped.get(user_key(row["tenant"], row["source"], row["key"]))
+                if user is not None:
+                    user.link = _link(row)
         return [grouped[u] for u in taken if u in grouped]
+
+    def _take(self, conn: Connection, wanted: list[str], owner: str, lease_until: float) -> list[str]:
+        if not wanted:
+            return []
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(claims).on_conflict_do_nothing().returning(claims.c.user_key)
+            got = conn.execute(
+                stmt, [{"user_key": k, "owner": owner, "lease_until": lease_until} for k in wanted]
+            )
+            mine = set(got.scalars())
+            return [k for k in wanted if k in mine]
+        conn.execute(
+            insert(claims), [{"user_key": k, "owner": owner, "lease_until": lease_until} for k in wanted]
+        )
+        return wanted
 
     def renew_leases(self, owner: str, lease_s: float, now: float | None = None) -> int:
         now = time.time() if now is None else now
         with self._tx() as conn:
-            return conn.execute(update(claims).where(claims.c.owner == owner)
-                                .values(lease_until=now + lease_s)).rowcount
+            return conn.execute(
+                update(claims).where(claims.c.owner == owner).values(lease_until=now + lease_s)
+            ).rowcount
 
     def release_expired(self, now: float | None = None, *, owner: str | None = None) -> int:
         """Give back users whose lease ran out (their worker died); with `owner`, all of its claims."""
@@ -303,8 +422,12 @@ class Store:
             cond = claims.c.owner == owner if owner is not None else claims.c.lease_until < now
             dead = list(conn.execute(select(claims.c.user_key).where(cond)).scalars())
             for chunk in _chunks(dead, _CHUNK):
-                conn.execute(update(changes).where(changes.c.user_key.in_(chunk), changes.c.state == "inflight")
-                             .values(state="pending"))
+                # Interrupted: a write may have reached the IdP, so the retry looks before it writes.
+                conn.execute(
+                    update(changes)
+                    .where(changes.c.user_key.in_(chunk), changes.c.state == "inflight")
+                    .values(state="pending", attempts=changes.c.attempts + 1)
+                )
                 conn.execute(delete(claims).where(claims.c.user_key.in_(chunk)))
             return len(dead)
 
@@ -312,38 +435,90 @@ class Store:
         """At start-up of the single-process (SQLite) set-up, every claim belongs to a dead run."""
         with self._tx() as conn:
             dead = list(conn.execute(select(claims.c.user_key)).scalars())
-            conn.execute(update(changes).where(changes.c.state == "inflight").values(state="pending"))
+            conn.execute(
+                update(changes)
+                .where(changes.c.state == "inflight")
+                .values(state="pending", attempts=changes.c.attempts + 1)
+            )
             conn.execute(delete(claims))
             return len(dead)
 
-    def complete(self, user: ClaimedUser, owner: str, outcomes: Sequence[Outcome], link: Link | None,
-                 now: float | None = None, *, release: bool = True) -> None:
+    def complete(
+        self,
+        user: ClaimedUser,
+        owner: str,
+        outcomes: Sequence[Outcome],
+        link: Link | None,
+        now: float | None = None,
+        *,
+        release: bool = True,
+    ) -> None:
         """Record results, the new link and the import counters in one transaction; release the user."""
+        self.write_batch(
+            saved_links=[link] if link is not None else [],
+            finished=[Finished(user.user_key, owner, list(outcomes), release)],
+            now=now,
+        )
+
+    def save_links(self, saved: Sequence[Link]) -> None:
+        self.write_batch(saved_links=saved)
+
+    def write_batch(
+        self, *, saved_links: Sequence[Link] = (), finished: Sequence[Finished] = (), now: float | None = None
+    ) -> None:
+        """One transaction for many workers' writes (group commit): links (write-ahead intents and
+        results), outcomes of finished changes, import counters, released claims."""
         now = time.time() if now is None else now
         with self._tx() as conn:
-            if link is not None:
-                _upsert_link(conn, link, now)
+            latest: dict[tuple[str, str, str], Link] = {}
+            for link in saved_links:
+                latest[(link.tenant, link.source, link.key)] = link
+            if latest:
+                _upsert_links(conn, list(latest.values()), now)
+            outcomes = [o for f in finished for o in f.outcomes]
+            if outcomes:
+                conn.execute(
+                    _FINISH,
+                    [
+                        {
+                            "cid": o.change_id,
+                            "st": o.status.value,
+                            "idp": o.idp_id,
+                            "rc": o.reason.code if o.reason else None,
+                            "rm": o.reason.message if o.reason else None,
+                            "at": now,
+                        }
+                        for o in outcomes
+                    ],
+                )
             by_import: dict[str, Counter[str]] = {}
             for o in outcomes:
-                conn.execute(update(changes).where(changes.c.id == o.change_id).values(
-                    state="done", status=o.status.value, idp_id=o.idp_id,
-                    reason_code=o.reason.code if o.reason else None,
-                    reason_message=o.reason.message if o.reason else None, finished_at=now))
                 if o.import_id:
                     by_import.setdefault(o.import_id, Counter())[o.status.value] += 1
             for imp, counts in by_import.items():
                 _bump_import(conn, imp, counts, now)
-            if release:
-                conn.execute(delete(claims).where(claims.c.user_key == user.user_key, claims.c.owner == owner))
+            released = [{"uk": f.user_key, "ow": f.owner} for f in finished if f.release]
+            if released:
+                conn.execute(_RELEASE, released)
 
     def next_due(self) -> float | None:
         """The earliest `not_before` of a pending change (None: nothing pending)."""
         with self._tx() as conn:
-            value = conn.execute(select(func.min(changes.c.not_before)).where(changes.c.state == "pending")).scalar()
+            value = conn.execute(
+                select(func.min(changes.c.not_before)).where(changes.c.state == "pending")
+            ).scalar()
         return float(value) if value is not None else None
 
-    def postpone(self, user: ClaimedUser, owner: str, *, not_before: float, link: Link | None = None,
-                 count_attempt: bool = True, only: Sequence[QueuedChange] | None = None) -> None:
+    def postpone(
+        self,
+        user: ClaimedUser,
+        owner: str,
+        *,
+        not_before: float,
+        link: Link | None = None,
+        count_attempt: bool = True,
+        only: Sequence[QueuedChange] | None = None,
+    ) -> None:
         """Put a user's changes back in the queue until `not_before` (IdP down, circuit open)."""
         with self._tx() as conn:
             if link is not None:
@@ -357,9 +532,10 @@ class Store:
 
     def queue_depth(self) -> dict[Lane, int]:
         with self._tx() as conn:
-            rows = conn.execute(select(changes.c.lane, func.count()).where(changes.c.state != "done")
-                                .group_by(changes.c.lane)).all()
-        depth = {lane: 0 for lane in Lane}
+            rows = conn.execute(
+                select(changes.c.lane, func.count()).where(changes.c.state != "done").group_by(changes.c.lane)
+            ).all()
+        depth = dict.fromkeys(Lane, 0)
         for lane, n in rows:
             depth[Lane(lane)] = int(n)
         return depth
@@ -371,15 +547,32 @@ class Store:
 
     # ---- imports -------------------------------------------------------------------------------
 
-    def create_import(self, import_id: str, tenant: str, origin: str, *, input_name: str | None = None,
-                      total: int | None = None, now: float | None = None) -> ImportRecord:
+    def create_import(
+        self,
+        import_id: str,
+        tenant: str,
+        origin: str,
+        *,
+        input_name: str | None = None,
+        total: int | None = None,
+        now: float | None = None,
+    ) -> ImportRecord:
         now = time.time() if now is None else now
         with self._tx() as conn:
             existing = conn.execute(select(imports).where(imports.c.id == import_id)).mappings().first()
             if existing is None:
-                conn.execute(insert(imports).values(id=import_id, tenant=tenant, origin=origin, input_name=input_name,
-                                                    state=ImportState.RUNNING.value, total=total, started_at=now,
-                                                    updated_at=now))
+                conn.execute(
+                    insert(imports).values(
+                        id=import_id,
+                        tenant=tenant,
+                        origin=origin,
+                        input_name=input_name,
+                        state=ImportState.RUNNING.value,
+                        total=total,
+                        started_at=now,
+                        updated_at=now,
+                    )
+                )
             elif total is not None and existing["total"] is None:
                 conn.execute(update(imports).where(imports.c.id == import_id).values(total=total))
         record = self.get_import(import_id)
@@ -402,25 +595,55 @@ class Store:
         """The whole input was received; the import completes once every change is done."""
         now = time.time() if now is None else now
         with self._tx() as conn:
-            conn.execute(update(imports).where(imports.c.id == import_id).values(input_done=True, updated_at=now))
+            conn.execute(
+                update(imports).where(imports.c.id == import_id).values(input_done=True, updated_at=now)
+            )
             _maybe_complete(conn, import_id, now)
 
     def set_import_state(self, import_id: str, state: ImportState, now: float | None = None) -> None:
         now = time.time() if now is None else now
         with self._tx() as conn:
-            conn.execute(update(imports).where(imports.c.id == import_id).values(
-                state=state.value, updated_at=now, finished_at=now if state is not ImportState.RUNNING else None))
+            conn.execute(
+                update(imports)
+                .where(imports.c.id == import_id)
+                .values(
+                    state=state.value,
+                    updated_at=now,
+                    finished_at=now if state is not ImportState.RUNNING else None,
+                )
+            )
 
     def set_import_rate(self, import_id: str, rate: float) -> None:
         with self._tx() as conn:
             conn.execute(update(imports).where(imports.c.id == import_id).values(rate=rate))
 
-    def import_results(self, import_id: str, *, statuses: Sequence[Status] | None = None, limit: int = 1000,
-                       after_id: int = 0) -> list[dict[str, object]]:
-        q = (select(changes.c.id, changes.c.tenant, changes.c.source, changes.c.key, changes.c.op,
-                    changes.c.version, changes.c.state, changes.c.status, changes.c.idp_id,
-                    changes.c.reason_code, changes.c.reason_message, changes.c.payload)
-             .where(changes.c.import_id == import_id, changes.c.id > after_id).order_by(changes.c.id).limit(limit))
+    def import_results(
+        self,
+        import_id: str,
+        *,
+        statuses: Sequence[Status] | None = None,
+        limit: int = 1000,
+        after_id: int = 0,
+    ) -> list[dict[str, object]]:
+        q = (
+            select(
+                changes.c.id,
+                changes.c.tenant,
+                changes.c.source,
+                changes.c.key,
+                changes.c.op,
+                changes.c.version,
+                changes.c.state,
+                changes.c.status,
+                changes.c.idp_id,
+                changes.c.reason_code,
+                changes.c.reason_message,
+                changes.c.payload,
+            )
+            .where(changes.c.import_id == import_id, changes.c.id > after_id)
+            .order_by(changes.c.id)
+            .limit(limit)
+        )
         if statuses is not None:
             q = q.where(changes.c.status.in_([s.value for s in statuses]))
         with self._tx() as conn:
@@ -428,21 +651,30 @@ class Store:
 
     def reason_summary(self, import_id: str) -> list[tuple[str, str, int, str]]:
         """(status, reason code, count, one example message) for the import's failed and skipped users."""
-        q = (select(changes.c.status, changes.c.reason_code, func.count(), func.min(changes.c.reason_message))
-             .where(changes.c.import_id == import_id,
-                    changes.c.status.in_([Status.FAILED.value, Status.SKIPPED.value]))
-             .group_by(changes.c.status, changes.c.reason_code).order_by(func.count().desc()))
+        q = (
+            select(changes.c.status, changes.c.reason_code, func.count(), func.min(changes.c.reason_message))
+            .where(
+                changes.c.import_id == import_id,
+                changes.c.status.in_([Status.FAILED.value, Status.SKIPPED.value]),
+            )
+            .group_by(changes.c.status, changes.c.reason_code)
+            .order_by(func.count().desc())
+        )
         with self._tx() as conn:
             return [(s, c or "", int(n), m or "") for s, c, n, m in conn.execute(q).all()]
 
     def recount_import(self, import_id: str) -> dict[str, int]:
         """Counts recomputed from the per-change rows (a check on the running counters)."""
         with self._tx() as conn:
-            rows = conn.execute(select(changes.c.status, func.count()).where(changes.c.import_id == import_id)
-                                .group_by(changes.c.status)).all()
-            received = conn.execute(select(func.count()).select_from(changes)
-                                    .where(changes.c.import_id == import_id)).scalar_one()
-        counts = {s: 0 for s in COUNTED}
+            rows = conn.execute(
+                select(changes.c.status, func.count())
+                .where(changes.c.import_id == import_id)
+                .group_by(changes.c.status)
+            ).all()
+            received = conn.execute(
+                select(func.count()).select_from(changes).where(changes.c.import_id == import_id)
+            ).scalar_one()
+        counts = dict.fromkeys(COUNTED, 0)
         for status, n in rows:
             if status is not None:
                 counts[status] = int(n)
@@ -453,17 +685,98 @@ class Store:
         """Put an import's failed changes back in the queue (their counters move back to pending)."""
         now = time.time() if now is None else now
         with self._tx() as conn:
-            ids = list(conn.execute(select(changes.c.id).where(changes.c.import_id == import_id,
-                                                               changes.c.status == Status.FAILED.value)).scalars())
+            ids = list(
+                conn.execute(
+                    select(changes.c.id).where(
+                        changes.c.import_id == import_id, changes.c.status == Status.FAILED.value
+                    )
+                ).scalars()
+            )
             for chunk in _chunks(ids, _CHUNK):
-                conn.execute(update(changes).where(changes.c.id.in_(chunk)).values(
-                    state="pending", status=None, reason_code=None, reason_message=None, attempts=0,
-                    not_before=0.0, finished_at=None, published=False))
+                conn.execute(
+                    update(changes)
+                    .where(changes.c.id.in_(chunk))
+                    .values(
+                        state="pending",
+                        status=None,
+                        reason_code=None,
+                        reason_message=None,
+                        attempts=0,
+                        not_before=0.0,
+                        finished_at=None,
+                        published=False,
+                    )
+                )
             if ids:
-                conn.execute(update(imports).where(imports.c.id == import_id).values(
-                    failed=imports.c.failed - len(ids), state=ImportState.RUNNING.value, finished_at=None,
-                    updated_at=now))
+                conn.execute(
+                    update(imports)
+                    .where(imports.c.id == import_id)
+                    .values(
+                        failed=imports.c.failed - len(ids),
+                        state=ImportState.RUNNING.value,
+                        finished_at=None,
+                        updated_at=now,
+                    )
+                )
             return len(ids)
+
+
+# Hot statements, built once: SQLAlchemy then reuses their compiled form for every batch.
+_FINISH = (
+    update(changes)
+    .where(changes.c.id == bindparam("cid"))
+    .values(
+        state="done",
+        status=bindparam("st"),
+        idp_id=bindparam("idp"),
+        reason_code=bindparam("rc"),
+        reason_message=bindparam("rm"),
+        finished_at=bindparam("at"),
+    )
+)
+_RELEASE = delete(claims).where(claims.c.user_key == bindparam("uk"), claims.c.owner == bindparam("ow"))
+_LINK_COLUMNS = (
+    "idp",
+    "idp_id",
+    "login",
+    "profile_hash",
+    "idp_status",
+    "version",
+    "pending_op",
+    "last_error_code",
+    "last_error_message",
+    "updated_at",
+)
+
+
+def _upsert_links(conn: Connection, saved: Sequence[Link], now: float) -> None:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    stmt = dialect_insert(links)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["tenant", "source", "key"], set_={c: stmt.excluded[c] for c in _LINK_COLUMNS}
+    )
+    conn.execute(stmt, [_link_values(link, now) for link in saved])
+
+
+def _link_values(link: Link, now: float) -> dict[str, object]:
+    return {
+        "tenant": link.tenant,
+        "source": link.source,
+        "key": link.key,
+        "idp": link.idp,
+        "idp_id": link.idp_id,
+        "login": link.login,
+        "profile_hash": link.profile_hash,
+        "idp_status": link.idp_status.value if link.idp_status else None,
+        "version": link.version,
+        "pending_op": link.pending_op.value if link.pending_op else None,
+        "last_error_code": link.last_error_code,
+        "last_error_message": link.last_error_message,
+        "updated_at": now,
+    }
 
 
 def _chunks(items: Sequence[object] | list[str], size: int) -> Iterator[list]:  # type: ignore[type-arg]
@@ -474,68 +787,99 @@ def _chunks(items: Sequence[object] | list[str], size: int) -> Iterator[list]:  
 def _change_values(r: IngestRow, now: float) -> dict[str, object]:
     done = r.result_status is not None
     return {
-        "user_key": r.user_key, "tenant": r.tenant, "source": r.source, "key": r.key, "op": r.op,
-        "version": r.version, "import_id": r.import_id, "message_id": r.message_id, "lane": int(r.lane),
-        "payload": r.payload, "origin": r.origin, "origin_ref": r.origin_ref,
+        "user_key": r.user_key,
+        "tenant": r.tenant,
+        "source": r.source,
+        "key": r.key,
+        "op": r.op,
+        "version": r.version,
+        "import_id": r.import_id,
+        "message_id": r.message_id,
+        "lane": int(r.lane),
+        "payload": r.payload,
+        "origin": r.origin,
+        "origin_ref": r.origin_ref,
         "state": "done" if done else "pending",
-        "status": r.result_status.value if r.result_status else None, "idp_id": r.idp_id,
+        "status": r.result_status.value if r.result_status else None,
+        "idp_id": r.idp_id,
         "reason_code": r.reason.code if r.reason else None,
         "reason_message": r.reason.message if r.reason else None,
-        "attempts": 0, "not_before": 0.0, "received_at": now, "finished_at": now if done else None,
+        "attempts": 0,
+        "not_before": 0.0,
+        "received_at": now,
+        "finished_at": now if done else None,
         "published": False,
     }
 
 
+_COUNTER_NAMES = ("received", *COUNTED)
+_BUMP = (
+    update(imports)
+    .where(imports.c.id == bindparam("iid"))
+    .values(
+        {
+            **{name: getattr(imports.c, name) + bindparam(f"n_{name}") for name in _COUNTER_NAMES},
+            "updated_at": bindparam("at"),
+        }
+    )
+)
+_DONE = sum((getattr(imports.c, s) for s in COUNTED), start=imports.c.created * 0)
+_COMPLETE = (
+    update(imports)
+    .where(
+        imports.c.id == bindparam("iid"),
+        imports.c.input_done == True,  # noqa: E712
+        imports.c.state == ImportState.RUNNING.value,
+        imports.c.received == _DONE,
+    )
+    .values(state=ImportState.COMPLETED.value, finished_at=bindparam("at"))
+)
+
+
 def _bump_import(conn: Connection, import_id: str, counts: Counter[str], now: float) -> None:
-    values: dict[str, object] = {name: getattr(imports.c, name) + n for name, n in counts.items()}
-    values["updated_at"] = now
-    conn.execute(update(imports).where(imports.c.id == import_id).values(**values))
+    params: dict[str, object] = {f"n_{name}": counts.get(name, 0) for name in _COUNTER_NAMES}
+    conn.execute(_BUMP, {**params, "iid": import_id, "at": now})
     _maybe_complete(conn, import_id, now)
 
 
 def _maybe_complete(conn: Connection, import_id: str, now: float) -> None:
-    done = sum((getattr(imports.c, s) for s in COUNTED), start=imports.c.created * 0)
-    conn.execute(update(imports).where(and_(imports.c.id == import_id, imports.c.input_done == True,  # noqa: E712
-                                            imports.c.state == ImportState.RUNNING.value,
-                                            imports.c.received == done))
-                 .values(state=ImportState.COMPLETED.value, finished_at=now))
+    conn.execute(_COMPLETE, {"iid": import_id, "at": now})
 
 
 def _upsert_link(conn: Connection, link: Link, now: float | None = None) -> None:
-    values = {
-        "idp": link.idp, "idp_id": link.idp_id, "login": link.login, "profile_hash": link.profile_hash,
-        "idp_status": link.idp_status.value if link.idp_status else None, "version": link.version,
-        "pending_op": link.pending_op.value if link.pending_op else None,
-        "last_error_code": link.last_error_code, "last_error_message": link.last_error_message,
-        "updated_at": time.time() if now is None else now,
-    }
-    key = {"tenant": link.tenant, "source": link.source, "key": link.key}
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = dialect_insert(links).values(**key, **values)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["tenant", "source", "key"], set_=values))
+    _upsert_links(conn, [link], time.time() if now is None else now)
 
 
 def _link(r: RowMapping) -> Link:
     return Link(
-        tenant=r["tenant"], source=r["source"], key=r["key"], idp=r["idp"], idp_id=r["idp_id"],
-        login=r["login"], profile_hash=r["profile_hash"],
+        tenant=r["tenant"],
+        source=r["source"],
+        key=r["key"],
+        idp=r["idp"],
+        idp_id=r["idp_id"],
+        login=r["login"],
+        profile_hash=r["profile_hash"],
         idp_status=IdpStatus(r["idp_status"]) if r["idp_status"] else None,
         version=r["version"],
         pending_op=PendingOp(r["pending_op"]) if r["pending_op"] else None,
-        last_error_code=r["last_error_code"], last_error_message=r["last_error_message"],
+        last_error_code=r["last_error_code"],
+        last_error_message=r["last_error_message"],
     )
 
 
 def _import(m: RowMapping) -> ImportRecord:
     return ImportRecord(
-        id=m["id"], tenant=m["tenant"], origin=m["origin"], input_name=m["input_name"],
-        state=ImportState(m["state"]), total=m["total"],
+        id=m["id"],
+        tenant=m["tenant"],
+        origin=m["origin"],
+        input_name=m["input_name"],
+        state=ImportState(m["state"]),
+        total=m["total"],
         counts={k: int(m[k]) for k in ("received", *COUNTED)},
-        input_cursor=int(m["input_cursor"]), input_done=bool(m["input_done"]),
-        rate=float(m["rate"]), started_at=float(m["started_at"]),
+        input_cursor=int(m["input_cursor"]),
+        input_done=bool(m["input_done"]),
+        rate=float(m["rate"]),
+        started_at=float(m["started_at"]),
         updated_at=float(m["updated_at"]),
         finished_at=float(m["finished_at"]) if m["finished_at"] is not None else None,
     )
