@@ -16,7 +16,7 @@ from idsync.domain.policy import DeletePolicy, ExternalIdp, RoutingRules, SyncMo
 from idsync.errors import ConfigError
 
 DEFAULT_TENANT = "*"
-EMULATOR_TOKEN = "idsync-emulator-token"  # noqa: S105 - the well-known token of the local emulator
+EMULATOR_TOKEN = "idsync-emulator-token"
 
 
 class _Strict(BaseModel):
@@ -84,16 +84,30 @@ class TenantSettings(_Strict):
             mode=self.mode,
             delete_policy=self.delete_policy,
             routing=RoutingRules(
-                tuple(ExternalIdp(e.name, tuple(d.lower() for d in e.domains), e.login_url)
-                      for e in self.external_idps)
+                tuple(
+                    ExternalIdp(e.name, tuple(d.lower() for d in e.domains), e.login_url)
+                    for e in self.external_idps
+                )
             ),
             attribute_map=self.attribute_map,
             send_activation_email=self.send_activation_email,
         )
 
 
+class ServiceSettings(_Strict):
+    """`idsync serve`: where the HTTP API listens and the bearer token every route but health needs."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8400
+    api_token_env: str | None = "IDSYNC_API_TOKEN"
+    api_token: SecretStr | None = Field(default=None, exclude=True)
+    # How long a single change submitted over HTTP waits for its result before answering 202.
+    interactive_wait_s: Annotated[float, Field(ge=0, le=60)] = 5.0
+
+
 class Settings(_Strict):
     store: StoreSettings = StoreSettings()
+    service: ServiceSettings = ServiceSettings()
     idps: dict[str, IdpSettings] = {}
     tenants: dict[str, TenantSettings] = {}
 
@@ -136,7 +150,9 @@ def load_settings(path: Path | None, environ: Mapping[str, str], *, data_dir: Pa
     return settings_from_dict(raw, environ, origin=str(path or "embedded default"))
 
 
-def settings_from_dict(raw: Mapping[str, object], environ: Mapping[str, str], *, origin: str = "config") -> Settings:
+def settings_from_dict(
+    raw: Mapping[str, object], environ: Mapping[str, str], *, origin: str = "config"
+) -> Settings:
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
@@ -150,6 +166,10 @@ def settings_from_dict(raw: Mapping[str, object], environ: Mapping[str, str], *,
 
 
 def _resolve_secrets(settings: Settings, environ: Mapping[str, str]) -> Settings:
+    service = settings.service
+    if service.api_token_env and environ.get(service.api_token_env):
+        service = service.model_copy(update={"api_token": SecretStr(environ[service.api_token_env])})
+    settings = settings.model_copy(update={"service": service})
     idps = {}
     for name, idp in settings.idps.items():
         if idp.type == "emulator":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from idsync.cli import demo, emulator, imports
+from idsync.cli import demo, emulator, imports, serve
 
 app = typer.Typer(
     name="idsync",
@@ -17,6 +17,7 @@ app.add_typer(emulator.app, name="emulator")
 app.command("import")(imports.import_command)
 app.command("status")(imports.status_command)
 app.command("demo")(demo.demo_command)
+app.command("serve")(serve.serve_command)
 
 
 def main() -> None:

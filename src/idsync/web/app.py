@@ -1,0 +1,70 @@
+"""The FastAPI application of `idsync serve`. Its lifespan builds the runtime (the composition
+root) and starts the workers; routes are thin and call the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import Depends, FastAPI
+
+from idsync import __version__
+from idsync.config import Settings
+from idsync.runtime import Runtime
+from idsync.web import routes
+from idsync.web.auth import check_bearer
+
+log = logging.getLogger("idsync.web")
+
+# Started with the app, stopped with it: (name, coroutine factory taking the app).
+BackgroundTask = Callable[[FastAPI], Any]
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None, start_worker: bool = True) -> FastAPI:
+    """`runtime` lets tests share one; by default the app builds and closes its own."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            rt = runtime if runtime is not None else await stack.enter_async_context(Runtime(settings))
+            app.state.runtime = rt
+            app.state.stop = asyncio.Event()
+            tasks: list[asyncio.Task[Any]] = []
+            if start_worker:
+                tasks.append(asyncio.create_task(rt.worker.run(stop=app.state.stop), name="worker"))
+            for name, factory in app.state.background:
+                tasks.append(asyncio.create_task(factory(app), name=name))
+            app.state.tasks = tasks
+            app.state.ready = True
+            try:
+                yield
+            finally:
+                app.state.ready = False
+                app.state.stop.set()
+                rt.worker.wakeup.set()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await asyncio.wait_for(task, timeout=10)
+
+    app = FastAPI(
+        title="idsync",
+        version=__version__,
+        lifespan=lifespan,
+        description="Keeps application users and identity-provider accounts in step.",
+    )
+    app.state.settings = settings
+    app.state.api_token = (
+        settings.service.api_token.get_secret_value() if settings.service.api_token else None
+    )
+    app.state.ready = False
+    app.state.background = []
+    for module in routes.load():
+        public = getattr(module, "public", False)
+        app.include_router(module.router, dependencies=[] if public else [Depends(check_bearer)])
+        setup = getattr(module, "setup", None)
+        if setup is not None:
+            setup(app)  # e.g. register a background task in app.state.background
+    return app
