@@ -16,6 +16,7 @@ from rich.table import Table
 from idsync.cli.common import console, setup_logging
 from idsync.config import settings_from_dict
 from idsync.demo import TENANT, demo_config, write_samples
+from idsync.domain.models import Status
 from idsync.engine.activation import enqueue_activation
 from idsync.engine.jobs import ImportReport, run_file_import, run_job
 from idsync.runtime import Runtime
@@ -60,64 +61,78 @@ def demo_command(
             {"type": "okta", "url": emulator.url, "token_env": "IDSYNC_DEMO_OKTA_TOKEN"},
         )
         settings = settings_from_dict(raw, os.environ)
-        rows = asyncio.run(_phases(settings, samples))
+        rows, failures = asyncio.run(_phases(settings, samples))
         stats = httpx.get(f"{emulator.url}/__emulator/stats", timeout=10).json()
-    _summary(rows, stats, time.monotonic() - started)
+    _summary(rows, failures, stats, time.monotonic() - started)
 
 
-async def _phases(settings: Any, samples: Any) -> list[tuple[str, ImportReport]]:
+async def _phases(settings: Any, samples: Any) -> tuple[list[tuple[str, ImportReport]], list[str]]:
     rows: list[tuple[str, ImportReport]] = []
+    failures: list[str] = []
     async with Runtime(settings) as runtime:
         for label, path in (("phase 1: admins", samples.admins), ("phase 1: panelists", samples.panelists)):
             console.print(f"{label} ...")
-            rows.append((label, await run_file_import(runtime, path, tenant=TENANT)))
+            report = await run_file_import(runtime, path, tenant=TENANT)
+            rows.append((label, report))
+            failed = await runtime.db.call(
+                runtime.store.import_results, report.progress.import_id, statuses=[Status.FAILED]
+            )
+            failures += [f"{path.name} {r['source']}/{r['key']}: {r['reason_message']}" for r in failed]
         for label, path in (("re-run: admins", samples.admins), ("re-run: panelists", samples.panelists)):
             console.print(f"{label} (nothing changed) ...")
             rows.append((label, await run_file_import(runtime, path, tenant=TENANT)))
         console.print("phase 2: activation ...")
         job = f"act-{TENANT}-{int(time.time())}"
         rows.append(("phase 2: activation", await run_job(runtime, job, lambda: _enqueue(runtime, job))))
-    return rows
+    return rows, failures
 
 
 async def _enqueue(runtime: Runtime, job: str) -> None:
     await enqueue_activation(runtime.db, job, TENANT)
 
 
-def _summary(rows: list[tuple[str, ImportReport]], stats: dict[str, Any], elapsed: float) -> None:
+def _outcome(report: ImportReport) -> str:
+    p = report.progress
+    parts = [f"{getattr(p, name):,} {name}" for name in PHASES if getattr(p, name)]
+    return ", ".join(parts) or "-"
+
+
+def _summary(
+    rows: list[tuple[str, ImportReport]], failures: list[str], stats: dict[str, Any], elapsed: float
+) -> None:
     table = Table(title="idsync demo: what happened")
     table.add_column("step")
     table.add_column("users", justify="right")
-    for name in PHASES:
-        table.add_column(name, justify="right")
+    table.add_column("result")
     table.add_column("API calls", justify="right")
     table.add_column("time", justify="right")
     for label, report in rows:
-        p = report.progress
         table.add_row(
             label,
-            f"{p.received:,}",
-            *(f"{getattr(p, n):,}" for n in PHASES),
+            f"{report.progress.received:,}",
+            _outcome(report),
             f"{report.api_calls:,}",
             f"{report.elapsed_s:.1f} s",
         )
     console.print(table)
-    reasons: dict[tuple[str, str], tuple[int, str]] = {}
-    for _, report in rows:
-        for status, code, n, example in report.reasons:
-            count, ex = reasons.get((status, code), (0, example))
-            reasons[(status, code)] = (count + n, ex)
-    if reasons:
-        why = Table(title="failed and skipped users, by reason")
-        for col in ("status", "reason", "users", "example"):
-            why.add_column(col, justify="right" if col == "users" else "left")
-        for (status, code), (n, example) in sorted(reasons.items()):
-            why.add_row(status, code, f"{n:,}", example[:80])
-        console.print(why)
+    skipped: dict[str, tuple[int, str]] = {}
+    for label, report in rows:
+        if label.startswith("phase 1"):
+            for status, code, n, example in report.reasons:
+                if status == "skipped":
+                    count, _ = skipped.get(code, (0, example))
+                    skipped[code] = (count + n, example)
+    for code, (n, example) in skipped.items():
+        console.print(f"skipped {n:,} ({code}): {example}")
+    if failures:
+        console.print(f"failed {len(failures)} (invalid input, each with its field and reason):")
+        for line in failures:
+            console.print(f"  {line}")
     users = stats.get("users_by_status", {})
+    served = stats.get("served_429", {})
     console.print(
-        f"emulator: users by status {users}; activation e-mails sent: {stats.get('emails_sent', '?')}; "
-        f"429 answers: {stats.get('rate_limited', stats.get('429s', '?'))}"
+        f"emulator: users by status {users}; activation e-mails sent: "
+        f"{stats.get('activation_emails_sent', '?')}; 429 answers: {served.get('total', '?')}"
     )
     calls = sum(r.api_calls for _, r in rows)
-    console.print(f"[bold]total[/]: {calls:,} API calls in {elapsed:.1f} s")
+    console.print(f"[bold]total[/]: {calls:,} API calls in {elapsed:.1f} s; nothing left running")
