@@ -194,3 +194,10 @@ def test_user_groups_include_everyone(client: httpx.Client) -> None:
         ("OKTA_GROUP", "Sales"),
     ]
     assert r.headers["link"].endswith('rel="self"')
+
+
+def test_ambiguous_shortname_is_not_found(client: httpx.Client) -> None:
+    client.post("/api/v1/users", json=new_user("john@a.example.com", password=True))
+    assert client.get("/api/v1/users/john").status_code == 200
+    client.post("/api/v1/users", json=new_user("john@b.example.com", password=True))
+    assert client.get("/api/v1/users/john").status_code == 404  # "as long as it is unambiguous" (SPEC)

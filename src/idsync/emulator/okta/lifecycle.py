@@ -36,6 +36,7 @@ EVENT_MESSAGES = {
     "user.account.update_profile": "Update user profile for Okta",
     "group.user_membership.add": "Add user to group membership",
     "group.user_membership.remove": "Remove user from group membership",
+    "application.user_membership.add": "Add user to application membership",
 }
 
 

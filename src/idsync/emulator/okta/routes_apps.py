@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from idsync.emulator.okta import queries
 from idsync.emulator.okta.apps import new_app, replace_app
 from idsync.emulator.okta.errors import OktaError
+from idsync.emulator.okta.events import user_target
 from idsync.emulator.okta.http import ApiRequest, ApiResponse, link_headers
 from idsync.emulator.okta.models import AppGroupRecord, AppRecord, AppUserRecord
 from idsync.emulator.okta.render import app_group_json, app_json, app_user_json
@@ -133,6 +134,15 @@ async def assign_user(emu: Emulator, req: ApiRequest) -> ApiResponse:
             rec.user_name = str(creds["userName"])
     rec.last_updated = now
     org.state.save_app_user(rec)
+    if existing is None:
+        app_target = {
+            "id": app.id,
+            "type": "AppInstance",
+            "alternateId": app.body.get("label"),
+            "displayName": app.body.get("label"),
+            "detailEntry": None,
+        }
+        org.emit("application.user_membership.add", req.info, user_target(user), app_target)
     return ApiResponse(200, app_user_json(rec, req.info.org_url))
 
 

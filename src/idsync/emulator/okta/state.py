@@ -39,6 +39,8 @@ class OrgState:
         self.users: dict[str, UserRecord] = {}
         self.by_login: dict[str, str] = {}
         self.by_email: dict[str, set[str]] = {}
+        self.by_short: dict[str, set[str]] = {}
+        """Login short names (the part before `@`), for `GET /users/{shortname}`."""
         self.order: list[str | None] = []
         """User ids by `seq`; None where a user was deleted."""
         self.seq_of: dict[str, int] = {}
@@ -108,7 +110,9 @@ class OrgState:
 
     def _index_user(self, user: UserRecord) -> None:
         self.users[user.id] = user
-        self.by_login[login_key(user.login)] = user.id
+        key = login_key(user.login)
+        self.by_login[key] = user.id
+        self.by_short.setdefault(key.split("@")[0], set()).add(user.id)
         if user.email:
             self.by_email.setdefault(email_key(user.email), set()).add(user.id)
         while len(self.order) <= user.seq:
@@ -120,6 +124,11 @@ class OrgState:
         key = login_key(user.login)
         if self.by_login.get(key) == user.id:
             del self.by_login[key]
+        short = self.by_short.get(key.split("@")[0])
+        if short is not None:
+            short.discard(user.id)
+            if not short:
+                del self.by_short[key.split("@")[0]]
         if user.email:
             ids = self.by_email.get(email_key(user.email))
             if ids is not None:

@@ -58,9 +58,8 @@ def find_user(org: Org, id_or_login: str) -> UserRecord:
     state = org.state
     user = state.users.get(id_or_login) or state.user_by_login(id_or_login)
     if user is None and "@" not in id_or_login:
-        key = login_key(id_or_login)
-        matches = [u for u in state.users.values() if login_key(u.login).split("@")[0] == key]
-        user = matches[0] if len(matches) == 1 else None
+        matches = state.by_short.get(login_key(id_or_login), set())
+        user = state.users.get(next(iter(matches))) if len(matches) == 1 else None
     if user is None:
         raise OktaError.not_found(id_or_login, "User")
     return user
