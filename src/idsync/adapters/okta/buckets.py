@@ -12,7 +12,7 @@ import re
 import httpx
 
 _USER_ITEM = re.compile(r"^/api/v1/users/[^/]+$")
-_USER_LIFECYCLE = re.compile(r"^/api/v1/users/[^/]+/lifecycle/(\w+)$")
+_USER_SUB = re.compile(r"^/api/v1/users/[^/]+/(.+)$")
 _APPS_ITEM = re.compile(r"^/api/v1/apps/[^/]+$")
 _GROUPS_ITEM = re.compile(r"^/api/v1/groups/[^/]+")
 
@@ -24,9 +24,11 @@ def okta_bucket(request: httpx.Request) -> str:
         return "users"  # create and list
     if _USER_ITEM.match(path):
         return "users/{id}:get" if method == "GET" else "users/{id}"
-    lifecycle = _USER_LIFECYCLE.match(path)
-    if lifecycle:
-        return "users" if lifecycle.group(1) == "activate" else "users/{id}"
+    sub = _USER_SUB.match(path)
+    if sub:
+        # Lifecycle calls have no documented row; recorded traffic shows activate counted with
+        # create/list and deactivate with DELETE /users/{id}. Other sub-resources: the users prefix.
+        return "users/{id}" if sub.group(1) == "lifecycle/deactivate" else "users"
     if _APPS_ITEM.match(path):
         return "apps/{id}"
     if path.startswith("/api/v1/apps"):
