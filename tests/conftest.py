@@ -1,0 +1,70 @@
+"""Shared fixtures for real servers (PostgreSQL, the Tansu Kafka broker); see tests/servers.py.
+
+- `postgres_url` (session): SQLAlchemy URL of the `postgres` database of a throwaway cluster
+  started once per test session. Tests that write should use `pg_database` instead.
+- `pg_database`: a fresh, empty database for this test (URL), dropped afterwards.
+- `kafka_bootstrap` (session): "127.0.0.1:PORT" of a Tansu broker started once per session.
+- `kafka_topics`: factory `kafka_topics(*names, partitions=3) -> list[str]` that creates topics
+  with names unique to this test (a suffix is added) and returns the real names.
+
+Mark tests that use them `@pytest.mark.postgres` / `@pytest.mark.kafka`. A server that cannot
+start fails the test with the reason (nothing is skipped). Consumers in tests should pass
+`**servers.FAST_GROUP` to aiokafka (Tansu joins groups slowly with default timeouts).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from . import servers
+
+
+@pytest.fixture(scope="session")
+def _postgres_server() -> Iterator[servers.PostgresServer]:
+    try:
+        server = servers.PostgresServer().start()
+    except servers.ServerError as exc:
+        pytest.fail(f"PostgreSQL test server: {exc}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(_postgres_server: servers.PostgresServer) -> str:
+    return _postgres_server.url
+
+
+@pytest.fixture
+def pg_database(_postgres_server: servers.PostgresServer) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = _postgres_server.create_database(name)
+    yield url
+    _postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def _kafka_broker() -> Iterator[servers.KafkaBroker]:
+    try:
+        broker = servers.KafkaBroker().start()
+    except servers.ServerError as exc:
+        pytest.fail(f"Kafka test broker: {exc}", pytrace=False)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(_kafka_broker: servers.KafkaBroker) -> str:
+    return _kafka_broker.bootstrap
+
+
+@pytest.fixture
+def kafka_topics(kafka_bootstrap: str) -> Callable[..., list[str]]:
+    suffix = uuid.uuid4().hex[:8]
+
+    def make(*names: str, partitions: int = 3) -> list[str]:
+        return [servers.create_topic(kafka_bootstrap, f"{n}-{suffix}", partitions) for n in names]
+
+    return make
