@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 
 from idsync.adapters.okta import OktaConnector
@@ -15,8 +16,6 @@ from idsync.domain.links import IdpStatus
 from idsync.emulator.okta import EmulatorAdmin, EmulatorSettings, EmulatorThread
 from idsync.engine.governor import Governor
 from idsync.errors import Conflict, IllegalTransition, InvalidRequest, NotFound, Unauthorized
-
-import httpx
 
 
 def profile(login: str, **extra: str) -> dict[str, str]:
@@ -32,8 +31,12 @@ def emulator() -> Iterator[EmulatorThread]:
 @pytest.fixture
 async def okta(emulator: EmulatorThread) -> AsyncIterator[OktaConnector]:
     EmulatorAdmin(emulator.url).reset()
-    connector = OktaConnector("okta", emulator.url, "conn-token",
-                              Governor("okta", GovernorSettings(budget_share=1.0), SystemClock()))
+    connector = OktaConnector(
+        "okta",
+        emulator.url,
+        "conn-token",
+        Governor("okta", GovernorSettings(budget_share=1.0), SystemClock()),
+    )
     yield connector
     await connector.aclose()
 
@@ -97,7 +100,9 @@ async def test_lifecycle_activate_deactivate_delete(okta: OktaConnector, emulato
     assert not EmulatorAdmin(emulator.url).users(login="live@example.com")
 
 
-async def test_activation_email_goes_to_the_outbox_once(okta: OktaConnector, emulator: EmulatorThread) -> None:
+async def test_activation_email_goes_to_the_outbox_once(
+    okta: OktaConnector, emulator: EmulatorThread
+) -> None:
     user = await okta.create_user(profile("mail@example.com"), activate=False)
     await okta.activate_user(user.id, send_email=True)
     mails = EmulatorAdmin(emulator.url).outbox(user_id=user.id)
@@ -110,8 +115,9 @@ async def test_errors_are_typed(okta: OktaConnector, emulator: EmulatorThread) -
     with pytest.raises(InvalidRequest) as info:
         await okta.create_user({"login": "x@example.com"}, activate=False)  # no e-mail, no names
     assert info.value.status_code == 400
-    bad = OktaConnector("okta", emulator.url, "wrong-token",
-                        Governor("okta", GovernorSettings(), SystemClock()))
+    bad = OktaConnector(
+        "okta", emulator.url, "wrong-token", Governor("okta", GovernorSettings(), SystemClock())
+    )
     with pytest.raises(Unauthorized) as denied:
         await bad.find_user("ann@example.com")
     assert "wrong-token" not in str(denied.value)
