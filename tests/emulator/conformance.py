@@ -87,6 +87,24 @@ def _strip_gaps(node: Any, prefix: str = "") -> Any:
     return node
 
 
+def from_admin(recorded: list[dict[str, Any]]) -> list[Exchange]:
+    """Exchanges as served by `GET /__emulator/exchanges` (for emulators in another process)."""
+    return [
+        Exchange(
+            e["method"],
+            e["path"],
+            e["template"],
+            e["query"],
+            {},
+            e["request_body"].encode(),
+            e["status"],
+            [(k, v) for k, v in e["response_headers"]],
+            e["response_body"].encode(),
+        )
+        for e in recorded
+    ]
+
+
 def problems(exchanges: list[Exchange]) -> list[str]:
     """One message per response that does not match the spec (empty when all conform)."""
     found: list[str] = []

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from idsync.emulator.okta import EmulatorAdmin, EmulatorSettings, EmulatorThread
+from idsync.emulator.okta.clock import Clock
 
 from .conformance import problems
 
@@ -29,10 +30,10 @@ EmulatorFactory = Callable[..., EmulatorThread]
 def emulator_factory() -> Iterator[EmulatorFactory]:
     started: list[EmulatorThread] = []
 
-    def make(**settings: Any) -> EmulatorThread:
+    def make(clock: Clock | None = None, **settings: Any) -> EmulatorThread:
         settings.setdefault("record_exchanges", True)
         settings.setdefault("seed", 1234)
-        emu = EmulatorThread(EmulatorSettings(**settings)).start()
+        emu = EmulatorThread(EmulatorSettings(**settings), clock=clock).start()
         started.append(emu)
         return emu
 

@@ -8,11 +8,12 @@ import httpx
 
 from idsync.emulator.okta import EmulatorAdmin, EmulatorProcess, EmulatorSettings, EmulatorThread
 
+from .conformance import from_admin, problems
 from .conftest import new_user
 
 
 def test_state_survives_sigkill_of_the_process(tmp_path: Path) -> None:
-    settings = EmulatorSettings(state_file=str(tmp_path / "org.sqlite"), seed=5)
+    settings = EmulatorSettings(state_file=str(tmp_path / "org.sqlite"), seed=5, record_exchanges=True)
     emu = EmulatorProcess(settings, log_path=tmp_path / "emulator.log").start()
     try:
         with httpx.Client(base_url=emu.url, headers={"Authorization": f"SSWS {emu.token}"}) as c:
@@ -24,6 +25,7 @@ def test_state_survives_sigkill_of_the_process(tmp_path: Path) -> None:
             c.delete(f"/api/v1/users/{gone['id']}")
             c.delete(f"/api/v1/users/{gone['id']}")
         before = EmulatorAdmin(emu.url).users()
+        assert problems(from_admin(EmulatorAdmin(emu.url).exchanges())) == []
     finally:
         emu.kill()  # SIGKILL: no clean shutdown
     assert emu.proc is not None
@@ -40,6 +42,7 @@ def test_state_survives_sigkill_of_the_process(tmp_path: Path) -> None:
             duplicate = c.post("/api/v1/users", json=new_user("KEPT@example.com"))
             assert duplicate.status_code == 400  # the login index was rebuilt too
             assert c.get(f"/api/v1/users/{gone['id']}").status_code == 404
+        assert problems(from_admin(admin.exchanges())) == []
         admin.reset()
         assert admin.users() == []
     with EmulatorThread(settings) as third:  # reset emptied the file as well

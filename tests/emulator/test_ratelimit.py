@@ -13,7 +13,6 @@ from idsync.emulator.okta import EmulatorAdmin
 from idsync.emulator.okta.clock import ManualClock
 from idsync.emulator.okta.ratelimit import RateLimiter, classify, format_reset
 from idsync.emulator.okta.server import EmulatorThread
-from idsync.emulator.okta.settings import EmulatorSettings
 
 from .conftest import EmulatorFactory, new_user
 
@@ -126,19 +125,16 @@ def test_second_token_shares_the_org_bucket(emulator_factory: EmulatorFactory) -
 
 def test_manual_clock_moves_windows(emulator_factory: EmulatorFactory) -> None:
     clock = ManualClock(1_767_225_600.0)
-    with EmulatorThread(EmulatorSettings(limits={"users": 2}, token_share=1.0), clock=clock) as emu:
-        headers = {"Authorization": f"SSWS {emu.token}"}
-        assert [httpx.get(f"{emu.url}/api/v1/users", headers=headers).status_code for _ in range(3)] == [
-            200,
-            200,
-            429,
-        ]
-        clock.advance(59.0)
-        assert httpx.get(f"{emu.url}/api/v1/users", headers=headers).status_code == 429
-        clock.advance(1.0)
-        r = httpx.get(f"{emu.url}/api/v1/users", headers=headers)
-        assert r.status_code == 200
-        assert r.headers["x-rate-limit-reset"] == "1767225720"
+    emu = emulator_factory(clock=clock, limits={"users": 2}, token_share=1.0)
+    headers = {"Authorization": f"SSWS {emu.token}"}
+    statuses = [httpx.get(f"{emu.url}/api/v1/users", headers=headers).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    clock.advance(59.0)
+    assert httpx.get(f"{emu.url}/api/v1/users", headers=headers).status_code == 429
+    clock.advance(1.0)
+    r = httpx.get(f"{emu.url}/api/v1/users", headers=headers)
+    assert r.status_code == 200
+    assert r.headers["x-rate-limit-reset"] == "1767225720"
 
 
 def test_time_scale_shortens_the_minute(emulator_factory: EmulatorFactory) -> None:
@@ -193,11 +189,10 @@ def test_admin_endpoints_are_not_rate_limited(emulator_factory: EmulatorFactory)
     assert len(admin.users()) == 2
 
 
-def test_background_load_shows_in_remaining_over_http() -> None:
+def test_background_load_shows_in_remaining_over_http(emulator_factory: EmulatorFactory) -> None:
     clock = ManualClock(1_767_225_600.0)
-    settings = EmulatorSettings(limits={"users": 100}, token_share=1.0, background_load=0.5)
-    with EmulatorThread(settings, clock=clock) as emu:
-        headers = {"Authorization": f"SSWS {emu.token}"}
-        assert httpx.get(f"{emu.url}/api/v1/users", headers=headers).headers["x-rate-limit-remaining"] == "99"
-        clock.advance(30.0)  # other applications have used 25 of the org's 100 calls by now
-        assert httpx.get(f"{emu.url}/api/v1/users", headers=headers).headers["x-rate-limit-remaining"] == "73"
+    emu = emulator_factory(clock=clock, limits={"users": 100}, token_share=1.0, background_load=0.5)
+    headers = {"Authorization": f"SSWS {emu.token}"}
+    assert httpx.get(f"{emu.url}/api/v1/users", headers=headers).headers["x-rate-limit-remaining"] == "99"
+    clock.advance(30.0)  # other applications have used 25 of the org's 100 calls by now
+    assert httpx.get(f"{emu.url}/api/v1/users", headers=headers).headers["x-rate-limit-remaining"] == "73"

@@ -8,11 +8,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from idsync.emulator.okta.clock import ManualClock
 from idsync.emulator.okta.errors import OktaError
 from idsync.emulator.okta.queries import USER_FILTER, USER_SEARCH
 from idsync.emulator.okta.search import And, Compare, Not, Or, compile_predicate, parse
 
-from .conftest import new_user
+from .conftest import EmulatorFactory, new_user
 
 
 def test_parse_comparison_and_case_insensitive_operators() -> None:
@@ -220,13 +221,10 @@ def test_limit_is_clamped_to_200(client: httpx.Client) -> None:
     assert (r.status_code, r.json()["errorCode"]) == (400, "E0000001")
 
 
-def test_search_lags_behind_writes_when_asked() -> None:
-    from idsync.emulator.okta import EmulatorSettings, EmulatorThread
-    from idsync.emulator.okta.clock import ManualClock
-
+def test_search_lags_behind_writes_when_asked(emulator_factory: EmulatorFactory) -> None:
     clock = ManualClock()
-    emu = EmulatorThread(EmulatorSettings(search_lag_s=1.0), clock=clock)
-    with emu, httpx.Client(base_url=emu.url, headers={"Authorization": f"SSWS {emu.token}"}) as c:
+    emu = emulator_factory(clock=clock, search_lag_s=1.0)
+    with httpx.Client(base_url=emu.url, headers={"Authorization": f"SSWS {emu.token}"}) as c:
         c.post("/api/v1/users", json=new_user("lag@example.com", password=True))
         search = {"search": 'profile.login eq "lag@example.com"'}
         by_filter = {"filter": 'profile.login eq "lag@example.com"'}
