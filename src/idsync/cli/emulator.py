@@ -148,3 +148,17 @@ def okta(
         typer.echo(f"Admin: {url}/__emulator/stats   Stop: Ctrl-C", err=False)
 
     serve(settings, ready_file=ready_file, announce=announce)
+
+
+@app.command("scim")
+def scim(
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 0,
+    token: Annotated[str | None, typer.Option(help="Bearer token accepted (default: random).")] = None,
+    bulk: Annotated[bool, typer.Option(help="Announce /Bulk in the ServiceProviderConfig.")] = True,
+    max_operations: Annotated[int, typer.Option(help="Announced bulk maxOperations.")] = 1000,
+    patch: Annotated[bool, typer.Option(help="Announce PATCH (without it idsync uses PUT).")] = True,
+) -> None:
+    """Run a SCIM 2.0 server (scim2-server, in memory) on 127.0.0.1 until Ctrl-C or SIGTERM."""
+    from idsync.cli.scim_server import run_scim_server
+
+    run_scim_server(port=port, token=token, bulk=bulk, max_operations=max_operations, patch=patch)

@@ -94,6 +94,10 @@ class ScimServerProcess:
         assert self._proc is not None, "not started"
         return self._proc.pid
 
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def _command(self, port: int) -> list[str]:
         cmd = [
             sys.executable,
