@@ -107,6 +107,9 @@ def test_429_has_okta_body_and_consistent_headers(emulator_factory: EmulatorFact
     date = parsedate_to_datetime(refused.headers["date"]).timestamp()
     reset = int(refused.headers["x-rate-limit-reset"])
     assert date <= reset <= date + 61  # the SDK waits reset - date + 1 seconds
+    stats = EmulatorAdmin(emu.url).stats(windows=False)
+    assert stats["requests"]["GET /api/v1/users"] == {"200": 2, "429": 1}
+    assert stats["served_429"]["rate_limit"] == 1
 
 
 def test_second_token_shares_the_org_bucket(emulator_factory: EmulatorFactory) -> None:

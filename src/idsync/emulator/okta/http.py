@@ -31,6 +31,8 @@ class ApiRequest:
     body: bytes
     info: RequestInfo
     token: str = ""
+    template: str = "<unknown>"
+    """The matched route (`/api/v1/users/{id}`), for stats; `<unknown>` when none matches."""
 
     def json(self) -> Any:
         """The JSON body; a body that is not JSON is Okta's 400 E0000003."""

@@ -87,65 +87,67 @@ class OktaPipeline:
         req = ApiRequest(scope["method"], path, {}, query, headers, body, info)
         emu.in_flight += 1
         emu.stats.max_in_flight = max(emu.stats.max_in_flight, emu.in_flight)
-        template = "<unknown>"
         try:
-            template, answer = await self._process(scope, req, raw_path)
+            answer = await self._process(scope, req, raw_path)
         except ConnectionDropped:
-            emu.stats.count(f"{req.method} {template}", 0)
+            emu.stats.count(f"{req.method} {req.template}", 0)
             raise
         finally:
             emu.in_flight -= 1
         if answer is None:  # the connection was dropped on purpose
-            emu.stats.count(f"{req.method} {template}", 0)
+            emu.stats.count(f"{req.method} {req.template}", 0)
             return
-        await self._send(scope, send, req, template, answer)
+        await self._send(scope, send, req, req.template, answer)
 
-    async def _process(self, scope: Scope, req: ApiRequest, raw_path: str) -> tuple[str, _Answer | None]:
+    async def _process(self, scope: Scope, req: ApiRequest, raw_path: str) -> _Answer | None:
         emu = self.emu
         now = emu.clock.now()
-        bucket = classify(req.method, req.path)
+        bucket = classify(req.method, raw_path)
+        route: Route | None = None
+        routing_error: OktaError | None = None
+        try:  # matched first so that stats name the endpoint even of refused requests
+            route, req.params = emu.router.match(req.method, raw_path)
+            req.template = route.template
+        except OktaError as err:
+            routing_error = err
         if emu.in_flight > emu.settings.concurrency_limit:
             emu.stats.served_429["concurrency"] += 1
             estimate = now + max(1.0 * emu.settings.time_scale, 0.01)
-            return "<concurrency>", self._error(OktaError.rate_limited(), (0, 0, estimate))
+            return self._error(OktaError.rate_limited(), (0, 0, estimate))
         try:
             req.token = _auth_token(req.headers.get("authorization"), emu.tokens)
         except OktaError as err:
             peek = emu.limiter.peek(bucket, now)
-            return "<unauthenticated>", self._error(err, (peek.limit, peek.remaining, peek.reset_at))
-        label = self.labels.get(req.token, req.token)
+            return self._error(err, (peek.limit, peek.remaining, peek.reset_at))
         storm_end = emu.faults.storm_until(now)
         if storm_end is not None:
             emu.faults.injected["storm_429"] += 1
             emu.stats.served_429["storm"] += 1
-            return "<storm>", self._error(
-                OktaError.rate_limited(), (emu.limiter.token_limit(bucket), 0, storm_end)
-            )
-        decision = emu.limiter.check(bucket, label, now)
+            return self._error(OktaError.rate_limited(), (emu.limiter.token_limit(bucket), 0, storm_end))
+        decision = emu.limiter.check(bucket, self.labels.get(req.token, req.token), now)
         rate = (decision.limit, decision.remaining, decision.reset_at)
         if not decision.allowed:
             emu.stats.served_429["rate_limit"] += 1
-            return "<rate-limited>", self._error(OktaError.rate_limited(), rate)
-        try:
-            route, req.params = emu.router.match(req.method, raw_path)
-        except OktaError as err:
-            return "<unknown>", self._error(err, rate)
+            return self._error(OktaError.rate_limited(), rate)
+        if route is None:
+            assert routing_error is not None
+            return self._error(routing_error, rate)
         fault = emu.faults.decide()
         if fault.latency_s:
             await asyncio.sleep(fault.latency_s)
         if fault.kind == "error":
-            return route.template, self._error(OktaError.unavailable(fault.status), rate)
+            return self._error(OktaError.unavailable(fault.status), rate)
         if fault.kind == "drop":
             if fault.apply_write:
                 await self._run(route, req, rate)
             await _drop(scope)
-            return route.template, None
+            return None
         if fault.kind == "timeout":
             answer = await self._run(route, req, rate) if fault.apply_write else None
             await asyncio.sleep(fault.delay_s)
             # Okta: "An HTTP 500 status code usually indicates that you have exceeded the request timeout."
-            return route.template, answer or self._error(OktaError.internal(), rate)
-        return route.template, await self._run(route, req, rate)
+            return answer or self._error(OktaError.internal(), rate)
+        return await self._run(route, req, rate)
 
     async def _run(self, route: Route, req: ApiRequest, rate: tuple[int, int, float]) -> _Answer:
         try:
