@@ -2,7 +2,8 @@
 
 - `postgres_url` (session): SQLAlchemy URL of the `postgres` database of a throwaway cluster
   started once per test session. Tests that write should use `pg_database` instead.
-- `pg_database`: a fresh, empty database for this test (URL), dropped afterwards.
+- `pg_database`: a fresh, empty database for this test (URL); left in place (dropping costs a
+  checkpoint, and the whole cluster is thrown away at the end of the session).
 - `kafka_bootstrap` (session): "127.0.0.1:PORT" of a Tansu broker started once per session.
 - `kafka_topics`: factory `kafka_topics(*names, partitions=3) -> list[str]` that creates topics
   with names unique to this test (a suffix is added) and returns the real names.
@@ -38,11 +39,8 @@ def postgres_url(_postgres_server: servers.PostgresServer) -> str:
 
 
 @pytest.fixture
-def pg_database(_postgres_server: servers.PostgresServer) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    url = _postgres_server.create_database(name)
-    yield url
-    _postgres_server.drop_database(name)
+def pg_database(_postgres_server: servers.PostgresServer) -> str:
+    return _postgres_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture(scope="session")

@@ -140,7 +140,7 @@ class PostgresServer:
 
         name = name or f"t_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{name}"')
+            c.execute(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')
         return self.database_url(name)
 
     def drop_database(self, name: str) -> None:

@@ -1,4 +1,7 @@
-"""The state store on a real database file: queue, claims, results, counters, resume."""
+"""The state store on real databases: queue, claims, results, counters, resume.
+
+Every test runs against SQLite (a file) and PostgreSQL (the session's throwaway server, a fresh
+database per test): one interface, one suite, two engines."""
 
 from __future__ import annotations
 
@@ -15,9 +18,16 @@ from idsync.domain.models import ImportState, Lane, Reason, Status, user_key
 NOW = 1_700_000_000.0
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'idsync.db'}"
+    return str(request.getfixturevalue("pg_database"))
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'idsync.db'}")
+def store(store_url: str) -> Iterator[Store]:
+    s = Store(store_url)
     yield s
     s.close()
 
@@ -180,8 +190,8 @@ def test_links_by_status_pages_in_key_order(store: Store) -> None:
     assert store.count_links("t", [IdpStatus.STAGED]) == 5
 
 
-def test_migrations_bring_an_older_database_forward(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def test_migrations_bring_an_older_database_forward(store_url: str) -> None:
+    url = store_url
     Store(url).close()
     extra = Table("test_feature_table", schema.metadata, Column("id", String(10), primary_key=True))
     schema.register("test_0001", "a feature table", lambda conn: extra.create(conn))
