@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from idsync.domain.policy import DeletePolicy, ExternalIdp, RoutingRules, SyncMode, TenantPolicy
 from idsync.errors import ConfigError
+from idsync.inbound.config import InboundSettings, resolve_inbound
 
 DEFAULT_TENANT = "*"
 EMULATOR_TOKEN = "idsync-emulator-token"
@@ -110,6 +111,7 @@ class Settings(_Strict):
     service: ServiceSettings = ServiceSettings()
     idps: dict[str, IdpSettings] = {}
     tenants: dict[str, TenantSettings] = {}
+    inbound: dict[str, InboundSettings] = {}  # Okta -> application integrations (docs/inbound.md)
 
     @model_validator(mode="after")
     def _tenants_name_idps(self) -> Settings:
@@ -180,4 +182,5 @@ def _resolve_secrets(settings: Settings, environ: Mapping[str, str]) -> Settings
             if not token:
                 raise ConfigError(f"idps.{name}.token_env: environment variable {idp.token_env} is not set")
         idps[name] = idp.model_copy(update={"token": SecretStr(token)})
-    return settings.model_copy(update={"idps": idps})
+    inbound = resolve_inbound(settings.inbound, idps, environ)
+    return settings.model_copy(update={"idps": idps, "inbound": inbound})
