@@ -29,6 +29,17 @@ class Permit:
     sent_at: float
 
 
+@dataclass(frozen=True)
+class BucketUsage:
+    """What a budget coordinator needs to know of one bucket (see idsync.service.budget)."""
+
+    limit: int | None  # learned from the IdP's headers; None before the first answer
+    full_budget: int  # calls per window at the configured share (0 while the limit is unknown)
+    sent_in_window: int  # our calls in the current window
+    waiting: int  # calls waiting for a permit: demand
+    allowance: int | None
+
+
 @dataclass
 class BucketStats:
     calls: Counter[int] = field(default_factory=Counter)  # by HTTP status (0 = no answer)
@@ -61,6 +72,9 @@ class Governor:
         self.rng = rng or random.Random()
         # Several instances share one IdP budget: each takes its part of the share (see docs).
         self.share_scale = share_scale
+        # With a coordinator, a bucket seen for the first time may send nothing (beyond the one
+        # probe that learns its limit) until the coordinator grants it an allowance.
+        self.default_allowance: int | None = None
         self.breaker = CircuitBreaker(settings.circuit_failures, settings.circuit_cooldown_s)
         self._buckets: dict[str, _Bucket] = {}
         self._seq = itertools.count()
@@ -76,8 +90,31 @@ class Governor:
                 share=self.settings.budget_share * self.share_scale,
                 reserve_share=self.settings.interactive_reserve,
             )
+            pacer.allowance = self.default_allowance
             bucket = self._buckets[name] = _Bucket(name, pacer)
         return bucket
+
+    def usage(self) -> dict[str, BucketUsage]:
+        """Per bucket: limit, budget, calls sent in the current window, demand, allowance."""
+        now = self.clock.time()
+        out: dict[str, BucketUsage] = {}
+        for name, b in self._buckets.items():
+            p = b.pacer
+            p.calls_left(now)  # rolls the window when its reset has passed
+            out[name] = BucketUsage(
+                limit=p.limit,
+                full_budget=p.full_budget,
+                sent_in_window=p.sent_in_window,
+                waiting=sum(1 for w in b.waiters if not w[2].done()),
+                allowance=p.allowance,
+            )
+        return out
+
+    def set_allowance(self, bucket_name: str, calls: int | None) -> None:
+        """Cap the calls per window of one bucket (None: the configured share alone)."""
+        bucket = self._bucket(bucket_name)
+        bucket.pacer.allowance = calls
+        bucket.wakeup.set()
 
     def set_share_scale(self, scale: float) -> None:
         self.share_scale = scale

@@ -92,13 +92,22 @@ class BucketPacer:
     skew: ClockSkew = field(default_factory=ClockSkew)
     server_reset: float | None = None  # the newest reset value the server sent
     rejected: int = 0
+    # Calls per window granted to this instance when several share one budget (None: no cap).
+    allowance: int | None = None
+
+    @property
+    def full_budget(self) -> int:
+        """Calls per window at the configured share, before any allowance."""
+        if self.limit is None:
+            return 0
+        return max(int(self.limit * self.share), 1)
 
     @property
     def budget(self) -> int:
         """Calls per window this client allows itself."""
-        if self.limit is None:
-            return 0
-        return max(int(self.limit * self.share), 1)
+        if self.allowance is None:
+            return self.full_budget
+        return min(self.full_budget, self.allowance)
 
     @property
     def reserve(self) -> int:
