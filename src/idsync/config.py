@@ -104,11 +104,45 @@ class ServiceSettings(_Strict):
     api_token: SecretStr | None = Field(default=None, exclude=True)
     # How long a single change submitted over HTTP waits for its result before answering 202.
     interactive_wait_s: Annotated[float, Field(ge=0, le=60)] = 5.0
+    # Names this process among several on one store (claims, budget shares); default host-pid.
+    instance_id: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    # Several instances on PostgreSQL: how often each syncs its share of every IdP budget, and
+    # after how long without a heartbeat an instance counts as gone (its share and users freed).
+    coordination_interval_s: Annotated[float, Field(gt=0, le=60)] = 0.5
+    instance_ttl_s: Annotated[float, Field(gt=0)] = 15.0
+
+
+class KafkaTopics(_Strict):
+    changes: str = "idsync.changes"  # consumed: change messages (and import_end controls)
+    results: str = "idsync.results"  # produced: one result per change
+    progress: str = "idsync.import-progress"  # produced: import progress (may equal results)
+    dead_letter: str = "idsync.changes.dlq"  # produced: messages that are not valid changes
+
+
+class KafkaSettings(_Strict):
+    """The Kafka transport of `idsync serve` (absent: no Kafka). See docs/deployment.md."""
+
+    bootstrap_servers: Annotated[str, Field(min_length=1)]
+    group_id: str = "idsync"
+    client_id: str = "idsync"
+    topics: KafkaTopics = KafkaTopics()
+    max_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
+    progress_interval_s: Annotated[float, Field(gt=0)] = 5.0
+    publish_interval_s: Annotated[float, Field(gt=0)] = 0.2
+    session_timeout_ms: Annotated[int, Field(ge=100)] = 10_000
+    heartbeat_interval_ms: Annotated[int, Field(ge=10)] = 3_000
+    rebalance_timeout_ms: Annotated[int, Field(ge=100)] | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password_env: str | None = None
+    sasl_password: SecretStr | None = Field(default=None, exclude=True)
 
 
 class Settings(_Strict):
     store: StoreSettings = StoreSettings()
     service: ServiceSettings = ServiceSettings()
+    kafka: KafkaSettings | None = None
     idps: dict[str, IdpSettings] = {}
     tenants: dict[str, TenantSettings] = {}
     inbound: dict[str, InboundSettings] = {}  # Okta -> application integrations (docs/inbound.md)
@@ -172,6 +206,15 @@ def _resolve_secrets(settings: Settings, environ: Mapping[str, str]) -> Settings
     if service.api_token_env and environ.get(service.api_token_env):
         service = service.model_copy(update={"api_token": SecretStr(environ[service.api_token_env])})
     settings = settings.model_copy(update={"service": service})
+    kafka = settings.kafka
+    if kafka is not None and kafka.sasl_password_env:
+        password = environ.get(kafka.sasl_password_env, "")
+        if not password:
+            raise ConfigError(
+                f"kafka.sasl_password_env: environment variable {kafka.sasl_password_env} is not set"
+            )
+        kafka = kafka.model_copy(update={"sasl_password": SecretStr(password)})
+        settings = settings.model_copy(update={"kafka": kafka})
     idps = {}
     for name, idp in settings.idps.items():
         if idp.type == "emulator":
