@@ -4,7 +4,6 @@ cost no API call."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +31,8 @@ def map_profile(user: UserFields, attribute_map: Mapping[str, str] | None = None
 
 
 def profile_hash(profile: Mapping[str, Any]) -> str:
-    """A stable fingerprint: key order, whitespace and dict identity do not change it."""
-    canonical = json.dumps(profile, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    """A stable fingerprint: key order does not change it. Names and values are joined with
+    separators that cannot occur in them (control characters are rejected at validation), and
+    each value is tagged with its type so that "1", 1 and True differ."""
+    parts = [f"{name}\x1e{type(value).__name__}\x1f{value}" for name, value in sorted(profile.items())]
+    return hashlib.sha256("\x1d".join(parts).encode()).hexdigest()[:32]

@@ -11,10 +11,14 @@ import re
 import unicodedata
 
 # WHATWG HTML "valid e-mail address" (https://html.spec.whatwg.org/#valid-e-mail-address).
-_EMAIL = re.compile(
+EMAIL_PATTERN = (
     r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
     r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)+$"
 )
+_EMAIL = re.compile(EMAIL_PATTERN)
+# No control (C0, DEL, C1), bidirectional, zero-width or BOM character: checked by pydantic's
+# Rust regex engine on the hot path; `unsafe_character` names the culprit for the message.
+SAFE_TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u061c]*$"
 # Characters that reorder or hide text (Trojan Source, CVE-2021-42574) and zero-width marks.
 _BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c")
 _INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff")
@@ -22,6 +26,8 @@ _INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 
 def unsafe_character(value: str) -> str | None:
     """Name the first control, bidirectional or invisible character in `value`, or None."""
+    if value.isprintable():  # fast path (C): no control, format (bidi, zero-width) or unassigned char
+        return None
     for ch in value:
         if ch in _BIDI:
             return f"a bidirectional control character U+{ord(ch):04X}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,6 +22,7 @@ from idsync.config import Settings
 from idsync.domain.links import Link
 from idsync.domain.models import ChangeMessage, Lane, Reason, Status, validation_reason
 from idsync.domain.planner import plan
+from idsync.domain.policy import TenantPolicy
 from idsync.engine.db import AsyncStore
 
 BATCH = 1000
@@ -34,6 +35,7 @@ class Received:
     payload: dict[str, Any] | str  # the decoded object, or the reason it could not be decoded
     origin_ref: str | None = None
     raw: str | None = None
+    text: str | None = None  # the JSON text, when it was not decoded yet (see `received_from_text`)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class Defaults:
     tenant: str | None = None
     import_id: str | None = None
     lane: Lane | None = None
+    # Store a row for each unchanged user? Ways in that send a result per change need it; a file
+    # import counts them instead (a million-user re-import would write a million rows of "unchanged").
+    record_unchanged: bool = True
 
 
 def _short(value: object, n: int = 100) -> str:
@@ -52,6 +57,10 @@ def _short(value: object, n: int = 100) -> str:
 
 def to_change(item: Received, defaults: Defaults) -> ChangeMessage | Reason:
     """Validate one message; the reason names the field when it is not valid."""
+    if item.text is not None:
+        fast = _from_text(item.text, defaults)
+        if fast is not None:
+            return fast
     payload = item.payload
     if isinstance(payload, str):
         return Reason(code="invalid", message=payload)
@@ -72,10 +81,28 @@ def to_change(item: Received, defaults: Defaults) -> ChangeMessage | Reason:
         return validation_reason(exc)
 
 
+def _from_text(text: str, defaults: Defaults) -> ChangeMessage | None:
+    """The fast path for a JSON line that names its tenant: parsed and validated in pydantic-core.
+    None means: take the ordinary path (it fills in defaults and words the errors)."""
+    try:
+        change = ChangeMessage.model_validate_json(text)
+    except ValidationError:
+        return None
+    if defaults.tenant is not None and change.tenant != defaults.tenant:
+        return None
+    return change  # the import id of the way in is applied to the stored row
+
+
 class Ingestor:
     def __init__(self, db: AsyncStore, settings: Settings) -> None:
         self.db = db
         self.settings = settings
+        self._policies: dict[str, TenantPolicy | None] = {}
+
+    def policy(self, tenant: str) -> TenantPolicy | None:
+        if tenant not in self._policies:
+            self._policies[tenant] = self.settings.policy(tenant)
+        return self._policies[tenant]
 
     async def receive(
         self, items: Sequence[Received], defaults: Defaults, *, cursor: int | None = None
@@ -89,14 +116,27 @@ class Ingestor:
             await self.db.call(self.db.store.open_user_keys, [c.user_key for c in valid]) if valid else set()
         )
         rows: list[IngestRow] = []
+        kept: list[ChangeMessage | Reason] = []
+        unrecorded = 0
         for item, p in zip(items, parsed, strict=True):
             if isinstance(p, Reason):
                 rows.append(self._rejected(item, p, defaults))
+                kept.append(p)
                 continue
             row = self._accepted(item, p, defaults, links.get((p.tenant, p.source, p.key)), busy)
+            if row is None:
+                unrecorded += 1
+                continue
             rows.append(row)
-        ids = await self.db.call(self.db.store.receive, rows, import_id=defaults.import_id, cursor=cursor)
-        return list(zip(ids, parsed, strict=True))
+            kept.append(p)
+        ids = await self.db.call(
+            self.db.store.receive,
+            rows,
+            import_id=defaults.import_id,
+            cursor=cursor,
+            unrecorded_unchanged=unrecorded,
+        )
+        return list(zip(ids, kept, strict=True))
 
     def _rejected(self, item: Received, reason: Reason, defaults: Defaults) -> IngestRow:
         data = item.payload if isinstance(item.payload, dict) else {}
@@ -121,35 +161,48 @@ class Ingestor:
 
     def _accepted(
         self, item: Received, change: ChangeMessage, defaults: Defaults, link: Link | None, busy: set[str]
-    ) -> IngestRow:
-        lane = defaults.lane if defaults.lane is not None else change.lane
-        base = IngestRow(
+    ) -> IngestRow | None:
+        """The row to store for a valid change (None: an unchanged user that is only counted)."""
+        status, reason = self._decide(change, link, busy)
+        if status is Status.UNCHANGED and not defaults.record_unchanged:
+            return None
+        if status is None:
+            payload = change.model_dump_json(exclude_none=True)  # queued: the worker reads it back
+        else:
+            payload = item.raw if item.raw is not None else change.model_dump_json(exclude_none=True)
+        return IngestRow(
             tenant=change.tenant,
             source=change.source,
             key=change.key,
             op=change.op.value,
-            lane=lane,
-            payload=change.model_dump_json(exclude_none=True),
+            lane=defaults.lane if defaults.lane is not None else change.lane,
+            payload=payload,
             origin=defaults.origin,
             user_key=change.user_key,
             version=change.version,
-            import_id=change.import_id,
+            import_id=defaults.import_id or change.import_id,
             message_id=change.message_id,
             origin_ref=item.origin_ref,
+            result_status=status,
+            reason=reason,
+            idp_id=link.idp_id if (link is not None and status is not None) else None,
         )
-        policy = self.settings.policy(change.tenant)
+
+    def _decide(
+        self, change: ChangeMessage, link: Link | None, busy: set[str]
+    ) -> tuple[Status | None, Reason | None]:
+        """The result decided at once, or (None, None): the change goes to the queue."""
+        policy = self.policy(change.tenant)
         if policy is None:
-            return _decided(
-                base,
-                Status.FAILED,
-                Reason(code="unknown_tenant", message=f"tenant: {change.tenant!r} is not configured"),
+            return Status.FAILED, Reason(
+                code="unknown_tenant", message=f"tenant: {change.tenant!r} is not configured"
             )
         if change.user_key in busy:
-            return base  # queue behind the user's earlier change
+            return None, None  # queue behind the user's earlier change
         decided = plan(change, link, policy)
         if decided.calls_idp:
             busy.add(change.user_key)
-            return base
+            return None, None
         if (
             decided.status is Status.UNCHANGED
             and link is not None
@@ -157,12 +210,8 @@ class Ingestor:
             and (link.version is None or change.version > link.version)
         ):
             busy.add(change.user_key)  # a newer version to record: let the worker write the link
-            return base
-        return _decided(base, decided.status, decided.reason, idp_id=link.idp_id if link else None)
-
-
-def _decided(row: IngestRow, status: Status, reason: Reason | None, idp_id: str | None = None) -> IngestRow:
-    return replace(row, result_status=status, reason=reason, idp_id=idp_id)
+            return None, None
+        return decided.status, decided.reason
 
 
 def batches(records: Iterable[RawRecord], size: int = BATCH) -> Iterator[list[RawRecord]]:
@@ -182,4 +231,25 @@ def received_from_file(record: RawRecord) -> Received:
     if record.data is not None:
         return Received(payload=record.data)
     assert record.text is not None
-    return Received(payload=parse_json_object(record.text), raw=record.text[:2000])
+    return received_from_text(record.text)
+
+
+def received_from_text(text: str, origin_ref: str | None = None) -> Received:
+    """A JSON message, decoded only if the fast path cannot take it (see `to_change`)."""
+    return _LazyReceived(text, origin_ref)
+
+
+class _LazyReceived(Received):
+    """Decodes the JSON text on first use of `payload`: most lines never need it."""
+
+    def __init__(self, text: str, origin_ref: str | None) -> None:
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "origin_ref", origin_ref)
+        object.__setattr__(self, "raw", text[:2000])
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "payload":
+            payload = parse_json_object(self.text or "")
+            object.__setattr__(self, "payload", payload)
+            return payload
+        raise AttributeError(name)

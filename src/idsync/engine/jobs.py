@@ -131,7 +131,7 @@ async def run_file_import(
     )
 
     async def ingest() -> None:
-        defaults = Defaults(origin="file", tenant=tenant, import_id=import_id)
+        defaults = Defaults(origin="file", tenant=tenant, import_id=import_id, record_unchanged=False)
         for batch in batches(read_records(path, fmt=fmt, start_after=record.input_cursor, source=source)):
             await runtime.ingestor.receive(
                 [received_from_file(r) for r in batch], defaults, cursor=batch[-1].number

@@ -119,6 +119,8 @@ imports = Table(
     Column("deactivated", BigInteger, nullable=False, default=0),
     Column("deleted", BigInteger, nullable=False, default=0),
     Column("input_cursor", BigInteger, nullable=False, default=0),
+    # Unchanged users of file imports are counted, not stored one row each (see Ingestor).
+    Column("unchanged_unrecorded", BigInteger, nullable=False, default=0),
     Column("input_done", Boolean, nullable=False, default=False),
     Column("rate", Float, nullable=False, default=0.0),
     Column("started_at", Float, nullable=False),
@@ -143,7 +145,16 @@ Migration = Callable[[Connection], None]
 # e.g. ("inbound_0001", "...", lambda conn: my_table.create(conn)).
 MIGRATIONS: list[tuple[str, str, Migration | None]] = [
     ("core_0001", "initial schema: links, changes, imports, claims", None),
+    (
+        "core_0002",
+        "imports.unchanged_unrecorded",
+        lambda conn: _add_column(conn, "imports", "unchanged_unrecorded BIGINT NOT NULL DEFAULT 0"),
+    ),
 ]
+
+
+def _add_column(conn: Connection, table: str, definition: str) -> None:
+    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {definition}")
 
 
 def register(name: str, description: str, step: Migration | None) -> None:
