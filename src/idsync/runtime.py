@@ -33,7 +33,7 @@ class Runtime:
         self.settings = settings
         self.clock = clock or SystemClock()
         self._worker_options = worker_options
-        self._owner = owner
+        self._owner = owner or settings.service.instance_id  # names the instance's claims
         self._exit = AsyncExitStack()
         self._sync_exit = ExitStack()
         self.governors: dict[str, Governor] = {}
