@@ -206,16 +206,31 @@ class OktaConnector:
         r = await self._call("POST", "/api/v1/apps", params={"activate": "true"}, body=body)
         return _app(r.json())
 
-    async def list_oidc_apps(self) -> list[OidcApp]:
+    async def list_oidc_apps(self, q: str | None = None) -> list[OidcApp]:
+        """Every OIDC app; with `q`, those whose name or label starts with it (Okta's `q`)."""
         apps: list[OidcApp] = []
         url: str | None = "/api/v1/apps"
-        params: dict[str, str] = {"limit": "200"}
+        params: dict[str, str] = {"limit": "200", **({"q": q} if q else {})}
         while url:
             r = await self._call("GET", url, params=params)
             apps.extend(_app(a) for a in r.json() if a.get("signOnMode") == "OPENID_CONNECT")
             next_link = r.links.get("next", {}).get("url")
             url, params = (next_link, {}) if next_link else (None, {})
         return apps
+
+    async def update_oidc_app(self, app_id: str, redirect_uris: list[str], *, base_url: str = "") -> OidcApp:
+        """New redirect URIs (and login URI) for an app: Okta's PUT replaces the whole app, so
+        the current one is read and sent back changed; the client keeps its id and secret."""
+        path = f"/api/v1/apps/{quote(app_id, safe='')}"
+        body = (await self._call("GET", path)).json()
+        client = body.setdefault("settings", {}).setdefault("oauthClient", {})
+        client["redirect_uris"] = redirect_uris
+        if base_url.startswith("https://"):
+            client["initiate_login_uri"] = base_url
+        for read_only in ("_links", "_embedded", "created", "lastUpdated", "id", "status"):
+            body.pop(read_only, None)
+        r = await self._call("PUT", path, body=body, idempotent=True)
+        return _app(r.json())
 
 
 def _app(body: Mapping[str, Any]) -> OidcApp:
