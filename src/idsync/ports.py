@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from idsync.domain.links import IdpStatus
 
-__all__ = ["Activation", "IdentityProvider", "IdpUser", "OidcApp"]
+__all__ = ["Activation", "IdentityProvider", "IdpUser", "OidcApp", "OidcAppRegistry"]
 
 
 @dataclass(frozen=True)
@@ -69,3 +69,22 @@ class IdentityProvider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class OidcAppRegistry(Protocol):
+    """An IdP that registers OpenID Connect applications (portals); the Okta connector is one."""
+
+    name: str
+
+    async def list_oidc_apps(self, q: str | None = None) -> list[OidcApp]:
+        """Apps whose name or label starts with `q` (every app without it); never a secret."""
+        ...
+
+    async def create_oidc_app(self, label: str, redirect_uris: list[str], *, base_url: str = "") -> OidcApp:
+        """The new app; its `client_secret` is in this answer only."""
+        ...
+
+    async def update_oidc_app(
+        self, app_id: str, redirect_uris: list[str], *, base_url: str = ""
+    ) -> OidcApp: ...
