@@ -38,7 +38,8 @@ class OidcApp:
     label: str
     client_id: str
     redirect_uris: tuple[str, ...]
-    client_secret: str | None = None  # only ever present right after creation
+    # Only ever present right after creation; kept out of repr so no log line can carry it.
+    client_secret: str | None = field(default=None, repr=False)
 
 
 class IdentityProvider(Protocol):
