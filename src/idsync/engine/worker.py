@@ -123,6 +123,12 @@ class Worker:
             fut = self._waiters[change_id] = asyncio.get_running_loop().create_future()
         return fut
 
+    def forget(self, change_id: int) -> None:
+        """The caller stopped waiting (its change may finish on another instance)."""
+        fut = self._waiters.pop(change_id, None)
+        if fut is not None and not fut.done():
+            fut.cancel()
+
     def _resolve(self, outcomes: list[Outcome]) -> None:
         for o in outcomes:
             fut = self._waiters.pop(o.change_id, None)
