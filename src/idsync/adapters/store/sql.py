@@ -717,17 +717,21 @@ class Store:
         counts["received"] = int(received)
         return counts
 
-    def requeue_failed(self, import_id: str, now: float | None = None) -> int:
-        """Put an import's failed changes back in the queue (their counters move back to pending)."""
+    def requeue_failed(
+        self, import_id: str, now: float | None = None, *, except_codes: Sequence[str] = ()
+    ) -> int:
+        """Put an import's failed changes back in the queue (their counters move back to pending);
+        those failed with a reason code in `except_codes` stay as they are."""
         now = time.time() if now is None else now
         with self._tx() as conn:
-            ids = list(
-                conn.execute(
-                    select(changes.c.id).where(
-                        changes.c.import_id == import_id, changes.c.status == Status.FAILED.value
-                    )
-                ).scalars()
+            q = select(changes.c.id).where(
+                changes.c.import_id == import_id, changes.c.status == Status.FAILED.value
             )
+            if except_codes:
+                q = q.where(
+                    changes.c.reason_code.is_(None) | changes.c.reason_code.not_in(list(except_codes))
+                )
+            ids = list(conn.execute(q).scalars())
             for chunk in _chunks(ids, _CHUNK):
                 conn.execute(
                     update(changes)
