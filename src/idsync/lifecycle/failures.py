@@ -1,0 +1,119 @@
+"""The failure report of an import (every failed or skipped user, with the reason) and retries.
+
+Read from the per-change results in the store, page by page, so a report of a million-user
+import streams in constant memory. CSV cells that a spreadsheet would run as a formula
+(=, +, -, @, tab, CR at the start) get a leading apostrophe: reasons quote user input.
+
+Retry puts failed changes back in the queue. Lines rejected as invalid input (or for another
+tenant) are not retried: the same line would fail the same way, and a line for another tenant
+must never be synced into this one. They are fixed in the source and imported again.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import IO
+
+from idsync.adapters.store.sql import Store
+from idsync.domain.models import Status
+
+__all__ = [
+    "COLUMNS",
+    "NOT_RETRIED",
+    "FailureRow",
+    "iter_failures",
+    "retry_counts",
+    "write_csv",
+]
+
+# Reason codes decided from the input alone: retrying cannot help (fix the input instead).
+NOT_RETRIED = ("invalid", "tenant_mismatch")
+COLUMNS = ("status", "reason_code", "reason", "tenant", "source", "key", "op", "login", "idp_id", "change_id")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class FailureRow:
+    status: str
+    reason_code: str
+    reason: str
+    tenant: str
+    source: str
+    key: str
+    op: str
+    login: str
+    idp_id: str
+    change_id: int
+
+
+def _login(payload: object) -> str:
+    if not isinstance(payload, str) or not payload:
+        return ""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return ""
+    user = data.get("user") if isinstance(data, dict) else None
+    login = user.get("login") if isinstance(user, dict) else None
+    return str(login)[:200] if login is not None else ""
+
+
+def iter_failures(
+    store: Store,
+    import_id: str,
+    *,
+    statuses: Iterable[Status] = (Status.FAILED, Status.SKIPPED),
+    page: int = 1000,
+) -> Iterator[FailureRow]:
+    wanted = list(statuses)
+    after = 0
+    while True:
+        rows = store.import_results(import_id, statuses=wanted, limit=page, after_id=after)
+        for r in rows:
+            yield FailureRow(
+                status=str(r["status"]),
+                reason_code=str(r["reason_code"] or ""),
+                reason=str(r["reason_message"] or ""),
+                tenant=str(r["tenant"]),
+                source=str(r["source"]),
+                key=str(r["key"]),
+                op=str(r["op"]),
+                login=_login(r["payload"]),
+                idp_id=str(r["idp_id"] or ""),
+                change_id=int(str(r["id"])),
+            )
+        if len(rows) < page:
+            return
+        after = int(str(rows[-1]["id"]))
+
+
+def _cell(value: object) -> str:
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def write_csv(rows: Iterable[FailureRow], out: IO[str]) -> int:
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS)
+    n = 0
+    for row in rows:
+        values = asdict(row)
+        writer.writerow([_cell(values[c]) for c in COLUMNS])
+        n += 1
+    return n
+
+
+def retry_counts(store: Store, import_id: str) -> tuple[int, int]:
+    """(failed changes a retry would send again, failed lines it leaves for the input to be fixed)."""
+    retried = kept = 0
+    for status, code, n, _example in store.reason_summary(import_id):
+        if status != Status.FAILED.value:
+            continue
+        if code in NOT_RETRIED:
+            kept += n
+        else:
+            retried += n
+    return retried, kept
