@@ -29,8 +29,10 @@ class Runtime:
         clock: Clock | None = None,
         worker_options: WorkerOptions | None = None,
         owner: str | None = None,
+        activate_on_mode_switch: bool = True,
     ) -> None:
         self.settings = settings
+        self._activate_on_mode_switch = activate_on_mode_switch
         self.clock = clock or SystemClock()
         self._worker_options = worker_options
         self._owner = owner or settings.service.instance_id  # names the instance's claims
@@ -56,11 +58,25 @@ class Runtime:
             self.db, self.settings, self.idps, self.clock, options=self._worker_options, owner=self._owner
         )
         self.ingestor = Ingestor(self.db, self.settings)
+        if self._activate_on_mode_switch:
+            await self._mode_switches()
         return self
+
+    async def _mode_switches(self) -> None:
+        """Tenants switched to sync_and_activate get their staged users activated (lifecycle/modes.py)."""
+        from idsync.lifecycle.modes import activate_on_mode_switch
+
+        try:
+            await activate_on_mode_switch(self)
+        except Exception:  # the next start-up tries again; the runtime itself still works
+            log.exception("could not check the tenants' sync modes for a switch to sync_and_activate")
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        from idsync.lifecycle.limits import remember_limits
+
+        remember_limits(self.store, self.governors)  # learned rate limits, for estimates without a call
         for idp in self.idps.values():
             await idp.aclose()
         await self._exit.aclose()
