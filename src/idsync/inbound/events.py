@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "SUBSCRIBED_EVENTS",
     "USER_EVENTS",
     "EventRow",
+    "okta_time",
     "parse_delivery",
     "parse_okta_time",
     "superseded",
@@ -75,6 +76,11 @@ def parse_okta_time(value: str | None) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def okta_time(ts: float) -> str:
+    """Epoch seconds in Okta's timestamp format (milliseconds, `Z`), as filters expect it."""
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def parse_delivery(body: Any) -> tuple[str | None, list[EventRow]]:

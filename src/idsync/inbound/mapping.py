@@ -22,6 +22,7 @@ __all__ = [
     "merge_roles",
     "missing_required",
     "plan",
+    "plan_roles",
     "role_for",
 ]
 
@@ -168,6 +169,12 @@ def plan(
             applied=wanted,
         )
     return _diff(app, wanted, current_roles, new_roles, new_roles, rules)
+
+
+def plan_roles(app: AppUser, groups: Iterable[OktaGroupRef], rules: MappingRules) -> Plan:
+    """A membership change of a linked user: managed roles follow Okta's groups, fields untouched."""
+    new_roles = merge_roles(app.roles, desired_roles(groups, rules), rules.managed_roles)
+    return _diff(app, {}, app.roles, new_roles, new_roles, rules)
 
 
 def _diff(
