@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from idsync.cli import demo, emulator, imports, serve
+from idsync.cli import activate, demo, emulator, failures, imports, plan, portals, serve
 
 app = typer.Typer(
     name="idsync",
@@ -18,6 +18,11 @@ app.command("import")(imports.import_command)
 app.command("status")(imports.status_command)
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
+app.command("activate")(activate.activate_command)
+app.command("plan")(plan.plan_command)
+app.add_typer(portals.app, name="portals")
+app.command("failures")(failures.failures_command)
+app.command("retry")(failures.retry_command)
 
 
 def main() -> None:
