@@ -53,7 +53,7 @@ class EventRow:
     uuid: str
     event_type: str
     published: str
-    published_ts: float
+    published_ts: float  # 0.0: Okta's `published` was missing or not a timestamp
     okta_user_id: str | None = None
     login: str | None = None
     group_id: str | None = None
@@ -134,6 +134,8 @@ def superseded(event: EventRow, profile_wm: float | None, roles_wm: float | None
     idsync fetched the state it applied. Strictly before: two changes in the same millisecond
     are not told apart, so an event at the watermark itself is processed again (harmless).
     """
+    if event.published_ts <= 0:  # no usable `published`: never assume it is reflected
+        return False
     if event.is_membership_event:
         return roles_wm is not None and event.published_ts < roles_wm
     if event.is_user_event:

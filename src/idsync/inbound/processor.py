@@ -71,7 +71,7 @@ async def _user_events(ctx: Context, okta_id: str, items: list[QueuedEvent]) -> 
             "event " + ", ".join(types),
             profile=any(i.row.is_user_event for i in relevant),
             roles=any(i.row.is_membership_event or i.row.event_type in FETCH_GROUPS_ON for i in relevant),
-            published=max(i.row.published_ts for i in relevant),
+            published=max(i.row.published_ts for i in relevant) or None,
         )
         outcome = await reconcile(ctx, ask)
         attempts = min(i.attempts for i in relevant) + 1

@@ -57,7 +57,7 @@ class EventQueue(Repository):
         q = (
             select(events)
             .where(c.integration == integration, c.state == "queued", c.not_before <= now)
-            .order_by(c.published_ts, c.uuid)
+            .order_by(c.published_ts, c.received_at, c.uuid)
             .limit(limit)
         )
         with self._tx() as conn:

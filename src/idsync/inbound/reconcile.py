@@ -136,7 +136,7 @@ def _status(ctx: Context, app: AppUser | None, found_new: bool, decision: Plan) 
     active = ctx.rules.active_field
     if active and decision.fields.get(active) is False and app.fields.get(active) is not False:
         return "deactivated"
-    return decision.action
+    return "updated" if decision.action == "update" else decision.action
 
 
 async def _application_user(
