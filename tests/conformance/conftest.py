@@ -26,19 +26,30 @@ _SCIM_CONFIG = {"scim": "full", "scim-basic": "basic"}
 
 @pytest.fixture(scope="session")
 def scim_farm() -> Iterator[ScimFarm]:
+    FARM.prepare(*_SCIM_CONFIG.values())
     yield FARM
     FARM.stop_all()
 
 
+@pytest.fixture(scope="session")
+def okta_emulator() -> Iterator[EmulatorThread]:
+    """One emulator for the session, reset before each test (a short rate-limit minute: 1.2 s)."""
+    with EmulatorThread(EmulatorSettings(token="okta-test-token", time_scale=0.02)) as emulator:
+        yield emulator
+
+
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, scim_farm: ScimFarm) -> Iterator[Backend]:
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     name: str = request.param
     if name == "okta":
-        with EmulatorThread(EmulatorSettings(token="okta-test-token", time_scale=0.02)) as emulator:
-            okta = OktaBackend(emulator)
-            yield okta
-            okta.close()
+        okta = OktaBackend(request.getfixturevalue("okta_emulator"))
+        okta.admin.reset()
+        okta.clear_faults()
+        yield okta
+        okta.clear_faults()
+        okta.close()
         return
+    scim_farm: ScimFarm = request.getfixturevalue("scim_farm")
     running = scim_farm.get(_SCIM_CONFIG[name])
     tenant, _ = running.new_tenant()
     scim = ScimBackend(name, running.proxy, tenant, TOKEN)

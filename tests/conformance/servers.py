@@ -8,6 +8,7 @@ tests share processes.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import uuid
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ class ScimFarm:
     def __init__(self) -> None:
         self._running: dict[str, RunningScim] = {}
         self._lock = threading.Lock()
+        self._starting: dict[str, threading.Lock] = {}
 
     def get(self, config: str) -> RunningScim:
         with self._lock:
@@ -54,6 +56,14 @@ class ScimFarm:
                 running = self._running[config] = RunningScim(process, proxy)
             return running
 
+    def prepare(self, *configs: str) -> None:
+        """Start these servers side by side (each takes about a second to import and bind)."""
+        threads = [threading.Thread(target=self.get, args=(c,)) for c in configs if c not in self._running]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
     def stop_all(self) -> None:
         with self._lock:
             for running in self._running.values():
@@ -63,3 +73,4 @@ class ScimFarm:
 
 
 FARM = ScimFarm()
+atexit.register(FARM.stop_all)  # a safety net; the session fixtures stop them first

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ TENANT = "efs-parity"
 PHASES = ("created", "updated", "activated", "deactivated", "deleted", "unchanged", "skipped", "failed")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _stop_scim_servers() -> Any:
+@pytest.fixture(scope="session", autouse=True)
+def _scim_servers() -> Iterator[None]:
+    FARM.prepare("full")
     yield
     FARM.stop_all()
 
