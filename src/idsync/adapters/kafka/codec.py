@@ -1,0 +1,168 @@
+"""The Kafka message formats of idsync. Pure: bytes in, values out, and back.
+
+- In (changes topic): the value is one change message (DESIGN.md) as JSON; the key should be
+  `tenant/source/key` so one user's changes share a partition and stay in order. A value
+  `{"control": "import_end", "tenant": ..., "import_id": ..., "total": N}` declares that an
+  import sent over Kafka has N changes in all: it completes once N were received and done.
+- Out (results topic): one `Result` per change, keyed `tenant/source/key`.
+- Out (progress topic): `ImportProgress` plus `done`/`pending`, keyed by the import id.
+- Out (dead-letter topic): the original key, value and headers, plus the reason as JSON.
+
+Every produced message carries the header `idsync-type` (result, import_progress,
+dead_letter), so results and progress may share one topic.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+
+from idsync.adapters.files import parse_json_object
+from idsync.domain.models import (
+    Identifier,
+    ImportProgress,
+    Reason,
+    Result,
+    Status,
+    describe_validation_error,
+)
+from idsync.engine.ingest import Received
+
+TYPE_HEADER = "idsync-type"
+REF_HEADER = "idsync-ref"
+Headers = list[tuple[str, bytes]]
+
+
+class Record(Protocol):
+    """The parts of aiokafka's ConsumerRecord that idsync reads."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Any
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    key: bytes
+    value: bytes
+    headers: Headers
+
+
+class ImportEndMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    control: Literal["import_end"]
+    tenant: Identifier
+    import_id: Identifier
+    total: Annotated[StrictInt, Field(ge=0)]
+
+
+@dataclass(frozen=True)
+class ImportEnd:
+    """A control message: this import has `total` changes in all."""
+
+    tenant: str
+    import_id: str
+    total: int
+
+
+def record_ref(record: Record) -> str:
+    """The change's origin reference: the store drops a redelivered message by it."""
+    return f"{record.topic}:{record.partition}:{record.offset}"
+
+
+def user_message_key(tenant: str, source: str, key: str) -> bytes:
+    return f"{tenant}/{source}/{key}".encode()
+
+
+def decode(record: Record) -> Received | ImportEnd | Reason:
+    """A change (possibly invalid: the ingestor records why), a control, or a bad control."""
+    ref = record_ref(record)
+    if record.value is None:
+        return Received(payload="message: is empty (a tombstone)", origin_ref=ref)
+    try:
+        text = record.value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Received(payload=f"message: is not UTF-8 ({exc.reason} at byte {exc.start})", origin_ref=ref)
+    payload = parse_json_object(text)
+    if isinstance(payload, dict) and "control" in payload:
+        return _control(payload)
+    return Received(payload=payload, origin_ref=ref, raw=text[:2000])
+
+
+def _control(payload: dict[str, Any]) -> ImportEnd | Reason:
+    if payload.get("control") != "import_end":
+        return Reason(
+            code="invalid", message=f"control: unknown control {str(payload.get('control'))[:40]!r}"
+        )
+    try:
+        end = ImportEndMessage.model_validate(payload)
+    except ValidationError as exc:
+        text = "; ".join(f"{e.field}: {e.reason}" for e in describe_validation_error(exc))
+        return Reason(code="invalid", message=text)
+    return ImportEnd(end.tenant, end.import_id, end.total)
+
+
+def result_message(
+    *,
+    tenant: str,
+    source: str,
+    key: str,
+    status: str,
+    idp_id: str | None,
+    reason_code: str | None,
+    reason_message: str | None,
+    version: int | None,
+    import_id: str | None,
+    message_id: str | None,
+    origin_ref: str | None,
+) -> Outgoing:
+    reason = Reason(code=reason_code or "", message=reason_message or "") if reason_code else None
+    result = Result(
+        status=Status(status),
+        idp_id=idp_id,
+        reason=reason,
+        tenant=tenant,
+        source=source,
+        key=key,
+        version=version,
+        import_id=import_id,
+        message_id=message_id,
+    )
+    headers: Headers = [(TYPE_HEADER, b"result")]
+    if origin_ref:
+        headers.append((REF_HEADER, origin_ref.encode()))
+    return Outgoing(
+        user_message_key(tenant, source, key), result.model_dump_json(exclude_none=True).encode(), headers
+    )
+
+
+def progress_message(progress: ImportProgress) -> Outgoing:
+    body = progress.model_dump(mode="json")
+    body["done"], body["pending"] = progress.done, progress.pending
+    return Outgoing(
+        progress.import_id.encode(),
+        json.dumps(body, separators=(",", ":")).encode(),
+        [(TYPE_HEADER, b"import_progress")],
+    )
+
+
+def dead_letter_message(record: Record, reason: Reason) -> Outgoing:
+    value = record.value or b""
+    body = {
+        "reason": reason.model_dump(),
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "key": record.key.decode("utf-8", "replace") if record.key is not None else None,
+        "value": value.decode("utf-8", "replace"),
+    }
+    headers: Headers = [(str(k), bytes(v)) for k, v in (record.headers or ()) if k != TYPE_HEADER]
+    headers += [(TYPE_HEADER, b"dead_letter"), (REF_HEADER, record_ref(record).encode())]
+    return Outgoing(record.key or b"", json.dumps(body, separators=(",", ":")).encode(), headers)

@@ -1,0 +1,164 @@
+"""Imports over HTTP: stream NDJSON in (constant memory), follow progress, page through results.
+
+An upload that breaks off can be sent again with the same `import_id`: the records already
+stored are skipped (the import keeps its input cursor), so nothing is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from starlette.requests import ClientDisconnect
+
+from idsync.adapters.files import RawRecord
+from idsync.adapters.store import ImportRecord
+from idsync.domain.models import Lane, Status
+from idsync.engine.ingest import BATCH, Defaults, received_from_file
+from idsync.engine.jobs import new_import_id
+from idsync.runtime import Runtime
+from idsync.service.ndjson import ndjson_records
+from idsync.service.store import ServiceStore
+from idsync.service.views import ImportStarted, ImportView, ResultPage, import_view, result_item
+
+log = logging.getLogger("idsync.web.imports")
+router = APIRouter(tags=["imports"])
+_UPLOAD_LEASE_S = 120.0
+_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$"
+_NDJSON_BODY = {
+    "required": True,
+    "content": {"application/x-ndjson": {"schema": {"type": "string", "format": "binary"}}},
+    "description": "One change message per line (the import id and tenant are set from the query).",
+}
+
+
+@router.post(
+    "/imports",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ImportStarted,
+    openapi_extra={"requestBody": _NDJSON_BODY},
+    responses={409: {"description": "The import exists for another tenant, or its input is complete"}},
+)
+async def start_import(
+    request: Request,
+    tenant: Annotated[str, Query(pattern=_ID, description="Every line must be for this tenant")],
+    import_id: Annotated[str | None, Query(pattern=_ID, description="Default: a new id")] = None,
+) -> Any:
+    """Start (or resume) an import from an NDJSON body; returns once every line is stored.
+    The users are then synced in the bulk lane: follow `url` for progress."""
+    rt: Runtime = request.app.state.runtime
+    if rt.settings.policy(tenant) is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"tenant: {tenant!r} is not configured"
+        )
+    import_id = import_id or new_import_id()
+    db = rt.db
+    record: ImportRecord = await db.call(
+        db.store.create_import, import_id, tenant, "http", input_name="upload"
+    )
+    if record.tenant != tenant:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"import {import_id} is for another tenant")
+    # One upload per import at a time, across instances: a second would store lines twice.
+    uploads = ServiceStore(rt.store)
+    lease, owner = f"upload:{import_id}", f"{rt.worker.owner}/{uuid.uuid4().hex[:8]}"
+    if not await db.call(uploads.hold_lease, lease, owner, _UPLOAD_LEASE_S, time.time()):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=f"an upload of import {import_id} is in progress"
+        )
+    try:
+        current: ImportRecord | None = await db.call(db.store.get_import, import_id)
+        record = current or record  # its cursor, read under the lease
+        if record.input_done:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, detail=f"import {import_id} has received all its input"
+            )
+        received = await _receive(rt, request, import_id, tenant, record.input_cursor, lease, owner)
+    except ClientDisconnect:
+        log.info("upload of import %s broke off; sending it again resumes it", import_id)
+        return Response(status_code=499)  # nobody reads it: the client is gone
+    finally:
+        await db.call(uploads.drop_lease, lease, owner)
+    await db.call(db.store.finish_input, import_id)
+    return ImportStarted(
+        import_id=import_id, received=received, resumed_after=record.input_cursor, url=f"/imports/{import_id}"
+    )
+
+
+async def _receive(
+    rt: Runtime, request: Request, import_id: str, tenant: str, cursor: int, lease: str, owner: str
+) -> int:
+    """Store the body's records in batches; the lease is renewed with every batch."""
+    defaults = Defaults(origin="http", tenant=tenant, import_id=import_id)
+    uploads = ServiceStore(rt.store)
+    received, batch = 0, []
+
+    async def store(records: list[RawRecord]) -> int:
+        await rt.ingestor.receive(
+            [received_from_file(r) for r in records], defaults, cursor=records[-1].number
+        )
+        rt.worker.notify(Lane.BULK)
+        await rt.db.call(uploads.hold_lease, lease, owner, _UPLOAD_LEASE_S, time.time())
+        return len(records)
+
+    try:
+        async for raw in ndjson_records(request.stream(), start_after=cursor):
+            batch.append(raw)
+            if len(batch) >= BATCH:
+                received, batch = received + await store(batch), []
+    except ClientDisconnect:
+        if batch:  # whole lines: keep them, a resend of the body continues after them
+            await store(batch)
+        raise
+    if batch:
+        received += await store(batch)
+    return received
+
+
+@router.get("/imports")
+async def list_imports(
+    request: Request,
+    tenant: Annotated[str | None, Query(pattern=_ID)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[ImportView]:
+    """The most recent imports first."""
+    rt: Runtime = request.app.state.runtime
+    records = await rt.db.call(rt.db.store.list_imports, limit=limit, tenant=tenant)
+    return [import_view(r) for r in records]
+
+
+@router.get("/imports/{import_id}", responses={404: {"description": "No such import"}})
+async def get_import(import_id: str, request: Request) -> ImportView:
+    """Counts by status, state, rate and ETA."""
+    return import_view(await _record(request, import_id))
+
+
+@router.get("/imports/{import_id}/results", responses={404: {"description": "No such import"}})
+async def import_results(
+    import_id: str,
+    request: Request,
+    status_: Annotated[list[Status] | None, Query(alias="status")] = None,
+    after: Annotated[int, Query(ge=0, description="change_id to continue after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> ResultPage:
+    """Per-user results in arrival order, optionally only some statuses (e.g. `status=failed`)."""
+    await _record(request, import_id)
+    rt: Runtime = request.app.state.runtime
+    rows = await rt.db.call(
+        rt.db.store.import_results, import_id, statuses=status_, limit=limit, after_id=after
+    )
+    items = [result_item(r) for r in rows]
+    return ResultPage(items=items, next_after=items[-1].change_id if len(items) == limit else None)
+
+
+async def _record(request: Request, import_id: str) -> ImportRecord:
+    rt: Runtime = request.app.state.runtime
+    if not re.match(_ID, import_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such import")
+    record = await rt.db.call(rt.db.store.get_import, import_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no import {import_id}")
+    return record

@@ -1,0 +1,81 @@
+"""The service's background parts (budget coordinator, Kafka transport) and a view of them.
+
+`setup` registers them with the app, so they start after the runtime and stop before it, in the
+order `idsync.service.runner` describes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from pydantic import BaseModel
+
+from idsync.service.runner import Service
+
+router = APIRouter(tags=["service"])
+
+
+class BudgetShare(BaseModel):
+    idp: str
+    bucket: str
+    instance: str
+    allowance: int
+    sent: int
+
+
+class ServiceView(BaseModel):
+    instance: str
+    store: str
+    instances: list[str]
+    budget_shares: list[BudgetShare]
+    kafka: dict[str, Any] | None
+
+
+def setup(app: FastAPI) -> None:
+    app.state.background.append(("service", _start))
+
+
+def _start(app: FastAPI) -> Coroutine[Any, Any, None]:
+    # Runs in the lifespan right after the worker's task was created and before it first runs,
+    # so the coordinator caps every IdP bucket before the first call.
+    service = Service(app.state.runtime)
+    app.state.service = service
+
+    def worker_task() -> asyncio.Task[Any] | None:
+        tasks: list[asyncio.Task[Any]] = getattr(app.state, "tasks", [])
+        return next((t for t in tasks if t.get_name() == "worker"), None)
+
+    return service.run(app.state.stop, worker_task)
+
+
+@router.get("/service")
+async def service_view(request: Request) -> ServiceView:
+    """This instance, the live instances on the store, their budget shares, the Kafka transport."""
+    service: Service = request.app.state.service
+    instances = [service.instance]
+    shares: list[BudgetShare] = []
+    if service.coordinator is not None:
+        instances = await service.coordinator.live_instances()
+        rows = await service.runtime.db.call(service.coordinator.service.shares)
+        shares = [BudgetShare(**{k: r[k] for k in BudgetShare.model_fields}) for r in rows]
+    kafka = None
+    if service.kafka is not None:
+        consumer, publisher = service.kafka.consumer, service.kafka.publisher
+        kafka = {
+            "connected": service.kafka.connected and consumer.running,
+            "assigned": sorted(f"{tp.topic}:{tp.partition}" for tp in consumer.lag()),
+            "consumed": consumer.stats.consumed,
+            "dead_lettered": consumer.stats.dead_lettered,
+            "publisher": publisher.leading,
+            "results_sent": publisher.results_sent,
+        }
+    return ServiceView(
+        instance=service.instance,
+        store=service.runtime.store.dialect,
+        instances=instances,
+        budget_shares=shares,
+        kafka=kafka,
+    )
