@@ -89,9 +89,15 @@ class InboundEnv:
 
     # ---- Okta side (through its real API, so events are emitted) -----------------------------
 
-    def create_user(self, login: str, *, first: str = "Ann", last: str = "Lee", **extra: Any) -> str:
+    def create_user(
+        self, login: str, *, first: str = "Ann", last: str = "Lee", active: bool = True, **extra: Any
+    ) -> str:
+        """ACTIVE (with a password) by default, else STAGED."""
         profile = {"login": login, "email": login, "firstName": first, "lastName": last, **extra}
-        r = self.okta.post("/api/v1/users", params={"activate": "false"}, json={"profile": profile})
+        body: dict[str, Any] = {"profile": profile}
+        if active:
+            body["credentials"] = {"password": {"value": "Pa55word!-long-enough"}}
+        r = self.okta.post("/api/v1/users", params={"activate": str(active).lower()}, json=body)
         r.raise_for_status()
         return str(r.json()["id"])
 
