@@ -139,7 +139,8 @@ class PlanRunner:
             return await self._create(
                 CreateUser(action.profile, activate=False, lookup_first=True), gone, idp
             )
-        return replace(link, login=user.login, idp_status=user.status, profile_hash=plan.profile_hash), status
+        idp_status = _status_after_update(link.idp_status, user.status)
+        return replace(link, login=user.login, idp_status=idp_status, profile_hash=plan.profile_hash), status
 
     async def _activate(
         self, action: ActivateUser, link: Link, idp: IdentityProvider
@@ -158,6 +159,16 @@ class PlanRunner:
             return replace(link, idp_status=user.status, pending_op=None), None
         # Okta answers activation without the user; with no password it becomes PROVISIONED.
         return replace(link, idp_status=IdpStatus.PROVISIONED, pending_op=None), activation.activation_url
+
+
+def _status_after_update(before: IdpStatus | None, read: IdpStatus) -> IdpStatus:
+    """STAGED is reached only by creation, so an account known as activated or deactivated that
+    reads back STAGED was deactivated. IdPs that know only active/inactive (SCIM) report every
+    inactive account as STAGED (adapters/scim/mapping.py); without this an update would put a
+    deactivated user back into the activation job. Okta never reports it, so nothing changes there."""
+    if read is IdpStatus.STAGED and before is not None and before is not IdpStatus.STAGED:
+        return IdpStatus.DEPROVISIONED
+    return read
 
 
 def _linked(link: Link, user: IdpUser, digest: str) -> Link:
