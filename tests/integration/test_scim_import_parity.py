@@ -100,12 +100,23 @@ def table(report: ImportReport) -> dict[str, Any]:
     return {"received": p.received, **{s: getattr(p, s) for s in PHASES}, "reasons": dict(reasons)}
 
 
-async def migrate(settings_raw: dict[str, Any], environ: dict[str, str], path: Path) -> list[dict[str, Any]]:
+def write_changes(path: Path) -> Path:
+    """Later edits in the app: new names, including for the user deactivated in phase 1 (an update
+    must not bring a deactivated user back into the activation job)."""
+    lines = [_change(str(k), 3, f"user{k}@example.com", first=f"U{k}", last="Changed") for k in (3, 10, 20)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+async def migrate(
+    settings_raw: dict[str, Any], environ: dict[str, str], path: Path, changes: Path
+) -> list[dict[str, Any]]:
     async with Runtime(settings_from_dict(settings_raw, environ)) as runtime:
         first = await run_file_import(runtime, path, tenant=TENANT, import_id="phase-1", poll_s=0.05)
         again = await run_file_import(runtime, path, tenant=TENANT, import_id="re-run", poll_s=0.05)
+        edits = await run_file_import(runtime, changes, tenant=TENANT, import_id="edits", poll_s=0.05)
         activation = await run_job(runtime, "phase-2", lambda: _enqueue(runtime), poll_s=0.05)
-    return [table(first), table(again), table(activation)]
+    return [table(first), table(again), table(edits), table(activation)]
 
 
 async def _enqueue(runtime: Runtime) -> None:
@@ -125,21 +136,22 @@ def okta_state(url: str) -> dict[str, bool]:
 
 async def test_an_import_gives_the_same_results_through_okta_and_scim(tmp_path: Path) -> None:
     path = write_input(tmp_path / "users.jsonl")
+    changes = write_changes(tmp_path / "changes.jsonl")
 
     with EmulatorThread(EmulatorSettings(token="okta-parity", time_scale=0.01)) as emulator:
         okta_raw = _config(tmp_path / "okta.db", {"type": "okta", "url": emulator.url, "token_env": "OKTA_T"})
-        okta_tables = await migrate(okta_raw, {"OKTA_T": emulator.token}, path)
+        okta_tables = await migrate(okta_raw, {"OKTA_T": emulator.token}, path, changes)
         okta_users = okta_state(emulator.url)
 
     scim_url = FARM.get("full").process.tenant_url("parity")
     scim_raw = _config(tmp_path / "scim.db", {"type": "scim", "url": scim_url, "token_env": "SCIM_T"})
-    scim_tables = await migrate(scim_raw, {"SCIM_T": TOKEN}, path)
+    scim_tables = await migrate(scim_raw, {"SCIM_T": TOKEN}, path, changes)
     scim_users = scim_state(scim_url)
 
     assert scim_tables == okta_tables
     assert scim_users == okta_users
     # ... and the tables say what the input holds, so "equal" also means "right":
-    phase1, rerun, phase2 = okta_tables
+    phase1, rerun, edits, phase2 = okta_tables
     assert phase1 == {
         "received": 52,
         "created": 42,  # 40 users, key 5 twice (two changes, one account), shared-a
@@ -153,6 +165,7 @@ async def test_an_import_gives_the_same_results_through_okta_and_scim(tmp_path: 
         "reasons": {("skipped", "external_idp"): 3, ("skipped", "not_linked"): 1, ("failed", "invalid"): 2},
     }
     assert (rerun["unchanged"], rerun["created"], rerun["updated"]) == (41, 0, 0)
+    assert (edits["updated"], edits["failed"]) == (3, 0)
     assert phase2["activated"] == 39 and phase2["failed"] == 0  # every staged link, shared-a and -b too
     assert len(okta_users) == 40 and sum(okta_users.values()) == 39  # user11 deleted, user10 inactive
     assert "user11@example.com" not in okta_users and okta_users["user10@example.com"] is False
