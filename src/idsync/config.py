@@ -77,6 +77,9 @@ class TenantSettings(_Strict):
     send_activation_email: bool = True
     # Refuse a run that would deactivate or delete more than this share of the tenant's users.
     max_deprovision_share: Annotated[float, Field(ge=0, le=1)] = 0.2
+    # Where users not routed to an external IdP log in: the main IdP's OpenID Connect issuer (the
+    # Okta org URL, or .../oauth2/default). None: the IdP's url (docs/login-flows.md, idsync route).
+    login_url: str | None = None
 
     def policy(self, tenant: str) -> TenantPolicy:
         return TenantPolicy(
