@@ -175,7 +175,7 @@ class Ingestor:
             source=change.source,
             key=change.key,
             op=change.op.value,
-            lane=defaults.lane if defaults.lane is not None else change.lane,
+            lane=_lane(change, defaults),
             payload=payload,
             origin=defaults.origin,
             user_key=change.user_key,
@@ -212,6 +212,13 @@ class Ingestor:
             busy.add(change.user_key)  # a newer version to record: let the worker write the link
             return None, None
         return decided.status, decided.reason
+
+
+def _lane(change: ChangeMessage, defaults: Defaults) -> Lane:
+    """A change that belongs to an import is bulk work; one on its own is interactive."""
+    if defaults.lane is not None:
+        return defaults.lane
+    return Lane.BULK if (defaults.import_id or change.import_id) else Lane.INTERACTIVE
 
 
 def batches(records: Iterable[RawRecord], size: int = BATCH) -> Iterator[list[RawRecord]]:
