@@ -64,7 +64,7 @@ async def test_changes_in_results_progress_and_dead_letters_out(
 
     async def final_progress() -> dict[str, Any] | None:
         for record in reversed(await read_topic(kafka_bootstrap, topics[2])):
-            body = json.loads(record.value)
+            body: dict[str, Any] = json.loads(record.value)
             if body["import_id"] == "imp-k" and body["state"] == "completed":
                 return body
         return None
