@@ -155,7 +155,7 @@ def plan(
     if app is not None and (state.status is None or (missing and gone)):
         # Nothing to map but the status: only the active flag changes.
         wanted: dict[str, Any] = {rules.active_field: False} if rules.active_field else {}
-        return _diff(app, wanted, current_roles, current_roles, None, rules)
+        return _diff(app, wanted, current_roles, new_roles, new_roles, rules)
     if missing:
         return _skip("missing_fields", f"missing {', '.join(missing)} in Okta")
     wanted = wanted_fields(state, rules) if profile or app is None else {}
