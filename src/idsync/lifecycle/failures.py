@@ -12,6 +12,7 @@ must never be synced into this one. They are fixed in the source and imported ag
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -24,6 +25,7 @@ __all__ = [
     "COLUMNS",
     "NOT_RETRIED",
     "FailureRow",
+    "csv_lines",
     "iter_failures",
     "retry_counts",
     "write_csv",
@@ -67,9 +69,10 @@ def iter_failures(
     *,
     statuses: Iterable[Status] = (Status.FAILED, Status.SKIPPED),
     page: int = 1000,
+    after: int = 0,
 ) -> Iterator[FailureRow]:
+    """Rows in change order, after change id `after`, read `page` at a time."""
     wanted = list(statuses)
-    after = 0
     while True:
         rows = store.import_results(import_id, statuses=wanted, limit=page, after_id=after)
         for r in rows:
@@ -95,15 +98,34 @@ def _cell(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def write_csv(rows: Iterable[FailureRow], out: IO[str]) -> int:
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    n = 0
+def csv_lines(rows: Iterable[FailureRow], *, header: bool = True) -> Iterator[str]:
+    """The CSV text, one line at a time (for streaming)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    if header:
+        writer.writerow(COLUMNS)
     for row in rows:
         values = asdict(row)
         writer.writerow([_cell(values[c]) for c in COLUMNS])
-        n += 1
-    return n
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.getvalue():
+        yield buffer.getvalue()
+
+
+def write_csv(rows: Iterable[FailureRow], out: IO[str]) -> int:
+    """Write the header and every row; returns the number of rows."""
+    counted = [0]
+
+    def count() -> Iterator[FailureRow]:
+        for row in rows:
+            counted[0] += 1
+            yield row
+
+    for line in csv_lines(count()):
+        out.write(line)
+    return counted[0]
 
 
 def retry_counts(store: Store, import_id: str) -> tuple[int, int]:
