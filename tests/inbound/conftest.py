@@ -26,6 +26,7 @@ from ..servers import free_port
 API_TOKEN = "inbound-api-token-0123456789"
 HOOK_SECRET = "Bearer hook-secret-9f8e7d6c5b4a3210"
 OKTA_TOKEN = "inbound-okta-token"
+TARGET_TOKEN = "callback-token-5566778899"
 
 
 class ServerThread:
@@ -221,7 +222,12 @@ def inbound_settings(
             }
         },
     }
-    environ = {"API_TOKEN": API_TOKEN, "OKTA_TOKEN": OKTA_TOKEN, "HOOK_SECRET": HOOK_SECRET}
+    environ = {
+        "API_TOKEN": API_TOKEN,
+        "OKTA_TOKEN": OKTA_TOKEN,
+        "HOOK_SECRET": HOOK_SECRET,
+        "TARGET_TOKEN": TARGET_TOKEN,
+    }
     return settings_from_dict(raw, environ)
 
 
