@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from idsync.cli import activate, demo, emulator, failures, imports, plan, portals, serve
+from idsync.cli import activate, demo, emulator, failures, imports, plan, portals, route, serve
 
 app = typer.Typer(
     name="idsync",
@@ -23,6 +23,7 @@ app.command("plan")(plan.plan_command)
 app.add_typer(portals.app, name="portals")
 app.command("failures")(failures.failures_command)
 app.command("retry")(failures.retry_command)
+app.command("route")(route.route_command)
 
 
 def main() -> None:
