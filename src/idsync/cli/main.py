@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from idsync.cli import activate, demo, emulator, failures, imports, plan, portals, route, serve
+from idsync.cli.inbound import app as inbound_app
 
 app = typer.Typer(
     name="idsync",
@@ -14,6 +15,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(emulator.app, name="emulator")
+app.add_typer(inbound_app, name="inbound")
 app.command("import")(imports.import_command)
 app.command("status")(imports.status_command)
 app.command("demo")(demo.demo_command)
