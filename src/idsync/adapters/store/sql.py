@@ -14,7 +14,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from idsync.adapters.store import features
@@ -25,6 +36,7 @@ from idsync.domain.models import ImportProgress, ImportState, Lane, Reason, Stat
 
 COUNTED = tuple(s.value for s in Status)  # every status has a counter column on imports
 _CHUNK = 500  # keys per IN (...) query
+_MIGRATION_LOCK = 0x1D5C  # PostgreSQL advisory lock held while the schema is brought up to date
 
 
 @dataclass(frozen=True)
@@ -134,6 +146,9 @@ class Store:
         self.dialect = self.engine.dialect.name
         features.load()
         with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Several instances starting on one database: one migrates, the others wait.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
             migrate(conn)
 
     def close(self) -> None:
@@ -320,7 +335,7 @@ class Store:
                 c["received"] += 1
                 if r.result_status is not None:
                     c[r.result_status.value] += 1
-        for imp, counts in by_import.items():
+        for imp, counts in sorted(by_import.items()):  # one lock order: no deadlock
             _bump_import(conn, imp, counts, now)
         if import_id is not None and cursor is not None:
             conn.execute(
@@ -531,7 +546,7 @@ class Store:
             for o in outcomes:
                 if o.import_id:
                     by_import.setdefault(o.import_id, Counter())[o.status.value] += 1
-            for imp, counts in by_import.items():
+            for imp, counts in sorted(by_import.items()):  # one lock order: no deadlock
                 _bump_import(conn, imp, counts, now)
             released = [{"uk": f.user_key, "ow": f.owner} for f in finished if f.release]
             if released:
