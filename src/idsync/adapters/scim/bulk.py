@@ -7,6 +7,9 @@ it knows nothing of batching. Writes that arrive within a short window (a few ms
 - A batch closes when the window ends, when it holds the server's `maxOperations`, or when the
   next operation would push it past `maxPayloadSize`; an operation too big for any batch is sent
   on its own.
+- While a batch of the lane is on its way, the next one keeps filling past its window and goes
+  when the first is answered (as Nagle's algorithm does for TCP): under load a batch holds what
+  the workers have in hand, so a rate-limited server is asked as few times as possible.
 - Batches are kept per lane, and the send runs in the lane of the batch, so interactive work is
   still served first by the governor and is never queued behind a bulk batch.
 - `failOnErrors` is not set: the server carries out every operation (RFC 7644 §3.7.3) and one
@@ -77,6 +80,7 @@ class _Batch:
     futures: list[asyncio.Future[OpResult]] = field(default_factory=list)
     size: int = _ENVELOPE_BYTES
     timer: asyncio.TimerHandle | None = None
+    due: bool = False  # the window ended while the lane's previous batch was on its way
 
 
 class MicroBatcher:
@@ -96,6 +100,7 @@ class MicroBatcher:
         self.window_s = window_s
         self._open: dict[Lane, _Batch] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sending: dict[Lane, int] = {}
         self.batches_sent = 0
 
     def _fits(self, batch: _Batch, op_size: int) -> bool:
@@ -115,7 +120,7 @@ class MicroBatcher:
             batch = None
         if batch is None:
             batch = self._open[lane] = _Batch(lane)
-            batch.timer = asyncio.get_running_loop().call_later(self.window_s, self._close, batch)
+            batch.timer = asyncio.get_running_loop().call_later(self.window_s, self._window_ended, batch)
         future: asyncio.Future[OpResult] = asyncio.get_running_loop().create_future()
         batch.ops.append(op)
         batch.futures.append(future)
@@ -124,6 +129,12 @@ class MicroBatcher:
             self._close(batch)
         return await future
 
+    def _window_ended(self, batch: _Batch) -> None:
+        if self._sending.get(batch.lane, 0):
+            batch.due = True  # goes when the batch on its way is answered
+        else:
+            self._close(batch)
+
     def _close(self, batch: _Batch) -> None:
         """Stop filling `batch` and send it (in a task that runs in the batch's lane)."""
         if self._open.get(batch.lane) is not batch:
@@ -131,6 +142,7 @@ class MicroBatcher:
         del self._open[batch.lane]
         if batch.timer is not None:
             batch.timer.cancel()
+        self._sending[batch.lane] = self._sending.get(batch.lane, 0) + 1
         token = current_lane.set(batch.lane)
         try:
             task = asyncio.create_task(self._dispatch(batch), name=f"scim-bulk:{batch.lane.name}")
@@ -140,6 +152,15 @@ class MicroBatcher:
         task.add_done_callback(self._tasks.discard)
 
     async def _dispatch(self, batch: _Batch) -> None:
+        try:
+            await self._deliver(batch)
+        finally:
+            self._sending[batch.lane] -= 1
+            waiting = self._open.get(batch.lane)
+            if waiting is not None and waiting.due and not self._sending[batch.lane]:
+                self._close(waiting)
+
+    async def _deliver(self, batch: _Batch) -> None:
         try:
             if len(batch.ops) == 1:
                 outcomes: list[OpResult | ProviderError] = [await self._one(batch.ops[0])]
