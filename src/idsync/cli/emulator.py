@@ -79,6 +79,12 @@ def okta(
     activation_url_style: Annotated[
         str | None, typer.Option(help="identity_engine (/tokens/T/verify) or classic (/welcome/T).")
     ] = None,
+    session_lifetime_s: Annotated[
+        float | None, typer.Option(help="Okta session (sid) idle lifetime; default 7200 (2 h).")
+    ] = None,
+    session_max_lifetime_s: Annotated[
+        float | None, typer.Option(help="Okta session maximum lifetime; 0 (default) is no limit.")
+    ] = None,
     log_level: Annotated[str | None, typer.Option(help="uvicorn log level.")] = None,
     error_rate: Annotated[float | None, typer.Option(help="Fraction answered 500/503.")] = None,
     error_statuses: Annotated[
@@ -127,6 +133,8 @@ def okta(
         "search_lag_s",
         "hook_timeout_s",
         "activation_url_style",
+        "session_lifetime_s",
+        "session_max_lifetime_s",
         "log_level",
     )
     data.update({name: given[name] for name in simple if given[name] is not None})

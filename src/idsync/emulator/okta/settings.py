@@ -126,6 +126,10 @@ class EmulatorSettings:
     """`search=` does not see users created less than this long ago (Okta: "typically < 1 s")."""
     hook_timeout_s: float = 3.0
     activation_url_style: Literal["identity_engine", "classic"] = "identity_engine"
+    session_lifetime_s: float = 7200.0
+    """Okta session (`sid` cookie) ends this long after its last use (default global session policy: 2 h)."""
+    session_max_lifetime_s: float = 0.0
+    """...and at the latest this long after the sign-in; 0 means no limit (Okta's default)."""
     log_level: str = "warning"
 
     def __post_init__(self) -> None:
@@ -143,6 +147,8 @@ class EmulatorSettings:
             raise ValueError("concurrency_limit must be at least 1")
         if not self.token:
             raise ValueError("token must not be empty")
+        if self.session_lifetime_s <= 0 or self.session_max_lifetime_s < 0:
+            raise ValueError("session_lifetime_s must be positive and session_max_lifetime_s not negative")
         for name, limit in self.limits.items():
             if limit < 1:
                 raise ValueError(f"limit of bucket {name!r} must be at least 1")
