@@ -81,17 +81,29 @@ class Tally:
         self.records += 1
         self._outcome(Status.FAILED, reason)
 
-    def add_plan(self, plan: Plan) -> None:
-        self.records += 1
-        self._outcome(plan.status, plan.reason)
+    def add_plan(self, plan: Plan, changes: int = 1) -> None:
+        """One plan carried out for `changes` queued changes of a user (coalesced upserts share
+        one plan, its calls and its status)."""
+        self.records += changes
+        self._outcome(plan.status, plan.reason, changes)
         self.calls.update(calls_of(plan))
         self.created_active += sum(1 for a in plan.actions if isinstance(a, CreateUser) and a.activate)
 
-    def _outcome(self, status: Status, reason: Reason | None) -> None:
-        self.outcomes[status.value] += 1
+    def remove_plan(self, plan: Plan, changes: int) -> None:
+        """Take back a plan that a later upsert of the same user replaces (they coalesce)."""
+        self.records -= changes
+        self._outcome(plan.status, plan.reason, -changes)
+        self.calls.subtract(calls_of(plan))
+        self.calls = +self.calls
+        self.created_active -= sum(1 for a in plan.actions if isinstance(a, CreateUser) and a.activate)
+
+    def _outcome(self, status: Status, reason: Reason | None, n: int = 1) -> None:
+        self.outcomes[status.value] += n
+        self.outcomes = +self.outcomes
         if reason is not None and status in (Status.FAILED, Status.SKIPPED):
             key = (status.value, reason.code)
-            self.reasons[key] += 1
+            self.reasons[key] += n
+            self.reasons = +self.reasons
             self.examples.setdefault(key, reason.message)
 
     @property

@@ -5,8 +5,10 @@ planner against the stored links, so the counts are the import's counts: create,
 activate, unchanged, skip by reason, fail by reason. The API calls follow from the plans, and
 the duration from the rate limits the governor learned (or Okta's documented defaults).
 
-Memory: the links a plan would change are kept (so a user listed twice is decided as the import
-would decide it); an unchanged re-import keeps nothing.
+A user listed more than once is counted as the worker counts it when it finds the lines queued
+together (as it does for lines of one batch): later lines queue behind the first, and consecutive
+upserts coalesce into one plan whose status every line reports. Memory: only users whose lines
+would be queued are kept; an unchanged re-import keeps nothing.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from idsync.adapters.files import count_records, detect_format, read_records
 from idsync.adapters.store.sql import Store
 from idsync.config import Settings
 from idsync.domain.links import Link
-from idsync.domain.models import ChangeMessage, Reason
-from idsync.domain.planner import plan
+from idsync.domain.models import ChangeMessage, Op, Reason
+from idsync.domain.planner import Plan, plan
 from idsync.domain.policy import TenantPolicy
 from idsync.engine.ingest import Defaults, batches, received_from_file, to_change
 from idsync.errors import ConfigError
@@ -43,6 +45,15 @@ class FilePlan:
     total_records: int
 
 
+@dataclass
+class _Queued:
+    """A user whose earlier line the import would queue (an IdP call, or a version to record):
+    later lines of the user queue behind it, and consecutive upserts coalesce into one plan."""
+
+    link: Link  # as the queued changes leave it
+    run: tuple[Link | None, ChangeMessage, Plan, int] | None  # open run of upserts: base, winner, plan, size
+
+
 def plan_file(
     store: Store, settings: Settings, path: Path, *, tenant: str, source: str | None = None
 ) -> FilePlan:
@@ -53,23 +64,45 @@ def plan_file(
     total = count_records(path, fmt)
     defaults = Defaults(origin="file", tenant=tenant, import_id=PLAN_IMPORT_ID)
     tally = Tally()
-    planned: dict[tuple[str, str, str], Link] = {}  # links as earlier lines of the file leave them
+    queued: dict[tuple[str, str, str], _Queued] = {}
     for batch in batches(read_records(path, fmt=fmt, source=source)):
         parsed: list[ChangeMessage | Reason] = [to_change(received_from_file(r), defaults) for r in batch]
         keys = [(c.tenant, c.source, c.key) for c in parsed if isinstance(c, ChangeMessage)]
-        wanted = [k for k in keys if k not in planned]
+        wanted = [k for k in keys if k not in queued]
         stored = store.get_links(wanted) if wanted else {}
         for item in parsed:
             if isinstance(item, Reason):
                 tally.add_rejected(item)
                 continue
             key = (item.tenant, item.source, item.key)
-            link = planned.get(key) or stored.get(key)
+            earlier = queued.get(key)
+            if earlier is not None and earlier.run is not None and item.op is Op.UPSERT:
+                queued[key] = _coalesce(tally, earlier.run, item, policy)
+                continue
+            link = earlier.link if earlier is not None else stored.get(key)
             decided = plan(item, link, policy)
             tally.add_plan(decided)
             moved = link is not None and decided.version is not None and decided.version != link.version
-            if decided.calls_idp or moved:
+            if earlier is not None or decided.calls_idp or moved:
                 base = link or Link(tenant=item.tenant, source=item.source, key=item.key, idp=policy.idp)
-                planned[key] = after(decided, base)
+                run = (link, item, decided, 1) if item.op is Op.UPSERT else None
+                queued[key] = _Queued(after(decided, base), run)
     limits = known_limits(store, settings, policy.idp)
     return FilePlan(path, tenant, policy, tally, estimate_calls(tally.calls, limits), limits, total)
+
+
+def _coalesce(
+    tally: Tally, run: tuple[Link | None, ChangeMessage, Plan, int], item: ChangeMessage, policy: TenantPolicy
+) -> _Queued:
+    """The worker's rule (engine/worker.py `effective`): the highest version wins, the latest on a
+    tie; the run is planned once against the link before it, and every change reports its status."""
+    base, winner, old_plan, size = run
+    if (item.version if item.version is not None else -1) >= (
+        winner.version if winner.version is not None else -1
+    ):
+        winner = item
+    tally.remove_plan(old_plan, size)
+    decided = plan(winner, base, policy)
+    tally.add_plan(decided, size + 1)
+    start = base or Link(tenant=item.tenant, source=item.source, key=item.key, idp=policy.idp)
+    return _Queued(after(decided, start), (base, winner, decided, size + 1))
