@@ -192,5 +192,5 @@ class MicroBatcher:
         """Send what is still waiting and let the batches in flight finish."""
         for batch in list(self._open.values()):
             self._close(batch)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._tasks:  # a batch held back goes when the one before it is answered
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

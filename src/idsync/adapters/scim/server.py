@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import selectors
 import socket
 import subprocess
 import sys
@@ -94,6 +95,37 @@ class ScimServerProcess:
         assert self._proc is not None, "not started"
         return self._proc.pid
 
+    def idp_settings(self, token_env: str, *, tenant: str | None = None) -> dict[str, Any]:
+        """The `[idps.NAME]` table for this server (the token itself goes into `token_env`)."""
+        return {
+            "type": "scim",
+            "url": self.tenant_url(tenant) if tenant else self.url,
+            "token_env": token_env,
+        }
+
+    def users(self, *, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Every user the server holds (SCIM JSON), read directly: what the demo reports."""
+        base = self.tenant_url(tenant) if tenant else self.url
+        found: list[dict[str, Any]] = []
+        start = 1
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+        ) as http:
+            while True:
+                page = (
+                    http.get("/Users", params={"startIndex": start, "count": 1000}).raise_for_status().json()
+                )
+                found += page.get("Resources") or []
+                start += len(page.get("Resources") or [])
+                if not page.get("Resources") or start > int(page.get("totalResults", 0)):
+                    return found
+
+    def users_by_status(self, *, tenant: str | None = None) -> dict[str, int]:
+        """{"active": n, "inactive": m}: SCIM's whole lifecycle."""
+        users = self.users(tenant=tenant)
+        active = sum(1 for u in users if u.get("active") is not False)
+        return {"active": active, "inactive": len(users) - active}
+
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -131,31 +163,43 @@ class ScimServerProcess:
         for _ in range(1 if fixed else 5):
             port = self.port if fixed else free_port(self.host)
             out = self._log or subprocess.DEVNULL
+            # stdout carries one line, printed once the port is bound; the request log goes to stderr.
             self._proc = subprocess.Popen(
-                self._command(port), stdout=out, stderr=out, stdin=subprocess.DEVNULL
+                self._command(port), stdout=subprocess.PIPE, stderr=out, stdin=subprocess.DEVNULL
             )
             self.port = port
             if self._wait_ready():
                 return self
             self._proc.wait(timeout=5)
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
             if not fixed:
                 self.port = 0
+        where = f"{self.host}:{self.port}" if fixed else self.host
         self.stop()
-        raise RuntimeError(f"scim2-server did not start on {self.host} (see {self.log_file or 'its output'})")
+        raise RuntimeError(f"scim2-server did not start on {where} (see {self.log_file or 'its output'})")
 
     def _wait_ready(self) -> bool:
-        """True once it answers HTTP; False when the process ended (e.g. the port was taken)."""
-        assert self._proc is not None
+        """True once it said it serves (so the port is ours, not another server's) and answers HTTP;
+        False when it ended first (e.g. the port was taken)."""
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
         deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                return False
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            while not selector.select(timeout=max(deadline - time.monotonic(), 0)):
+                if time.monotonic() >= deadline:
+                    proc.kill()
+                    return False
+            if b"Serving SCIM on" not in proc.stdout.readline():
+                return False  # end of output: it exited
+        while time.monotonic() < deadline and proc.poll() is None:
             try:
                 httpx.get(f"{self.url}/ServiceProviderConfig", timeout=1.0)
                 return True
             except httpx.TransportError:
                 time.sleep(0.05)
-        self._proc.kill()
+        proc.kill()
         return False
 
     def stop(self, timeout_s: float = 10.0) -> int | None:
@@ -170,6 +214,8 @@ class ScimServerProcess:
                     self._proc.kill()
                     self._proc.wait(timeout=timeout_s)
             code = self._proc.returncode
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
             self._proc = None
         if self._config_path is not None:
             self._config_path.unlink(missing_ok=True)
