@@ -154,7 +154,7 @@ def plan(
         return _skip("inactive_unknown", f"{what} in Okta and not in the application: not created")
     if app is not None and (state.status is None or (missing and gone)):
         # Nothing to map but the status: only the active flag changes.
-        wanted: dict[str, Any] = {rules.active_field: False} if rules.active_field else {}
+        wanted: dict[str, Any] = {rules.active_field: False} if rules.active_field and profile else {}
         return _diff(app, wanted, current_roles, new_roles, new_roles, rules)
     if missing:
         return _skip("missing_fields", f"missing {', '.join(missing)} in Okta")
