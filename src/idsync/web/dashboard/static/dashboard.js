@@ -70,13 +70,23 @@
 
   // ---- shared pieces ----------------------------------------------------------------------------
 
+  // A stacked bar: users done without trouble, skipped, failed; each in proportion to the total.
+  function progressBar() {
+    return el("div", { cls: "bar", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100 },
+      el("div", { cls: "ok" }), el("div", { cls: "skipped" }), el("div", { cls: "failed" }));
+  }
+
   function setBar(bar, item) {
     const pct = item.percent;
+    const total = item.total !== null ? item.total : item.counts.received;
     bar.classList.toggle("indeterminate", pct === null);
-    bar.classList.toggle("failed-some", item.counts.failed > 0);
     bar.setAttribute("aria-valuenow", pct === null ? "" : pct.toFixed(1));
     bar.dataset.done = String(item.done);
-    bar.firstElementChild.style.width = `${pct === null ? 100 : pct}%`;
+    const [ok, skipped, failed] = bar.children;
+    const share = (n) => (pct === null || !total ? 0 : Math.min((100 * n) / total, 100));
+    ok.style.width = `${pct === null ? 100 : share(item.done - item.counts.skipped - item.counts.failed)}%`;
+    skipped.style.width = `${share(item.counts.skipped)}%`;
+    failed.style.width = `${share(item.counts.failed)}%`;
   }
 
   function progressText(item) {
@@ -114,7 +124,7 @@
       el("td", {}, el("a", { href, cls: "id", text: item.import_id }), el("div", { cls: "muted small", "data-field": "kind" })),
       el("td", {}, el("span", { cls: "badge", "data-field": "state" })),
       el("td", {},
-        el("div", { cls: "bar", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100 }, el("div")),
+        progressBar(),
         el("div", { cls: "small", "data-field": "progress" })),
       el("td", { cls: "chips", "data-field": "counts" }),
       el("td", { cls: "num", "data-field": "rate" }),
@@ -204,10 +214,13 @@
 
   function drawChart(chart, points, b, now) {
     const W = 600, H = 180, L = 52, R = 10, T = 10, B = 24;
-    const t0 = now - CHART_SPAN_S;
+    // Up to the last 15 minutes; a young service's few minutes fill the width.
+    const first = points.length ? points[0][0] : now;
+    const span = Math.min(Math.max(now - first, 60), CHART_SPAN_S);
+    const t0 = now - span;
     const visible = points.filter((p) => p[0] >= t0);
     const top = Math.max(b.limit_per_min || 0, b.budget_per_min || 0, ...visible.map((p) => p[1]), 10) * 1.1;
-    const x = (t) => L + ((t - t0) / CHART_SPAN_S) * (W - L - R);
+    const x = (t) => L + ((t - t0) / span) * (W - L - R);
     const y = (v) => T + (1 - v / top) * (H - T - B);
     const parts = [];
     for (let i = 0; i <= 4; i += 1) {
@@ -215,9 +228,10 @@
       parts.push(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }));
       parts.push(svg("text", { x: L - 6, y: y(v) + 4, class: "axis", "text-anchor": "end" }, compact.format(v)));
     }
-    for (const minutes of [15, 10, 5, 0]) {
-      parts.push(svg("text", { x: x(now - minutes * 60), y: H - 6, class: "axis", "text-anchor": minutes === 15 ? "start" : minutes ? "middle" : "end" },
-        minutes ? `−${minutes} min` : "now"));
+    for (const k of [3, 2, 1, 0]) {
+      const ago = (span * k) / 3;
+      const label = k === 0 ? "now" : ago >= 120 ? `−${Math.round(ago / 60)} min` : `−${Math.round(ago)} s`;
+      parts.push(svg("text", { x: x(now - ago), y: H - 6, class: "axis", "text-anchor": k === 3 ? "start" : k ? "middle" : "end" }, label));
     }
     if (visible.length) {
       const line = visible.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ");
@@ -358,6 +372,10 @@
     $("view-overview").hidden = id !== null;
     $("view-import").hidden = id === null;
     if (id !== detail.id) {
+      if (id === null) { // back to the overview: drop rows not refreshed meanwhile
+        rows.clear();
+        $("imports").tBodies[0].replaceChildren();
+      }
       Object.assign(detail, { id, after: null, pages: 0, key: "" });
       $("f-status").value = "";
       $("f-code").value = "";
