@@ -119,6 +119,7 @@ class InboundSettings(_Strict):
     # The delta sync after a resume starts this long before the pause (clock skew, late writes).
     delta_margin_s: Annotated[float, Field(ge=0)] = 300.0
     event_retention_s: Annotated[float, Field(gt=0)] = 7 * 86400.0  # processed ids kept for dedup
+    log_retention_s: Annotated[float, Field(gt=0)] = 30 * 86400.0  # event/delivery log entries
     max_attempts: Annotated[int, Field(ge=1, le=50)] = 8  # per event, on transient failures
     retry_backoff_s: Annotated[float, Field(gt=0)] = 2.0
 

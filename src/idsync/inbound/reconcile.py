@@ -12,6 +12,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from sqlalchemy.exc import IntegrityError
+
 from idsync.errors import ProviderError
 from idsync.inbound.context import Context
 from idsync.inbound.events import parse_okta_time
@@ -61,6 +63,12 @@ async def reconcile(ctx: Context, ask: Ask) -> Outcome:
             code = "ambiguous" if isinstance(exc, Ambiguous) else "target_error"
             status = "skipped" if isinstance(exc, Ambiguous) else "failed"
             return Outcome(status, ask.okta_id, code=code, reason=str(exc), retryable=exc.retryable)
+        except IntegrityError:  # the application key is linked to another Okta user already
+            reason = "the application user is linked to another Okta user"
+            return Outcome("skipped", ask.okta_id, code="conflict", reason=reason)
+        except Exception as exc:  # e.g. the state store is down: try again later
+            log.exception("inbound %s: user %s failed", ctx.name, ask.okta_id)
+            return Outcome("failed", ask.okta_id, code="internal", reason=type(exc).__name__, retryable=True)
 
 
 async def _reconcile(ctx: Context, ask: Ask) -> Outcome:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, delete, insert, select, update
 
 from idsync.adapters.store.features.inbound import log
 from idsync.inbound.repo import Repository
@@ -129,6 +129,15 @@ class ExecutionLog(Repository):
             else:
                 return None
         return self.get(entry_id)
+
+    def prune(self, integration: str, before: float) -> int:
+        """Forget per-event and per-delivery entries older than `before` (syncs and operations stay)."""
+        c = log.c
+        with self._tx() as conn:
+            stmt = delete(log).where(
+                c.integration == integration, c.kind.in_(("event", "delivery")), c.started_at < before
+            )
+            return int(conn.execute(stmt).rowcount)
 
     def interrupted_runs(self, integration: str, now: float) -> list[LogEntry]:
         """Syncs left `running` by a process that stopped: marked interrupted and returned."""

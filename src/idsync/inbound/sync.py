@@ -89,6 +89,10 @@ async def run_sync(ctx: Context, entry: LogEntry, stop_reason: StopCheck) -> str
         status = "failed"
         tally.errors.append({"code": getattr(exc, "code", type(exc).__name__), "reason": str(exc)})
         log.warning("inbound %s: %s sync failed: %s", ctx.name, mode, exc)
+    except Exception as exc:  # not ours (the store, a bug): the entry must not stay `running`
+        status = "failed"
+        tally.errors.append({"code": "internal", "reason": type(exc).__name__})
+        log.exception("inbound %s: %s sync failed", ctx.name, mode)
     if status in ("succeeded", "partial") and tally.cursor:
         await ctx.db.call(ctx.links.set_cursor, ctx.name, max(tally.cursor, since or ""))
     await ctx.db.call(

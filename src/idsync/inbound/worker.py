@@ -121,6 +121,7 @@ class Worker:
         if now - self._pruned.get(name, 0.0) > PRUNE_EVERY_S:
             self._pruned[name] = now
             await db.call(ctx.queue.prune, name, now - ctx.settings.event_retention_s)
+            await db.call(ctx.runlog.prune, name, now - ctx.settings.log_retention_s)
         return worked
 
     async def _stop_reason(self, ctx: Context) -> str | None:

@@ -27,7 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from idsync.adapters.store.engine import build_engine
 from idsync.errors import ConfigError
@@ -224,5 +224,8 @@ class SqlTarget:
         try:
             with self.engine.begin() as conn:
                 return fn(conn, *args, **kwargs)
-        except SQLAlchemyError as exc:
-            raise TargetError(f"{self.where}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+        except SQLAlchemyError as exc:  # a constraint the application enforces will not pass later
+            raise TargetError(
+                f"{self.where}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+                retryable=not isinstance(exc, IntegrityError),
+            ) from exc
