@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 TOKEN = "lifecycle-test-token"
 TENANT = "efs-prod"
@@ -63,3 +67,30 @@ def write_users(
         "".join(user(k, source=source) + "\n" for k in keys) + "".join(x + "\n" for x in extra_lines)
     )
     return path
+
+
+class Served:
+    """An ASGI app served by uvicorn on a free 127.0.0.1 port in a thread: real HTTP, real lifespan."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the app did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+        self._sock.close()
