@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import typer
 from rich.table import Table
 
 from idsync.cli.common import console, setup_logging
-from idsync.config import settings_from_dict
+from idsync.config import Settings, settings_from_dict
 from idsync.demo import TENANT, demo_config, write_samples
 from idsync.domain.models import Status
 from idsync.engine.activation import enqueue_activation
@@ -33,6 +35,10 @@ def demo_command(
         Path(".demo"), "--workdir", help="Where the demo keeps its files (wiped first)."
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
+    serve: bool = typer.Option(
+        False, "--serve", help="Then serve the dashboard on 127.0.0.1 (URL and token printed) until Ctrl-C."
+    ),
+    port: int = typer.Option(0, "--port", help="Port of --serve (default: a free one)."),
 ) -> None:
     """Migrate sample users into the built-in Okta emulator: phase 1, a re-run, phase 2."""
     setup_logging(verbose)
@@ -63,7 +69,29 @@ def demo_command(
         settings = settings_from_dict(raw, os.environ)
         rows, failures = asyncio.run(_phases(settings, samples))
         stats = httpx.get(f"{emulator.url}/__emulator/stats", timeout=10).json()
-    _summary(rows, failures, stats, time.monotonic() - started)
+        _summary(rows, failures, stats, time.monotonic() - started)
+        if serve:
+            _serve(settings, port)  # inside: the emulator stays up while the service runs
+
+
+def _serve(settings: Settings, port: int) -> None:
+    """The service on the demo's store, with a fresh API token, until Ctrl-C."""
+    import uvicorn
+    from pydantic import SecretStr
+
+    from idsync.web.app import create_app
+
+    token = secrets.token_urlsafe(24)
+    service = settings.service.model_copy(update={"api_token": SecretStr(token), "host": "127.0.0.1"})
+    app = create_app(settings.model_copy(update={"service": service}))
+    if not port:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+    console.print(f"[bold]dashboard[/]: http://127.0.0.1:{port}/dashboard", soft_wrap=True)
+    console.print(f"API token: {token}", soft_wrap=True)
+    console.print("serving the demo's store until Ctrl-C ...")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=5)
 
 
 async def _phases(settings: Any, samples: Any) -> tuple[list[tuple[str, ImportReport]], list[str]]:
