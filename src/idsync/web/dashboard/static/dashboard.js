@@ -38,7 +38,8 @@
 
   function duration(s) {
     if (s === null || s === undefined || !isFinite(s)) return "–";
-    s = Math.max(0, Math.round(s));
+    if (s < 1) return "< 1 s";
+    s = Math.round(s);
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
     if (h >= 24) return `${Math.floor(h / 24)} d ${h % 24} h`;
     if (h) return `${h} h ${m} min`;
