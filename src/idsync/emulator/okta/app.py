@@ -1,9 +1,9 @@
 """The ASGI application of the Okta emulator.
 
 `create_app(settings)` returns a plain Starlette app: `/api/v1/*` goes to the Okta pipeline
-(rate limits, faults, Okta's errors), `/__emulator/*` to the admin endpoints, and any
-`extra_routes` (e.g. OpenID Connect endpoints added later) to Starlette's router. The
-`Emulator` is at `app.state.emulator`.
+(rate limits, faults, Okta's errors), `/__emulator/*` to the admin endpoints, OpenID Connect and
+the hosted sign-in pages to `oidc` and `login`, and any `extra_routes` to Starlette's router.
+The `Emulator` is at `app.state.emulator`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from idsync.emulator.okta.admin import admin_routes
 from idsync.emulator.okta.clock import Clock
 from idsync.emulator.okta.emulator import Emulator
+from idsync.emulator.okta.login import login_routes
+from idsync.emulator.okta.oidc import oidc_routes
 from idsync.emulator.okta.pipeline import OktaPipeline
 from idsync.emulator.okta.settings import EmulatorSettings
 
@@ -54,7 +56,7 @@ def create_app(
         await emulator.aclose()
 
     app = Starlette(
-        routes=[*admin_routes(), *extra_routes],
+        routes=[*admin_routes(), *oidc_routes(), *login_routes(), *extra_routes],
         middleware=[Middleware(_OktaApiDispatch, emulator=emulator)],
         lifespan=lifespan,
     )
