@@ -9,9 +9,8 @@ page by page in constant memory and holds exactly the rows the filter shows.
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,7 +19,7 @@ from sqlalchemy import or_, select
 from idsync.adapters.store.schema import changes
 from idsync.adapters.store.sql import Store
 from idsync.engine.db import AsyncStore
-from idsync.lifecycle.failures import FailureRow, write_csv
+from idsync.lifecycle.failures import FailureRow, csv_lines
 
 __all__ = ["PAGE", "FailureFilter", "FailureStatus", "csv_chunks", "failure_page"]
 
@@ -105,20 +104,13 @@ def _login(payload: object) -> str:
     return str(login)[:200] if login is not None else ""
 
 
-def _csv(rows: Sequence[FailureRow], *, header: bool) -> str:
-    buf = io.StringIO()
-    write_csv(rows, buf)
-    text = buf.getvalue()
-    return text if header else text.split("\r\n", 1)[1]  # the header is one plain line
-
-
 async def csv_chunks(db: AsyncStore, import_id: str, filt: FailureFilter) -> AsyncIterator[str]:
     """The CSV of every row the filter matches, one chunk per page read from the store."""
     after, header = 0, True
     while True:
         rows = await db.call(failure_page, db.store, import_id, filt, after=after, limit=PAGE)
         if rows or header:
-            yield _csv(rows, header=header)
+            yield "".join(csv_lines(rows, header=header))
         header = False
         if len(rows) < PAGE:
             return
