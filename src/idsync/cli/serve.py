@@ -7,7 +7,10 @@ are committed and results published (see idsync.service.runner)."""
 
 from __future__ import annotations
 
+import logging
+import signal
 from pathlib import Path
+from types import FrameType
 
 import typer
 import uvicorn
@@ -26,6 +29,8 @@ def serve_command(
 ) -> None:
     """Run the service: HTTP API, workers and the configured transports until SIGTERM/Ctrl-C."""
     setup_logging(verbose)
+    # aiokafka's debug log (every fetch) would cost more CPU than the service itself.
+    logging.getLogger("aiokafka").setLevel(logging.INFO if verbose else logging.WARNING)
     settings = settings_or_exit(config)
     from idsync.service.coordinator import default_instance_id
     from idsync.web.app import create_app
@@ -57,4 +62,15 @@ def serve_command(
             lifespan="on",
         )
     )
-    server.run()  # installs the SIGTERM/SIGINT handlers that start the graceful stop
+    # uvicorn turns SIGTERM/SIGINT into its graceful stop, then re-raises the signal under the
+    # handlers it found; with these, a completed graceful stop exits 0 instead of dying by it.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _after_graceful_stop)
+    server.run()
+    if not server.started:
+        raise typer.Exit(1)
+    console.print(f"idsync {instance} stopped")
+
+
+def _after_graceful_stop(signum: int, frame: FrameType | None) -> None:
+    """A stop signal that arrives after the graceful stop has completed: nothing left to do."""

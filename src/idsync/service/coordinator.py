@@ -52,6 +52,7 @@ class Coordinator:
         self._last_sweep = 0.0
         self._fenced = False
         self.splits: dict[tuple[str, str], Split] = {}
+        self._last_sent: dict[tuple[str, str], int] = {}
 
     def start(self) -> None:
         """Before any IdP call: buckets send nothing (beyond one probe) until given a share."""
@@ -85,7 +86,12 @@ class Coordinator:
         for idp, governor in self.governors.items():
             for bucket, u in governor.usage().items():
                 cap = u.allowance if u.allowance is not None else u.full_budget
-                out.append(BucketReport(idp, bucket, u.full_budget, u.sent_in_window, u.waiting > 0, cap))
+                # Demand: calls wait for a permit, or calls were made since the last sync.
+                made = u.sent_in_window != self._last_sent.get((idp, bucket), 0)
+                self._last_sent[(idp, bucket)] = u.sent_in_window
+                out.append(
+                    BucketReport(idp, bucket, u.full_budget, u.sent_in_window, u.waiting > 0 or made, cap)
+                )
         return out
 
     async def sync_once(self) -> None:

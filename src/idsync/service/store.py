@@ -134,8 +134,10 @@ class ServiceStore:
             if row["instance"] != instance
         ]
         previous_demand = next((row["demand_at"] for row in rows if row["instance"] == instance), 0.0)
+        # Work comes in bursts (the worker claims users in batches): a short pause is not idleness.
+        demand = r.demand or previous_demand >= now - grace_s
         mine = max(r.cap, r.sent)  # calls already made count, even a probe made before any share
-        decided = split(budget, mine, others, r.demand) if budget > 0 else Split(mine, r.cap)
+        decided = split(budget, mine, others, demand) if budget > 0 else Split(mine, r.cap)
         values = {
             "allowance": decided.recorded,
             "sent": r.sent,
