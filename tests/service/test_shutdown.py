@@ -61,7 +61,9 @@ async def test_sigterm_mid_import_loses_nothing_and_duplicates_nothing(
     try:
         with store.engine.connect() as conn:
             held = conn.execute(select(func.count()).select_from(claims)).scalar_one()
-            states = dict(conn.execute(select(changes.c.state, func.count()).group_by(changes.c.state)).all())
+            states: dict[str, int] = dict(
+                conn.execute(select(changes.c.state, func.count()).group_by(changes.c.state)).all()
+            )
             done = set(conn.execute(select(changes.c.origin_ref).where(changes.c.state == "done")).scalars())
             stored = Counter(
                 int(ref.split(":")[1]) for ref in conn.execute(select(changes.c.origin_ref)).scalars()
