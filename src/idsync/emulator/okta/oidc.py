@@ -20,13 +20,8 @@ from starlette.routing import Route
 
 from idsync.emulator.okta.emulator import Emulator
 from idsync.emulator.okta.login_pages import message_page
-from idsync.emulator.okta.oidc_server import (
-    SCOPES,
-    EmulatorRequest,
-    OktaAuthorizationServer,
-    OktaClient,
-    user_claims,
-)
+from idsync.emulator.okta.oidc_adapters import SCOPES, EmulatorRequest, OktaClient, user_claims
+from idsync.emulator.okta.oidc_server import OktaAuthorizationServer
 from idsync.emulator.okta.oidc_state import OidcState
 
 __all__ = ["SESSION_COOKIE", "OidcProvider", "oidc_routes", "provider"]
