@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, delete, or_, select, update
 
 from idsync.adapters.store import ImportRecord, Store
 from idsync.adapters.store.features.service import (
@@ -214,17 +214,20 @@ class ServiceStore:
                 conn.execute(update(changes).where(changes.c.id.in_(ids[i : i + 500])).values(published=True))
 
     def imports_to_report(self, origin: str, changed_since: float) -> list[ImportRecord]:
-        """Imports that came in on `origin` and are running or changed since the last report."""
+        """Imports that came in on `origin` and changed since the last report, or still have
+        changes to do (a Kafka import without `import_end` stays running, but once all it
+        received is done and nothing more comes, there is nothing new to say)."""
         q = select(imports.c.id).where(
             imports.c.origin == origin,
             or_(imports.c.state == "running", imports.c.updated_at >= changed_since),
         )
         with self.engine.begin() as conn:
             ids = list(conn.execute(q.order_by(imports.c.started_at)).scalars())
-        records = [self.store.get_import(i) for i in ids]
-        return [r for r in records if r is not None]
-
-    def pending_count(self) -> int:
-        with self.engine.begin() as conn:
-            q = select(func.count()).select_from(changes).where(changes.c.state != "done")
-            return int(conn.execute(q).scalar_one())
+        records = [r for r in (self.store.get_import(i) for i in ids) if r is not None]
+        return [
+            r
+            for r in records
+            if r.updated_at >= changed_since
+            or r.progress().pending > 0
+            or (r.total is not None and not r.input_done and r.counts["received"] >= r.total)
+        ]

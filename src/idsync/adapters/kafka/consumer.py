@@ -85,9 +85,14 @@ class ChangeConsumer:
             self.consumer, self.running, delay = consumer, True, 0.5
             try:
                 await self._consume(consumer, stop)
+            except KafkaError as exc:  # the broker went away, the group was lost: start over
+                log.warning("Kafka consumer failed (%s); reconnecting", type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
             finally:
                 self.running = False
-                await consumer.stop()  # leaves the group: its partitions move to other instances
+                with contextlib.suppress(Exception):
+                    await consumer.stop()  # leaves the group: its partitions move to other instances
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         while not stop.is_set():
