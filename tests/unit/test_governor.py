@@ -76,6 +76,7 @@ async def test_bulk_calls_are_paced_over_the_window() -> None:
         "okta", GovernorSettings(budget_share=0.5, interactive_reserve=0.0, max_concurrency=8), clock
     )
     learn(gov, clock, limit=20, remaining=19, reset_in=60)  # budget 10 a minute, 1 used
+    gov.set_backlog(100)  # a big import waits in the queue: more than this window allows
     granted: list[float] = []
 
     async def one() -> None:
@@ -92,6 +93,27 @@ async def test_bulk_calls_are_paced_over_the_window() -> None:
     gaps = [b - a for a, b in itertools.pairwise(granted)]
     assert min(gaps) >= 4.0  # 9 calls spread over a minute, not a burst
     assert granted[-1] - granted[0] <= 60
+
+
+async def test_a_small_job_that_fits_in_the_window_goes_at_once() -> None:
+    clock = FakeClock()
+    gov = Governor(
+        "okta", GovernorSettings(budget_share=0.8, interactive_reserve=0.02, max_concurrency=8), clock
+    )
+    learn(gov, clock, limit=300, remaining=299, reset_in=60)
+    gov.set_backlog(0)
+    granted: list[float] = []
+
+    async def one() -> None:
+        permit = await gov.acquire("users", Lane.BULK)
+        granted.append(clock.time())
+        gov.on_response(permit, 200, None)
+
+    tasks = [asyncio.create_task(one()) for _ in range(50)]
+    for _ in range(20):
+        await settle()
+    assert all(t.done() for t in tasks)
+    assert granted == [clock.time()] * 50  # no time passed: fifty admins do not wait for a minute
 
 
 async def test_cancelled_waiter_does_not_leak_a_slot() -> None:

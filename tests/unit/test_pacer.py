@@ -97,6 +97,15 @@ def test_bulk_leaves_the_reserve_to_interactive_calls() -> None:
     assert pacer.next_send_at(now, Lane.INTERACTIVE) == now
 
 
+def test_demand_that_fits_goes_at_once_and_more_is_spread() -> None:
+    pacer = BucketPacer(share=0.8, reserve_share=0.0)
+    seq = pacer.on_send(T0)
+    pacer.on_response(T0, seq, 200, headers(300, 299, T0 + 60, T0))
+    assert pacer.next_send_at(T0, Lane.BULK, demand=100) == T0  # 100 <= 239 calls left
+    pacer.on_send(T0)
+    assert pacer.next_send_at(T0, Lane.BULK, demand=1000) > T0  # too much: spread over the window
+
+
 def test_learns_a_short_window_from_consecutive_resets() -> None:
     pacer = BucketPacer(share=0.8, reserve_share=0.0)
     server = Server(limit=300, window=0.6)

@@ -80,6 +80,8 @@ class Governor:
         self._seq = itertools.count()
         self._in_flight = 0
         self._slot_free = asyncio.Event()
+        # Bulk changes waiting in the queue (set by the worker): lets a small job go at once.
+        self.backlog = 0
 
     # ---- permits -----------------------------------------------------------------------------
 
@@ -152,7 +154,8 @@ class Governor:
                 heapq.heappop(bucket.waiters)
                 continue
             now = self.clock.time()
-            at = bucket.pacer.next_send_at(now, Lane(lane))
+            waiting = sum(1 for w in bucket.waiters if not w[2].done())
+            at = bucket.pacer.next_send_at(now, Lane(lane), demand=self.backlog + waiting)
             if at <= now and self._in_flight < self.settings.max_concurrency:
                 heapq.heappop(bucket.waiters)
                 self._in_flight += 1
@@ -195,6 +198,12 @@ class Governor:
             self.breaker.on_success()
         self._release_slot()
         bucket.wakeup.set()
+
+    def set_backlog(self, pending: int) -> None:
+        """How many bulk changes wait in the queue (roughly one call each)."""
+        self.backlog = max(pending, 0)
+        for b in self._buckets.values():
+            b.wakeup.set()
 
     def hold(self, bucket_name: str, until: float) -> None:
         """Send nothing more to this bucket before `until` (a 429 with Retry-After, no rate headers)."""

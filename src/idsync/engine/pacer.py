@@ -130,8 +130,14 @@ class BucketPacer:
             left = min(left, self.remaining_seen - (self.sent_total - self.sent_at_seen))
         return left
 
-    def next_send_at(self, now: float, lane: Lane) -> float:
-        """The earliest time a call of `lane` may start (<= now means: go)."""
+    def next_send_at(self, now: float, lane: Lane, demand: int | None = None) -> float:
+        """The earliest time a call of `lane` may start (<= now means: go).
+
+        `demand` is how many calls are waiting to be made (the queue's backlog): when they all fit
+        in what this window still allows, there is nothing to spread, and they go at once (a
+        hundred admins take seconds, not a minute); otherwise the calls left are spread evenly
+        over the time to the reset.
+        """
         if now < self.blocked_until:
             return self.blocked_until
         if self.limit is None or self.reset_at is None:
@@ -143,6 +149,8 @@ class BucketPacer:
         left -= self.reserve
         if left <= 0:
             return self.reset_at
+        if demand is not None and demand <= left:
+            return now
         # `left` calls in the time to the reset, in the middle of their slots: the last one still
         # lands before the reset even when the answer to it is slow.
         interval = max(self.reset_at - now, 0.0) / (left + 1)

@@ -43,6 +43,7 @@ class WorkerOptions:
     max_attempts: int = 8  # a change failing with retryable errors this often fails for good
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
+    backlog_poll_s: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class Worker:
         """Work until `stop` is set, or (burst mode) until `until_idle()` is true and nothing is left."""
         stop = stop or asyncio.Event()
         renewer = asyncio.create_task(self._renew_leases(stop))
+        backlog = asyncio.create_task(self._report_backlog(stop))
         try:
             while not stop.is_set():
                 claimed = await self._claim()
@@ -159,6 +161,7 @@ class Worker:
                 await self._sleep(self.options.poll_s, stop)
         finally:
             renewer.cancel()
+            backlog.cancel()
             if self._active:
                 await asyncio.gather(*self._active.values(), return_exceptions=True)
 
@@ -198,6 +201,19 @@ class Worker:
         self.wakeup.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wakeup.wait(), timeout=seconds)
+
+    async def _report_backlog(self, stop: asyncio.Event) -> None:
+        """Tell the governors how much bulk work waits, so a small job is not spread over a window."""
+        while not stop.is_set():
+            pending = await self.db.call(self.db.store.pending_by_lane)
+            waiting = pending[Lane.BULK] + sum(
+                1 for t in self._active.values() if getattr(t, "idsync_lane", Lane.BULK) is Lane.BULK
+            )
+            for idp in self.idps.values():
+                governor = getattr(idp, "governor", None)
+                if governor is not None:
+                    governor.set_backlog(waiting)
+            await asyncio.sleep(self.options.backlog_poll_s)
 
     async def _renew_leases(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -581,6 +581,17 @@ class Store:
             conn.execute(update(changes).where(changes.c.id.in_(ids)).values(**values))
             conn.execute(delete(claims).where(claims.c.user_key == user.user_key, claims.c.owner == owner))
 
+    def pending_by_lane(self) -> dict[Lane, int]:
+        """Changes waiting to be claimed, per lane (served by the partial index of pending rows)."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(changes.c.lane, func.count()).where(changes.c.state == "pending").group_by(changes.c.lane)
+            ).all()
+        depth = {lane: 0 for lane in Lane}
+        for lane, n in rows:
+            depth[Lane(lane)] = int(n)
+        return depth
+
     def queue_depth(self) -> dict[Lane, int]:
         with self._tx() as conn:
             rows = conn.execute(
