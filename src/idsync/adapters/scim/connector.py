@@ -30,6 +30,7 @@ from idsync.adapters.scim.bulk import MicroBatcher, Operation, OpResult
 from idsync.adapters.scim.client import GovernedScimClient, scim_bucket
 from idsync.adapters.scim.mapping import (
     PATCH_OP,
+    PHONE_KEYS,
     apply_profile,
     filter_literal,
     id_from_location,
@@ -201,8 +202,20 @@ class ScimConnector:
 
     async def update_user(self, idp_id: str, profile: Mapping[str, Any]) -> IdpUser:
         caps = await self._ready()
+        if not profile:  # nothing to change (SCIM refuses an empty PATCH): the account as it is
+            current = await self.get_user(idp_id)
+            if current is None:
+                raise NotFound(f"{self.name}: no user {idp_id}", provider=self.name, status_code=404)
+            return current
         if not caps.patch:
             return await self._replace(idp_id, lambda current: apply_profile(current, profile))
+        if PHONE_KEYS & set(profile) and not set(profile) >= PHONE_KEYS:
+            # phoneNumbers is written whole: the numbers this update does not name come from the IdP
+            held = await self._wire.get(idp_id)
+            if held is None:
+                raise NotFound(f"{self.name}: no user {idp_id}", provider=self.name, status_code=404)
+            kept = {k: v for k, v in profile_of(held).items() if k in PHONE_KEYS}
+            profile = {**kept, **profile}
         patch = {"schemas": [PATCH_OP], "Operations": self._mapped(patch_operations, profile)}
         resource = await self._wire.patch(idp_id, patch, want_resource=True)
         if resource is None:  # a 204 although the resource was asked for

@@ -5,10 +5,11 @@ the profile hash are IdP-neutral and Okta came first. This module is the whole t
 directions, so that a profile read back from a SCIM server compares equal to the one written (the
 engine's "unchanged" check relies on it).
 
-Ownership of multi-valued attributes: idsync writes `emails` as one primary work address and
-`phoneNumbers` as the mobile/work numbers the profile holds; an update that names one of them
-replaces the whole attribute. A profile attribute without a SCIM home is refused with
-`InvalidRequest` (as Okta refuses a property its profile does not define), never dropped silently.
+Ownership of multi-valued attributes: idsync owns `emails` (one primary work address) and
+`phoneNumbers` (the mobile and work numbers): an update that names `email` or a phone writes the
+whole attribute, keeping the managed values the update does not name. A profile attribute
+without a SCIM home is refused with `InvalidRequest` (as Okta refuses a property its profile does
+not define), never dropped silently.
 
 Status: SCIM has only `active`. Written: created inactive = STAGED, activated = ACTIVE,
 deactivated = DEPROVISIONED (the engine records that). Read: `active: false` is reported as
@@ -32,6 +33,7 @@ __all__ = [
     "CORE_USER",
     "ENTERPRISE_USER",
     "PATCH_OP",
+    "PHONE_KEYS",
     "apply_profile",
     "filter_literal",
     "id_from_location",
@@ -67,6 +69,7 @@ _NAME = {
 }
 _ENTERPRISE = ("employeeNumber", "costCenter", "organization", "division", "department")
 _PHONES = {"mobilePhone": "mobile", "primaryPhone": "work"}
+PHONE_KEYS = frozenset(_PHONES)
 _EMAIL = "email"
 
 KNOWN_ATTRIBUTES = frozenset({*_SIMPLE, *_NAME, *_ENTERPRISE, *_PHONES, _EMAIL})
