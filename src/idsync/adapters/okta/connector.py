@@ -83,8 +83,9 @@ class OktaConnector:
         extensions = {IDEMPOTENT: idempotent} if idempotent is not None else None
         # `params or None`: httpx drops a URL's whole query string when given empty params, and a
         # `next` link carries its cursor in the query.
-        response = await self._client.request(method, path, params=params or None, json=body,
-                                              extensions=extensions)
+        response = await self._client.request(
+            method, path, params=params or None, json=body, extensions=extensions
+        )
         if response.status_code >= 400:
             raise okta_error(self.name, response)
         return response

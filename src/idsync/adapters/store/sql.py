@@ -585,9 +585,11 @@ class Store:
         """Changes waiting to be claimed, per lane (served by the partial index of pending rows)."""
         with self._tx() as conn:
             rows = conn.execute(
-                select(changes.c.lane, func.count()).where(changes.c.state == "pending").group_by(changes.c.lane)
+                select(changes.c.lane, func.count())
+                .where(changes.c.state == "pending")
+                .group_by(changes.c.lane)
             ).all()
-        depth = {lane: 0 for lane in Lane}
+        depth = dict.fromkeys(Lane, 0)
         for lane, n in rows:
             depth[Lane(lane)] = int(n)
         return depth
