@@ -34,9 +34,13 @@ external IdP (reason `external_idp`), and a login page asks where that user logs
 - `GET /access/login-url?tenant=…&email=…` (HTTP, public, only `{"login_url": …}`; without `email`
   the tenant's Okta login URL, the OpenID Connect issuer).
 
+The login URL of an external IdP is its `login_url` (for instance Okta's authorize URL with that
+IdP's `idp` parameter, or the IdP's own start page; without one, the login starts at Okta, whose
+routing rules take over). The main login URL is `tenants.<name>.login_url`, else the IdP's `url`.
+
 A login page that asks before redirecting knows the column *domain routed* in advance: it sends a
-routed user to the external IdP (with the IdP id) and everybody else to Okta with the e-mail as
-`login_hint`, so the dead end "Wrong IdP" cannot happen. `examples/portal/` does exactly that.
+routed user to the external IdP and everybody else to Okta with the e-mail as `login_hint`, so the
+dead end "Wrong IdP" cannot happen. `examples/portal/` does exactly that.
 """
 
 

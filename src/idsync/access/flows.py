@@ -109,8 +109,8 @@ OUTSIDE_THE_TABLE: tuple[tuple[str, str], ...] = (
     ),
     (
         "Super Admin",
-        "The root user (Super Admin) has its own bypass route into the application that does not "
-        "involve Okta, so an IdP outage cannot lock the installation out.",
+        "The root user (Super Admin) has its own (bypass) route into the application that does not "
+        "go through Okta.",
     ),
     (
         "Several URLs",

@@ -72,7 +72,7 @@ async def read_request(request: Request, issuer: str) -> EmulatorRequest:
     return EmulatorRequest(
         request.method,
         str(request.url),
-        request.headers,  # type: ignore[arg-type]  # a case-insensitive mapping, as Authlib reads it
+        request.headers,  # case-insensitive, as Authlib reads `Authorization`
         list(request.query_params.multi_items()),
         form,
         issuer=issuer,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request
@@ -47,7 +47,7 @@ class EmulatorRequest(OAuth2Request):  # type: ignore[misc]
         self,
         method: str,
         url: str,
-        headers: dict[str, str],
+        headers: Mapping[str, str],
         query: Sequence[tuple[str, str]],
         form: Sequence[tuple[str, str]],
         *,
