@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from idsync.config import load_settings
+from idsync.engine.jobs import ImportReport, run_file_import
+from idsync.runtime import Runtime
 
 TOKEN = "lifecycle-test-token"
 TENANT = "efs-prod"
@@ -94,3 +100,24 @@ class Served:
         self.server.should_exit = True
         self.thread.join(timeout=60)
         self._sock.close()
+
+
+def seed_import(
+    workdir: Path, file: Path, *, import_id: str | None = None, token: str = TOKEN
+) -> ImportReport:
+    """Run an import in-process (quicker than the CLI where the import is not what is tested)."""
+    settings = load_settings(workdir / "idsync.toml", {**os.environ, "LC_OKTA_TOKEN": token})
+
+    async def run() -> ImportReport:
+        async with Runtime(settings) as runtime:
+            return await run_file_import(runtime, file, tenant=TENANT, import_id=import_id)
+
+    return asyncio.run(run())
+
+
+def store_counts(workdir: Path, import_id: str) -> dict[str, object]:
+    """An import's counters as the store holds them."""
+    with sqlite3.connect(workdir / "idsync.db") as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT * FROM imports WHERE id = ?", (import_id,)).fetchone()
+    return dict(row) if row is not None else {}

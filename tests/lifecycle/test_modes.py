@@ -10,7 +10,7 @@ from idsync.adapters.store import Store
 from idsync.adapters.store.features.activation import switch_mode
 from idsync.emulator.okta import EmulatorAdmin, EmulatorProcess
 
-from .helpers import TENANT, idsync, write_config, write_users
+from .helpers import TENANT, idsync, store_counts, write_config, write_users
 
 
 def test_switch_to_sync_and_activate_activates_staged_users_once(
@@ -33,8 +33,8 @@ def test_switch_to_sync_and_activate_activates_staged_users_once(
     assert Counter(u["status"] for u in admin.users()) == {"PROVISIONED": 12}  # 2 created active
     emails = Counter(e["userId"] for e in admin.outbox() if e["kind"] == "activation")
     assert len(emails) == 12 and set(emails.values()) == {1}
-    status = idsync(workdir, "status", match.group(1), "--json")
-    assert '"activated": 10' in status.stdout and '"state": "completed"' in status.stdout
+    job = store_counts(workdir, match.group(1))
+    assert (job["origin"], job["activated"], job["state"]) == ("activation", 10, "completed")
 
     third = idsync(workdir, "import", "new.jsonl", "--tenant", TENANT)  # same mode: no new job
     assert third.returncode == 0 and "activation job" not in third.stderr
