@@ -205,6 +205,7 @@ def test_efs_logout_ends_okta_session_but_efs_session_lives_until_it_expires(
     world: dict[str, Any], browser: Browser
 ) -> None:
     w: World = world["world"]
+    w.ensure_active(ANN, PASSWORD)
     context = browser.new_context()
     page = context.new_page()
     sign_in_at_portal(page, w.efs_url, ANN)
