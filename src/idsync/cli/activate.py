@@ -70,6 +70,9 @@ def activate_command(
         raise typer.Exit(EXIT_OK)
     if plan.policy.mode is SyncMode.OFF:
         fail_usage(f"tenant {tenant!r} has sync mode off: nothing can be activated")
+    if plan.staged == 0 and plan.resumable is None and job_id is None:
+        console.print(f"{_scope(tenant, source)}: no staged users, nothing to activate")
+        raise typer.Exit(EXIT_OK)
     try:
         report = asyncio.run(_run(settings, plan, job_id))
     except IdSyncError as exc:
