@@ -70,8 +70,9 @@ def failures_command(
 
 def _print_rows(store: Store, import_id: str, statuses: list[Status]) -> int:
     table = Table(title="failed and skipped users")
-    for col in ("status", "source", "key", "login", "reason", "message"):
-        table.add_column(col, overflow="fold")
+    for col in ("status", "source", "key", "login", "reason"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("message", overflow="fold")
     n = 0
     for row in iter_failures(store, import_id, statuses=statuses):
         table.add_row(row.status, row.source, row.key, row.login, row.reason_code, row.reason[:120])
