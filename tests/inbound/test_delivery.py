@@ -108,8 +108,12 @@ def test_wrong_or_missing_secret_is_refused_and_never_logged(
     ).json()
     verify = env.okta.post(f"/api/v1/eventHooks/{created['id']}/lifecycle/verify")
     assert verify.status_code == 400 and "401" in verify.text
-    # And the registration through idsync (right secret) verifies.
-    assert env.api.post("/inbound/app/hook").json()["verificationStatus"] == "VERIFIED"
+    # Registration through idsync takes that hook over (same URI), sets the right secret and
+    # verifies; registering again changes nothing.
+    for _ in range(2):
+        registered = env.api.post("/inbound/app/hook").json()
+        assert registered["verificationStatus"] == "VERIFIED" and registered["id"] == created["id"]
+    assert [h["id"] for h in env.okta.get("/api/v1/eventHooks").json()] == [created["id"]]
 
     refused = env.log(kind="delivery", status="refused")
     assert len(refused) == 4

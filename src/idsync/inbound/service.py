@@ -19,7 +19,8 @@ from idsync.config import Settings
 from idsync.engine.db import AsyncStore
 from idsync.errors import ConfigError, IdSyncError
 from idsync.inbound.context import Context, rules_from_settings
-from idsync.inbound.events import SUBSCRIBED_EVENTS, okta_time, parse_delivery
+from idsync.inbound.events import okta_time, parse_delivery
+from idsync.inbound.hook import register_event_hook
 from idsync.inbound.queue import EventQueue
 from idsync.inbound.runlog import ExecutionLog, LogEntry
 from idsync.inbound.store import InboundStore, Integration
@@ -249,41 +250,13 @@ class InboundService:
         service = self.settings.service
         uri = ctx.settings.hook_url(name, f"http://{service.host}:{service.port}")
         integration = await self.integration(name)
-        hooks = await ctx.okta.list_event_hooks()
-        known = {h["id"] for h in hooks}
-        hook_id = (
-            integration.hook_id
-            if integration.hook_id in known
-            else next(
-                (h["id"] for h in hooks if ((h.get("channel") or {}).get("config") or {}).get("uri") == uri),
-                None,
-            )
-        )
         try:
-            hook = await ctx.okta.put_event_hook(
-                hook_id, name=f"idsync {name}", uri=uri, events=SUBSCRIBED_EVENTS, secret=secret
-            )
-            await self.db.call(ctx.links.set_hook, name, hook["id"])
-            if hook.get("status") != "ACTIVE":
-                hook = await ctx.okta.hook_lifecycle(hook["id"], "activate")
-            hook = await ctx.okta.hook_lifecycle(hook["id"], "verify")
+            result = await register_event_hook(ctx, integration.hook_id, uri, secret)
         except IdSyncError as exc:
             await self._log(ctx, "hook", "failed", f"event hook at {uri}: {exc}")
             raise
-        result = {
-            "id": hook["id"],
-            "uri": uri,
-            "status": hook.get("status"),
-            "verificationStatus": hook.get("verificationStatus"),
-            "events": list(SUBSCRIBED_EVENTS),
-        }
-        await self._log(
-            ctx,
-            "hook",
-            "succeeded",
-            f"event hook {hook['id']} registered and verified at {uri}",
-            detail=result,
-        )
+        summary = f"event hook {result['id']} registered and verified at {uri}"
+        await self._log(ctx, "hook", "succeeded", summary, detail=result)
         return result
 
     async def status(self, name: str) -> dict[str, Any]:
