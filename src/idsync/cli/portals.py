@@ -114,9 +114,7 @@ def _print(
     for o in outcomes:
         detail = o.reason.message if o.reason else (o.note or "")
         if o.status == "created":
-            detail = (
-                "client secret written to the secrets file" if o.secret_kept else "client secret not kept"
-            )
+            detail = "secret in the secrets file" if o.secret_kept else "secret not kept"
         table.add_row(o.name, o.status, o.app_id or "", o.client_id or "", detail)
     for r in rows:
         if r.spec is None:
