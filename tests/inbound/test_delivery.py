@@ -4,12 +4,15 @@ old and out-of-order events never overwriting newer state."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
+
+from idsync.inbound.events import okta_time
 
 from .conftest import API_TOKEN, HOOK_SECRET, OKTA_TOKEN, InboundEnv, wait_for
 
@@ -146,14 +149,22 @@ def test_old_and_out_of_order_events_never_overwrite_newer_state(
 
     # Two updates delivered newest first: both trigger one fetch of the current state (B).
     env.update_user(ann, title="C")
-    newer = _event("user.account.update_profile", ann, "2099-01-01T00:00:02.000Z")
-    older = _event("user.account.update_profile", ann, "2099-01-01T00:00:01.000Z")
+    now = time.time()
+    newer = _event("user.account.update_profile", ann, okta_time(now + 2))
+    older = _event("user.account.update_profile", ann, okta_time(now + 1))
     _deliver(env, newer)
     _deliver(env, older)
     env.wait_idle()
     assert env.rows()["ann@example.com"]["title"] == "C"
     statuses = sorted(e["status"] for e in env.log(kind="event"))
     assert statuses.count("updated") == 1 and statuses.count("superseded") >= 2
+
+    # A `published` far ahead of our clock is not trusted as a watermark: later events still count.
+    _deliver(env, _event("user.account.update_profile", ann, "2099-01-01T00:00:00.000Z"))
+    env.update_user(ann, title="D")
+    _deliver(env, _event("user.account.update_profile", ann, okta_time(time.time() + 3)))
+    env.wait_idle()
+    assert env.rows()["ann@example.com"]["title"] == "D"
 
 
 def _event(event_type: str, user_id: str, published: str) -> dict[str, Any]:

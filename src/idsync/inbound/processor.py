@@ -27,6 +27,7 @@ __all__ = ["process_due"]
 log = logging.getLogger("idsync.inbound")
 
 BATCH = 500
+MAX_CLOCK_SKEW_S = 300.0  # Okta's clock vs ours
 CONCURRENCY = 8
 
 
@@ -71,7 +72,7 @@ async def _user_events(ctx: Context, okta_id: str, items: list[QueuedEvent]) -> 
             "event " + ", ".join(types),
             profile=any(i.row.is_user_event for i in relevant),
             roles=any(i.row.is_membership_event or i.row.event_type in FETCH_GROUPS_ON for i in relevant),
-            published=max(i.row.published_ts for i in relevant) or None,
+            published=_watermark(ctx, relevant),
         )
         outcome = await reconcile(ctx, ask)
         attempts = min(i.attempts for i in relevant) + 1
@@ -99,6 +100,14 @@ async def _user_events(ctx: Context, okta_id: str, items: list[QueuedEvent]) -> 
             ctx.clock.time(),
         )
         await _log(ctx, finished)
+
+
+def _watermark(ctx: Context, items: Sequence[QueuedEvent]) -> float | None:
+    """The newest usable `published`: one far ahead of our clock would make every later event
+    of the user look old, so it is not trusted as a watermark."""
+    limit = ctx.clock.time() + MAX_CLOCK_SKEW_S
+    stamps = [i.row.published_ts for i in items if 0 < i.row.published_ts <= limit]
+    return max(stamps) if stamps else None
 
 
 def _mapped(ctx: Context, e: EventRow) -> bool:
