@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -106,6 +107,8 @@ def test_events_are_delivered_with_the_auth_header(
     _wait_for(lambda: len(receiver.events()) >= 9)
     types = [e["eventType"] for e in sorted(receiver.events(), key=lambda e: e["published"])]
     assert sorted(types) == sorted(EVENTS)
+    for event in receiver.events():  # Okta's timestamp format, with milliseconds
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", event["published"]), event["published"]
     post = receiver.posts()[0]
     assert post["headers"]["Authorization"] == "Bearer s3cret"
     assert post["headers"]["X-Extra"] == "extra-value"

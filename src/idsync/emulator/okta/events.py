@@ -66,7 +66,7 @@ def log_event(event: OrgEvent, actor: dict[str, Any]) -> dict[str, Any]:
     """The System Log `LogEvent` of one event (the element of `data.events`)."""
     return {
         "uuid": event.uuid,
-        "published": iso_timestamp(event.published)[:-5] + f"{int(event.published * 1000) % 1000:03d}Z",
+        "published": iso_timestamp(event.published)[:-4] + f"{int(event.published * 1000) % 1000:03d}Z",
         "eventType": event.event_type,
         "version": "0",
         "displayMessage": EVENT_MESSAGES.get(event.event_type, event.event_type),
