@@ -15,7 +15,10 @@ from typing import Any
 import pytest
 
 from idsync.adapters.scim import Capabilities, ScimConnector
+from idsync.domain.models import Lane
+from idsync.engine.lanes import current_lane
 from idsync.errors import Conflict, InvalidRequest, NotFound, Unauthorized, UnknownOutcome
+from idsync.ports import IdpUser
 from tests.conformance.backends import ScimBackend, profile
 from tests.conformance.servers import FARM, TOKEN
 
@@ -157,6 +160,26 @@ async def test_bulk_requests_stay_under_max_payload_size() -> None:
         == 12
     )
     assert backend.logins() == sorted(logins)
+
+
+async def test_interactive_writes_never_ride_in_a_bulk_lane_batch(
+    small_bulk: tuple[ScimBackend, ScimConnector],
+) -> None:
+    backend, connector = small_bulk
+
+    async def interactive(login: str) -> IdpUser:
+        current_lane.set(Lane.INTERACTIVE)  # this task's context only
+        return await connector.create_user(profile(login), activate=True)
+
+    await asyncio.gather(
+        connector.create_user(profile("bulk1@example.com"), activate=False),
+        asyncio.create_task(interactive("admin.edit@example.com")),
+        connector.create_user(profile("bulk2@example.com"), activate=False),
+    )
+
+    assert backend.proxy.bulk_sizes(backend.prefix) == [2]
+    alone = backend.proxy.requests(backend.prefix, "POST", "/Users")
+    assert [s.body["userName"] for s in alone] == ["admin.edit@example.com"]
 
 
 async def test_a_rate_limited_bulk_request_is_sent_again_once(
