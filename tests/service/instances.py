@@ -75,6 +75,11 @@ class Instance:
         answer.raise_for_status()
         return answer.json() if "json" in answer.headers.get("content-type", "") else answer.text
 
+    def post(self, path: str, body: Any) -> Any:
+        answer = httpx.post(f"{self.url}{path}", json=body, headers=AUTH, timeout=60)
+        assert answer.status_code in (200, 202), answer.text
+        return answer.json()
+
     def terminate(self, timeout_s: float = 60) -> int:
         """SIGTERM to our own PID and wait for the graceful stop; SIGKILL only if it hangs."""
         if self.proc.poll() is None:

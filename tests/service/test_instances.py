@@ -58,6 +58,11 @@ async def test_two_instances_share_the_work_and_keep_one_budget(
         await produce(kafka_bootstrap, topics[0], [keyed(change(i, import_id="imp-multi")) for i in range(N)])
         end = {"control": "import_end", "tenant": "t", "import_id": "imp-multi", "total": N}
         await produce(kafka_bootstrap, topics[0], [(b"t/imp-multi", json.dumps(end).encode())])
+        # An admin's change during the import, to the other instance: interactive lane, and the
+        # answer comes from the store whichever instance's worker does it.
+        single = instances[1].post("/changes", change(N))
+        if single["state"] != "done":
+            single = eventually(lambda: (v := instances[1].get(single["url"]))["state"] == "done" and v)
         view = eventually(
             lambda: (v := instances[0].get("/imports/imp-multi")) and v["state"] == "completed" and v,
             timeout_s=180,
@@ -68,14 +73,15 @@ async def test_two_instances_share_the_work_and_keep_one_budget(
         codes = [i.terminate() for i in instances]
     assert codes == [0, 0], "\n".join(i.output() for i in instances)
     assert (view["received"], view["created"], view["failed"]) == (N, N, 0)
+    assert single["result"]["status"] == "created"
 
     stats = EmulatorAdmin(emulator.url).stats()
     # Every user synced once.
     logins = Counter(u["login"] for u in EmulatorAdmin(emulator.url).users())
-    assert len(logins) == N and set(logins.values()) == {1}
-    assert stats["requests"]["POST /api/v1/users"] == {"200": N}
+    assert len(logins) == N + 1 and set(logins.values()) == {1}
+    assert stats["requests"]["POST /api/v1/users"] == {"200": N + 1}
     # Both instances worked (consumer group and store queue spread the import).
-    assert all(n > 0 for n in calls.values()) and sum(calls.values()) == N, calls
+    assert all(n > 0 for n in calls.values()) and sum(calls.values()) == N + 1, calls
     assert set(service["instances"]) == {"alpha", "beta"}
     # The budget, kept in every window of the users bucket, by both together; no 429.
     windows = [w for w in stats["rate_limit_windows"] if w["bucket"] == "users" and w["calls"]]
