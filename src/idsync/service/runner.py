@@ -22,6 +22,7 @@ from typing import Any
 
 from idsync.runtime import Runtime
 from idsync.service.coordinator import Coordinator
+from idsync.service.rates import ImportRates
 
 log = logging.getLogger("idsync.service")
 
@@ -46,6 +47,7 @@ class Service:
             from idsync.adapters.kafka.transport import KafkaTransport
 
             self.kafka = KafkaTransport(settings.kafka, runtime, self.instance)
+        self.rates = ImportRates(runtime, self.instance, ttl_s=settings.service.instance_ttl_s)
 
     async def run(
         self, stop: asyncio.Event, worker_task: Callable[[], asyncio.Task[Any] | None] = lambda: None
@@ -57,6 +59,7 @@ class Service:
             if self.coordinator
             else None
         )
+        rates = asyncio.create_task(self.rates.run(stop), name="import-rates")
         kafka = asyncio.create_task(self.kafka.run(stop), name="kafka") if self.kafka else None
         await stop.wait()
         log.info("%s stopping: no new work taken", self.instance)
@@ -66,6 +69,8 @@ class Service:
         if worker is not None:
             await asyncio.wait([worker])
         await self._give_back()
+        with contextlib.suppress(Exception):
+            await rates
         if kafka is not None:
             await self.kafka.close()
         if coord is not None and self.coordinator is not None:
