@@ -59,12 +59,14 @@ def client(workdir: Path) -> Iterator[httpx.Client]:
         yield c
 
 
-def wait_for(client: httpx.Client, url: str, done: Any, timeout_s: float = 30.0) -> dict[str, Any]:
+def wait_for(client: httpx.Client, url: str, done: Any, timeout_s: float = 90.0) -> dict[str, Any]:
+    """Poll until `done(body)`; the timeout is a safety net against a hang, not a timing target."""
     deadline = time.monotonic() + timeout_s
     while True:
         body: dict[str, Any] = client.get(url).json()
-        if done(body) or time.monotonic() > deadline:
+        if done(body):
             return body
+        assert time.monotonic() < deadline, f"{url} did not get there; last answer: {body}"
         time.sleep(0.1)
 
 
