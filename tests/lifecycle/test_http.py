@@ -131,7 +131,8 @@ def test_failures_and_retry_over_http(client: httpx.Client, emulator: EmulatorPr
     assert dry == {"dry_run": True, "would_retry": 3, "not_retried": 1}
     retried = client.post("/imports/imp-f/retry")
     assert retried.status_code == 202 and retried.json()["requeued"] == 3
-    left = wait_for(client, "/imports/imp-f/failures?status=failed", lambda b: len(b["items"]) == 1)
+    left = wait_for(client, "/imports/imp-f/failures?status=failed", lambda b: b["progress"]["pending"] == 0)
+    assert left["progress"]["state"] == "completed" and left["progress"]["created"] == 3
     assert [i["key"] for i in left["items"]] == ["bad"]
     assert len(EmulatorAdmin(emulator.url).users(login="user51@example.com")) == 1
 

@@ -213,7 +213,8 @@ async def failures(
 ) -> Any:
     """Every failed or skipped user with the reason: JSON pages, or the whole list as CSV."""
     rt = _rt(request)
-    if await rt.db.call(rt.store.get_import, import_id) is None:
+    record = await rt.db.call(rt.store.get_import, import_id)
+    if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no import {import_id!r}")
     statuses = [Status(only)] if only else [Status.FAILED, Status.SKIPPED]
     if fmt == "csv":
@@ -226,6 +227,7 @@ async def failures(
     summary = await rt.db.call(rt.store.reason_summary, import_id)
     return {
         "import_id": import_id,
+        "progress": _progress(rt, record),  # a retry in progress: its users are pending, not failed
         "summary": [
             {"status": s, "code": c, "users": n, "example": m} for s, c, n, m in summary if s in statuses
         ],
