@@ -139,6 +139,9 @@ async def prepare_activation(
     record = await db.call(db.store.get_import, job_id)
     if existing is None:
         await db.call(record_job, db.store, job_id, tenant, source, trigger)
+    if record is None:  # visible (progress 0) at once, before the staged users are queued
+        name = f"activate {tenant}" + (f" source {source}" if source else "")
+        await db.call(db.store.create_import, job_id, tenant, ORIGIN, input_name=name)
     return PreparedJob(
         job_id,
         tenant,
