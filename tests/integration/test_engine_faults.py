@@ -232,3 +232,33 @@ async def test_an_email_change_renames_the_account(emulator: EmulatorThread, tmp
     assert late.progress.skipped == 1  # version 1 arrived after version 2: never applied
     accounts = EmulatorAdmin(emulator.url).users()
     assert [a["login"] for a in accounts] == ["ann.lee@example.com"]
+
+
+async def test_a_definite_refusal_clears_the_intent_so_a_retry_costs_one_call(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    users = write_users(tmp_path / "u.jsonl", 6)
+    wrong = settings(tmp_path, emulator.url).model_copy(deep=True)
+    okta = wrong.idps["okta"]
+    from pydantic import SecretStr
+
+    wrong = wrong.model_copy(
+        update={"idps": {"okta": okta.model_copy(update={"token": SecretStr("revoked")})}}
+    )
+    async with Runtime(wrong, worker_options=FAST_RETRIES) as rt:
+        report = await run_file_import(rt, users, tenant="t")
+        assert report.progress.failed == 6
+        assert {r["reason_code"] for r in rt.store.import_results(report.progress.import_id)} == {
+            "idp_unauthorized"
+        }
+    admin = EmulatorAdmin(emulator.url)
+    admin.reset()
+    async with Runtime(settings(tmp_path, emulator.url), worker_options=FAST_RETRIES) as rt:
+        assert rt.store.requeue_failed(report.progress.import_id) == 6
+        again = await run_file_import(rt, users, tenant="t", import_id=report.progress.import_id)
+    assert again.progress.created == 6
+    requests = admin.stats()["requests"]
+    lookups = sum(
+        n for ep, by in requests.items() if ep.startswith("GET /api/v1/users/") for n in by.values()
+    )
+    assert lookups == 0 and again.api_calls == 6

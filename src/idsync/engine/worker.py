@@ -60,8 +60,9 @@ def _interrupted(user: ClaimedUser) -> Link | None:
     if not any(c.attempts > 0 for c in user.changes):
         return link
     if link is None or not link.exists:
-        base = link or Link(tenant=user.tenant, source=user.source, key=user.key, idp="")
-        return replace(base, pending_op=PendingOp.CREATE)
+        # A create is sent only after its intent is stored in the link (apply.py), and a stored
+        # intent makes the planner look the login up first; without one, nothing was sent.
+        return link
     if link.pending_op is None and any(c.op in ("activate", "upsert") for c in user.changes):
         return replace(link, pending_op=PendingOp.ACTIVATE)
     return link
@@ -333,6 +334,12 @@ class Worker:
             log.warning("%s/%s: %s; retrying in %.1f s", user.source, user.key, exc.message, delay)
             return _Postpone(delay, count_attempt=True, link=partial)
         reason = Reason(code=exc.code, message=exc.message)
+        if partial is None and not exc.retryable:
+            # A definite refusal (400, 401, 403, 404...) proves the write did not happen: clear the
+            # write-ahead intent, so a retry does not pay for a lookup before its create.
+            base = exc.partial_link if isinstance(exc.partial_link, Link) else None
+            if base is not None and base.pending_op is None:
+                partial = base
         if partial is not None:
             partial = replace(partial, last_error_code=exc.code, last_error_message=exc.message[:500])
         log.info("%s/%s failed: %s", user.source, user.key, exc.message)
