@@ -90,7 +90,12 @@ class PlanRunner:
         if action.lookup_first:
             existing = await idp.find_user(login)
             if existing is not None:
-                return await self._adopt(existing, action, link, idp)
+                adopted, status = await self._adopt(existing, action, link, idp)
+                if link.pending_op is PendingOp.CREATE:
+                    # Our own create was sent before a crash (the write-ahead intent says so) and
+                    # went through: the account is this change's, as when a lost answer is found.
+                    status = Status.CREATED
+                return adopted, status
         await self._writes.save_link(replace(link, pending_op=PendingOp.CREATE, login=login))
         for _ in range(CREATE_ATTEMPTS):
             try:
