@@ -75,6 +75,9 @@ class TenantSettings(_Strict):
     external_idps: list[ExternalIdpSettings] = []
     attribute_map: dict[str, str] | None = None
     send_activation_email: bool = True
+    # Groups assigned to every portal (OIDC app) registered for this tenant: Okta signs a user in
+    # to an app only when the user is assigned to it.
+    portal_groups: list[Annotated[str, Field(min_length=1)]] = ["Everyone"]
     # Refuse a run that would deactivate or delete more than this share of the tenant's users.
     max_deprovision_share: Annotated[float, Field(ge=0, le=1)] = 0.2
     # Where users not routed to an external IdP log in: the main IdP's OpenID Connect issuer (the

@@ -89,3 +89,7 @@ class OidcAppRegistry(Protocol):
     async def update_oidc_app(
         self, app_id: str, redirect_uris: list[str], *, base_url: str = ""
     ) -> OidcApp: ...
+
+    async def assign_groups(self, app_id: str, group_names: list[str]) -> list[str]:
+        """Assign the named groups to the app (idempotent); returns their ids."""
+        ...

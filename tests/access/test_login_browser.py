@@ -56,9 +56,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     w = World(tmp_path_factory.mktemp("login-e2e"), okta, external.url)
     w.write_config()
     imported = w.import_users()
-    apps = w.register_portals()
-    for record in apps.values():
-        w.assign_everyone(record["app_id"])
+    apps = w.register_portals()  # assigns the tenant's portal groups (Everyone): users may sign in
     w.idsync("activate", "--tenant", TENANT)
     portal_module = load_portal_module()
     efs_clock = FakeClock()

@@ -166,14 +166,6 @@ login_url = "{self.external_url}/sso"
         records = [json.loads(line) for line in secrets_file.read_text().splitlines()]
         return {r["portal"]: r for r in records}
 
-    def assign_everyone(self, app_id: str) -> None:
-        """Okta signs a user in to an app only when assigned; portal registration does not assign
-        anyone yet, so the test assigns the built-in Everyone group through the Management API."""
-        headers = {"Authorization": f"SSWS {OKTA_TOKEN}"}
-        with httpx.Client(base_url=self.okta.url, headers=headers, timeout=30) as api:
-            everyone = api.get("/api/v1/groups", params={"q": "Everyone"}).json()[0]["id"]
-            api.put(f"/api/v1/apps/{app_id}/groups/{everyone}").raise_for_status()
-
     def activation_link(self, login: str) -> str:
         links = httpx.get(f"{self.okta.url}/__emulator/activation-links", params={"login": login}).json()
         assert len(links) == 1, links

@@ -53,6 +53,17 @@ def test_sync_twice_creates_once_and_keeps_secrets_in_an_owner_only_file(
     by_label = {a["label"]: a for a in created}
     uris = by_label["idsync/efs-prod/panel-en"]["settings"]["oauthClient"]["redirect_uris"]
     assert uris == ["https://panel.example.com/oidc/callback", "https://panel.example.com/oidc/silent"]
+    everyone = httpx.get(
+        f"{emulator.url}/api/v1/groups",
+        params={"q": "Everyone"},
+        headers={"Authorization": f"SSWS {emulator.token}"},
+    ).json()[0]["id"]
+    for app in created:  # users can sign in only to apps they are assigned to
+        assigned = httpx.get(
+            f"{emulator.url}/api/v1/apps/{app['id']}/groups",
+            headers={"Authorization": f"SSWS {emulator.token}"},
+        ).json()
+        assert [g["id"] for g in assigned] == [everyone], app["label"]
 
     secrets_path = workdir / "secrets.jsonl"
     assert stat.S_IMODE(os.stat(secrets_path).st_mode) == 0o600

@@ -95,7 +95,11 @@ async def _sync(
                 tenant=tenant, portal=spec.name, app_id=app.id, client_id=app.client_id, client_secret=secret
             )
 
-        registrar = PortalRegistrar(runtime.db, idp, tenant, sink=keep if secrets else None, dry_run=dry_run)
+        tenant_settings = settings.tenant(tenant)
+        groups = tenant_settings.portal_groups if tenant_settings else ["Everyone"]
+        registrar = PortalRegistrar(
+            runtime.db, idp, tenant, sink=keep if secrets else None, dry_run=dry_run, groups=groups
+        )
         return await registrar.sync(specs) if specs else []
 
 

@@ -103,7 +103,9 @@ async def handle_portal_upsert(
     idp = runtime.idps.get(policy.idp)
     if not isinstance(idp, OidcAppRegistry):
         return _failed(message, "unsupported", f"IdP {policy.idp!r} cannot register OpenID Connect apps")
-    registrar = PortalRegistrar(runtime.db, idp, upsert.tenant, sink=sink)
+    tenant_settings = runtime.settings.tenant(upsert.tenant)
+    groups = tenant_settings.portal_groups if tenant_settings else ["Everyone"]
+    registrar = PortalRegistrar(runtime.db, idp, upsert.tenant, sink=sink, groups=groups)
     token = current_lane.set(Lane.INTERACTIVE)  # one portal: ahead of bulk work
     try:
         outcome = await registrar.register(upsert.portal)

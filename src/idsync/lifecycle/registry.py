@@ -66,7 +66,9 @@ class PortalRegistrar:
         sink: SecretSink | None = None,
         dry_run: bool = False,
         lease_s: float = 120.0,
+        groups: Sequence[str] = ("Everyone",),
     ) -> None:
+        self.groups = list(groups)
         self.db = db
         self.registry = registry
         self.tenant = tenant
@@ -137,6 +139,8 @@ class PortalRegistrar:
             candidates = await self._lookup(spec)
         if not candidates:
             app = await self.registry.create_oidc_app(label, list(spec.redirect_uris), base_url=spec.base_url)
+            if self.groups:
+                await self.registry.assign_groups(app.id, self.groups)  # else nobody could sign in
             kept = False
             if app.client_secret and self.sink is not None:
                 self.sink(self.tenant, spec, app, SecretStr(app.client_secret))
@@ -158,6 +162,8 @@ class PortalRegistrar:
                 app.id, list(spec.redirect_uris), base_url=spec.base_url
             )
             status = "updated"
+        if status != "unchanged" and self.groups:
+            await self.registry.assign_groups(app.id, self.groups)
         return PortalOutcome(self.tenant, spec.name, label, status, app.id, app.client_id, note=note)
 
     async def _preview(self, spec: PortalSpec, candidates: list[OidcApp]) -> PortalOutcome:

@@ -18,7 +18,7 @@ from idsync.adapters.okta.buckets import okta_bucket
 from idsync.adapters.okta.errors import okta_error
 from idsync.domain.links import IdpStatus
 from idsync.engine.governor import Governor
-from idsync.errors import IllegalTransition, NotFound
+from idsync.errors import IllegalTransition, InvalidRequest, NotFound
 from idsync.ports import Activation, IdpUser, OidcApp
 
 USER_AGENT = "idsync/0.1 (+https://github.com/idsync/idsync)"
@@ -201,6 +201,7 @@ class OktaConnector:
                     "grant_types": ["authorization_code"],
                     "application_type": "web",
                     **({"initiate_login_uri": base_url} if base_url.startswith("https://") else {}),
+                    **({"post_logout_redirect_uris": [base_url]} if base_url else {}),
                 }
             },
         }
@@ -228,10 +229,32 @@ class OktaConnector:
         client["redirect_uris"] = redirect_uris
         if base_url.startswith("https://"):
             client["initiate_login_uri"] = base_url
+        if base_url:
+            client["post_logout_redirect_uris"] = [base_url]
         for read_only in ("_links", "_embedded", "created", "lastUpdated", "id", "status"):
             body.pop(read_only, None)
         r = await self._call("PUT", path, body=body, idempotent=True)
         return _app(r.json())
+
+    async def assign_groups(self, app_id: str, group_names: list[str]) -> list[str]:
+        """PUT /apps/{app}/groups/{group} for each named group: idempotent (Okta answers 200 for an
+        assignment that exists). A name that matches no group is an error naming it."""
+        ids = []
+        for name in group_names:
+            r = await self._call("GET", "/api/v1/groups", params={"q": name, "limit": "200"})
+            match = [g["id"] for g in r.json() if (g.get("profile") or {}).get("name") == name]
+            if not match:
+                raise InvalidRequest(
+                    f"{self.name}: no group named {name!r} to assign to the portal app", provider=self.name
+                )
+            await self._call(
+                "PUT",
+                f"/api/v1/apps/{quote(app_id, safe='')}/groups/{quote(match[0], safe='')}",
+                body={},
+                idempotent=True,
+            )
+            ids.append(match[0])
+        return ids
 
 
 def _app(body: Mapping[str, Any]) -> OidcApp:
