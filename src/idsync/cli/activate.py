@@ -36,6 +36,7 @@ from idsync.lifecycle.activation import (
     run_activation,
 )
 from idsync.lifecycle.report import bucket_line, duration_line
+from idsync.lifecycle.secrets import SecretsFile
 from idsync.runtime import Runtime
 
 
@@ -50,12 +51,30 @@ def activate_command(
     job_id: str | None = typer.Option(
         None, "--job-id", help="Resume this activation job (default: the unfinished one)."
     ),
+    links_file: Path | None = typer.Option(
+        None,
+        "--links-file",
+        help="With send_activation_email = false: write each user's activation link to this "
+        "owner-only JSONL file (the application sends them).",
+        dir_okay=False,
+    ),
     config: Path | None = ConfigOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Activate the tenant's staged users (created, not activated) at the governor's pace."""
     setup_logging(verbose)
     settings = settings_or_exit(config)
+    links = SecretsFile(links_file) if links_file is not None else None
+    if links is not None:
+        policy = settings.policy(tenant)
+        if policy is not None and policy.send_activation_email:
+            fail_usage(
+                "--links-file: the tenant sends activation e-mails (send_activation_email = true): no links"
+            )
+        try:
+            links.check()
+        except IdSyncError as exc:
+            fail_usage(str(exc))
     if settings.policy(tenant) is None:
         fail_usage(
             f"--tenant: tenant {tenant!r} is not configured (known: {', '.join(settings.tenants) or 'none'})"
@@ -78,10 +97,38 @@ def activate_command(
     except IdSyncError as exc:
         raise handle_errors(exc) from None
     print_report(report)
+    if links is not None:
+        written = _write_links(settings, report.progress.import_id, links)
+        console.print(
+            f"activation links of {written:,} users written to {links.path} (readable by its owner only)"
+        )
     p = report.progress
     emails = "the IdP sent each an activation e-mail" if plan.policy.send_activation_email else "no e-mails"
     console.print(f"activated {p.activated:,} users of job {p.import_id} in total ({emails})")
     raise typer.Exit(EXIT_FAILURES if p.failed else EXIT_OK)
+
+
+def _write_links(settings: Settings, job_id: str, links: SecretsFile) -> int:
+    """Every activation link of the job's users, one JSON line each."""
+    store = Store(settings.store.url)
+    written, after = 0, 0
+    try:
+        while rows := store.import_results(job_id, limit=1000, after_id=after):
+            for row in rows:
+                if row.get("activation_url"):
+                    links.append(
+                        {
+                            "tenant": row["tenant"],
+                            "source": row["source"],
+                            "key": row["key"],
+                            "activation_url": row["activation_url"],
+                        }
+                    )
+                    written += 1
+            after = int(str(rows[-1]["id"]))
+    finally:
+        store.close()
+    return written
 
 
 def _print_dry_run(plan: ActivationEstimate) -> None:
@@ -92,7 +139,10 @@ def _print_dry_run(plan: ActivationEstimate) -> None:
     if plan.policy.send_activation_email:
         console.print(f"  activation e-mails the IdP would send: {plan.emails:,}")
     else:
-        console.print("  no activation e-mails (send_activation_email = false): users get no link")
+        console.print(
+            "  no activation e-mails (send_activation_email = false): each result carries the user's "
+            "activation link (--links-file writes them to an owner-only file)"
+        )
     console.print(
         f"  API calls: {plan.estimate.calls:,} (one activation per user; Okta counts them with user creation)"
     )

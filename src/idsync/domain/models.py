@@ -160,6 +160,9 @@ class Result(BaseModel):
     version: int | None = None
     import_id: str | None = None
     message_id: str | None = None
+    # Only when the tenant sends no activation e-mail: the link the application gives the user to
+    # set a password (a one-time credential; idsync never logs it).
+    activation_url: str | None = None
 
 
 class ImportState(enum.StrEnum):

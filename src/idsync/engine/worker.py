@@ -47,6 +47,17 @@ class WorkerOptions:
 
 
 @dataclass(frozen=True)
+class _Done:
+    """A change's result, and the link as it now is."""
+
+    status: Status
+    idp_id: str | None
+    reason: Reason | None
+    link: Link | None
+    activation_url: str | None = None
+
+
+@dataclass(frozen=True)
 class _Postpone:
     delay_s: float
     count_attempt: bool
@@ -269,22 +280,25 @@ class Worker:
                     count_attempt=result.count_attempt,
                 )
                 return
-            status, idp_id, reason, link = result
-            outcomes.extend(Outcome(c.id, status, idp_id, reason, c.import_id) for c in run)
+            link = result.link
+            outcomes.extend(
+                Outcome(c.id, result.status, result.idp_id, result.reason, c.import_id, result.activation_url)
+                for c in run
+            )
         await self.writes.finish(Finished(user.user_key, self.owner, outcomes), link)
         self.processed += len(outcomes)
         self._resolve(outcomes)
 
     async def _apply(
         self, change_row: QueuedChange, link: Link | None, user: ClaimedUser
-    ) -> tuple[Status, str | None, Reason | None, Link | None] | _Postpone:
+    ) -> _Done | _Postpone:
         try:
             change = ChangeMessage.model_validate_json(change_row.payload)
         except ValidationError as exc:
-            return Status.FAILED, None, validation_reason(exc), link
+            return _Done(Status.FAILED, None, validation_reason(exc), link)
         policy = self.settings.policy(change.tenant)
         if policy is None:
-            return (
+            return _Done(
                 Status.FAILED,
                 None,
                 Reason(code="unknown_tenant", message=f"tenant {change.tenant!r} is not configured"),
@@ -292,7 +306,7 @@ class Worker:
             )
         idp = self.idps.get(policy.idp)
         if idp is None:
-            return (
+            return _Done(
                 Status.FAILED,
                 None,
                 Reason(code="unknown_idp", message=f"IdP {policy.idp!r} is not configured"),
@@ -307,7 +321,7 @@ class Worker:
         except ProviderError as exc:
             return await self._failed(exc, change_row, user, idp, link)
         keep = applied.link if (link is not None or applied.link.exists) else None
-        return applied.status, applied.idp_id, applied.reason, keep
+        return _Done(applied.status, applied.idp_id, applied.reason, keep, applied.activation_url)
 
     async def _failed(
         self,
@@ -316,7 +330,7 @@ class Worker:
         user: ClaimedUser,
         idp: IdentityProvider,
         link: Link | None,
-    ) -> tuple[Status, str | None, Reason | None, Link | None] | _Postpone:
+    ) -> _Done | _Postpone:
         partial: Link | None = exc.partial_link if isinstance(exc.partial_link, Link) else link
         if partial is not None and not partial.exists and link is None:
             partial = None if partial.pending_op is None else partial
@@ -343,4 +357,4 @@ class Worker:
         if partial is not None:
             partial = replace(partial, last_error_code=exc.code, last_error_message=exc.message[:500])
         log.info("%s/%s failed: %s", user.source, user.key, exc.message)
-        return Status.FAILED, partial.idp_id if partial else None, reason, partial
+        return _Done(Status.FAILED, partial.idp_id if partial else None, reason, partial)

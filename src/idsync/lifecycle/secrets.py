@@ -66,14 +66,19 @@ class SecretsFile:
     def write(
         self, *, tenant: str, portal: str, app_id: str, client_id: str, client_secret: SecretStr
     ) -> None:
-        record = {
-            "tenant": tenant,
-            "portal": portal,
-            "app_id": app_id,
-            "client_id": client_id,
-            "client_secret": client_secret.get_secret_value(),
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+        self.append(
+            {
+                "tenant": tenant,
+                "portal": portal,
+                "app_id": app_id,
+                "client_id": client_id,
+                "client_secret": client_secret.get_secret_value(),
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
+
+    def append(self, record: dict[str, object]) -> None:
+        """One JSON line, written and synced to the owner-only file."""
         fd = self._open()
         try:
             os.write(fd, (json.dumps(record) + "\n").encode())

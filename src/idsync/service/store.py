@@ -50,6 +50,7 @@ class PublishRow:
     reason_code: str | None
     reason_message: str | None
     origin_ref: str | None
+    activation_url: str | None = None
 
 
 def _insert(conn: Connection, table: Table) -> Any:
@@ -200,6 +201,7 @@ class ServiceStore:
                 c.reason_code,
                 c.reason_message,
                 c.origin_ref,
+                c.activation_url,
             )
             .where(c.state == "done", c.published == False, c.origin == origin)  # noqa: E712
             .order_by(c.id)

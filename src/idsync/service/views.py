@@ -67,6 +67,7 @@ class ResultItem(BaseModel):
     status: Status | None
     idp_id: str | None
     reason: Reason | None
+    activation_url: str | None = None  # only when the tenant sends no activation e-mail
 
 
 class ResultPage(BaseModel):
@@ -93,6 +94,7 @@ def change_view(row: Mapping[str, Any]) -> ChangeView:
             version=row["version"],
             import_id=row["import_id"],
             message_id=row["message_id"],
+            activation_url=row.get("activation_url"),
         )
     return ChangeView(
         change_id=row["id"],
@@ -114,6 +116,7 @@ def result_item(row: Mapping[str, Any]) -> ResultItem:
         status=Status(row["status"]) if row["status"] else None,
         idp_id=row["idp_id"],
         reason=_reason(row),
+        activation_url=row.get("activation_url"),
     )
 
 

@@ -122,6 +122,7 @@ def result_message(
     import_id: str | None,
     message_id: str | None,
     origin_ref: str | None,
+    activation_url: str | None = None,
 ) -> Outgoing:
     reason = Reason(code=reason_code or "", message=reason_message or "") if reason_code else None
     result = Result(
@@ -134,6 +135,7 @@ def result_message(
         version=version,
         import_id=import_id,
         message_id=message_id,
+        activation_url=activation_url,
     )
     headers: Headers = [(TYPE_HEADER, b"result")]
     if origin_ref:

@@ -182,4 +182,5 @@ def _result(r: PublishRow) -> Outgoing:
         import_id=r.import_id,
         message_id=r.message_id,
         origin_ref=r.origin_ref,
+        activation_url=r.activation_url,
     )

@@ -85,6 +85,9 @@ changes = Table(
     Column("received_at", Float, nullable=False),
     Column("finished_at", Float),
     Column("published", Boolean, nullable=False, default=False),
+    # When the tenant sends no activation e-mail, the link the user needs (a one-time credential):
+    # handed to the application with the result, never logged.
+    Column("activation_url", Text),
 )
 _pending = changes.c.state == "pending"
 _open = changes.c.state != "done"
@@ -150,6 +153,7 @@ MIGRATIONS: list[tuple[str, str, Migration | None]] = [
         "imports.unchanged_unrecorded",
         lambda conn: _add_column(conn, "imports", "unchanged_unrecorded BIGINT NOT NULL DEFAULT 0"),
     ),
+    ("core_0003", "changes.activation_url", lambda conn: _add_column(conn, "changes", "activation_url TEXT")),
 ]
 
 

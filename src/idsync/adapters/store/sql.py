@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +60,10 @@ class IngestRow:
     idp_id: str | None = None
 
 
+# Called inside `Store.receive`'s transaction with the newly stored rows and their ids.
+ReceiveHook = Callable[[Connection, Sequence[tuple[IngestRow, int]], float], None]
+
+
 @dataclass(frozen=True)
 class QueuedChange:
     id: int
@@ -96,6 +100,7 @@ class Outcome:
     idp_id: str | None = None
     reason: Reason | None = None
     import_id: str | None = None
+    activation_url: str | None = None  # only when the tenant sends no activation e-mail
 
 
 @dataclass(frozen=True)
@@ -255,18 +260,20 @@ class Store:
         cursor: int | None = None,
         now: float | None = None,
         unrecorded_unchanged: int = 0,
+        after_insert: ReceiveHook | None = None,
     ) -> list[int | None]:
         """Store received changes in one transaction; rows seen before (same origin_ref) are dropped.
 
         Returns the new change ids in input order (None for a duplicate). With `import_id` and
         `cursor`, the import's input cursor moves in the same transaction, so a resumed file import
-        neither skips nor repeats a line.
+        neither skips nor repeats a line. `after_insert` sees the new rows with their ids inside
+        the transaction (the safety threshold holds changes there: features/safety.py).
         """
         now = time.time() if now is None else now
         for attempt in range(3):
             try:
                 with self._tx() as conn:
-                    ids = self._receive(conn, rows, import_id, cursor, now)
+                    ids = self._receive(conn, rows, import_id, cursor, now, after_insert)
                     if unrecorded_unchanged and import_id is not None:
                         conn.execute(
                             _BUMP,
@@ -299,6 +306,7 @@ class Store:
         import_id: str | None,
         cursor: int | None,
         now: float,
+        after_insert: ReceiveHook | None = None,
     ) -> list[int | None]:
         refs = [r.origin_ref for r in rows if r.origin_ref]
         seen: set[str] = set()
@@ -328,6 +336,8 @@ class Store:
                 )
                 for r, new_id in zip(fresh, result.scalars(), strict=True):
                     ids[id(r)] = int(new_id)
+            if after_insert is not None:
+                after_insert(conn, [(r, ids[id(r)]) for r in fresh], now)
         by_import: dict[str, Counter[str]] = {}
         for r in fresh:
             if r.import_id:
@@ -538,6 +548,7 @@ class Store:
                             "rc": o.reason.code if o.reason else None,
                             "rm": o.reason.message if o.reason else None,
                             "at": now,
+                            "au": o.activation_url,
                         }
                         for o in outcomes
                     ],
@@ -703,6 +714,7 @@ class Store:
                 changes.c.reason_code,
                 changes.c.reason_message,
                 changes.c.payload,
+                changes.c.activation_url,
             )
             .where(changes.c.import_id == import_id, changes.c.id > after_id)
             .order_by(changes.c.id)
@@ -800,6 +812,7 @@ _FINISH = (
         reason_code=bindparam("rc"),
         reason_message=bindparam("rm"),
         finished_at=bindparam("at"),
+        activation_url=bindparam("au"),
     )
 )
 _CHANGE_COLUMNS = (
