@@ -78,8 +78,12 @@ class TenantSettings(_Strict):
     # Groups assigned to every portal (OIDC app) registered for this tenant: Okta signs a user in
     # to an app only when the user is assigned to it.
     portal_groups: list[Annotated[str, Field(min_length=1)]] = ["Everyone"]
-    # Refuse a run that would deactivate or delete more than this share of the tenant's users.
+    # Safety threshold (engine/safety.py): a run (an import; single changes per tenant and window)
+    # whose deactivations and deletions would exceed this share of the tenant's linked users is
+    # held until released or forced; it may always remove `deprovision_floor` users.
     max_deprovision_share: Annotated[float, Field(ge=0, le=1)] = 0.2
+    deprovision_floor: Annotated[int, Field(ge=0)] = 10
+    safety_window_s: Annotated[float, Field(gt=0)] = 3600.0
     # Where users not routed to an external IdP log in: the main IdP's OpenID Connect issuer (the
     # Okta org URL, or .../oauth2/default). None: the IdP's url (docs/login-flows.md, idsync route).
     login_url: str | None = None

@@ -44,6 +44,11 @@ class _SessionScan:
         self.handler = FileLogHandler(SCAN.log_file)
         logging.getLogger().addHandler(self.handler)
 
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        root = logging.getLogger()
+        if self.handler is not None and self.handler not in root.handlers:
+            root.addHandler(self.handler)  # a CLI test's logging.basicConfig(force=True) removed it
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.captured is None:
             return
@@ -57,7 +62,7 @@ class _SessionScan:
     def pytest_unconfigure(self) -> None:
         if self.handler is not None:
             logging.getLogger().removeHandler(self.handler)
-            self.handler.close()
+            self.handler.finish()
 
 
 def pytest_configure(config: pytest.Config) -> None:

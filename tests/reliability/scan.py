@@ -138,7 +138,10 @@ def _search(secrets: Iterable[str], where: str, text: str) -> Iterator[Leak]:
 
 
 class FileLogHandler(logging.Handler):
-    """Writes every record (message, arguments and traceback) to the session's log file."""
+    """Writes every record (message, arguments and traceback) to the session's log file.
+
+    `close()` only flushes: uvicorn's logging set-up (`dictConfig`) closes every handler of the
+    process each time a test starts a server, and this one must keep writing. `finish()` closes."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(level=logging.NOTSET)
@@ -148,14 +151,22 @@ class FileLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            text = self.format(record)
-        except Exception:  # a record that cannot be formatted: keep its raw parts
-            text = f"{record.name}: {record.msg!r} {record.args!r}"
-        with self.lock or threading.Lock():
+            try:
+                text = self.format(record)
+            except Exception:  # a record that cannot be formatted: keep its raw parts
+                text = f"{record.name}: {record.msg!r} {record.args!r}"
+            if self._fh.closed:
+                self._fh = self.path.open("a", encoding="utf-8", errors="replace")
             self._fh.write(text + "\n")
             self._fh.flush()
+        except Exception:
+            self.handleError(record)
 
     def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.flush()
+
+    def finish(self) -> None:
         self._fh.close()
         super().close()
 

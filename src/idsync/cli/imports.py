@@ -37,6 +37,11 @@ def import_command(
     source: str | None = typer.Option(
         None, "--source", help="Source of CSV rows that have no 'source' column."
     ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Deactivate/delete even beyond the tenant's safety threshold (max_deprovision_share).",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Sync the users of FILE to the tenant's IdP, with progress; exit 1 when some users failed."""
@@ -50,15 +55,36 @@ def import_command(
         )
     import_id = import_id or new_import_id()
     try:
-        report = asyncio.run(_run(settings, file, tenant, import_id, source))
+        report = asyncio.run(_run(settings, file, tenant, import_id, source, force))
     except IdSyncError as exc:
         raise handle_errors(exc) from None
     print_report(report)
-    raise typer.Exit(EXIT_FAILURES if report.progress.failed else EXIT_OK)
+    held = held_by_safety(settings, tenant, import_id)
+    raise typer.Exit(EXIT_FAILURES if report.progress.failed or held else EXIT_OK)
+
+
+def held_by_safety(settings: Settings, tenant: str, import_id: str) -> int:
+    """Say so when the safety threshold holds changes of this import; how many."""
+    from idsync.adapters.store import Store
+    from idsync.adapters.store.features.safety import find_run
+
+    store = Store(settings.store.url)
+    try:
+        run = find_run(store, f"{tenant}/{import_id}")
+    finally:
+        store.close()
+    if run is None or run.state != "tripped" or not run.held:
+        return 0
+    console.print(
+        f"[bold yellow]safety threshold:[/] {run.describe()}.\n"
+        f"Nothing more of it is sent. Release: idsync safety release {run.run_id} "
+        f"(or run the import again with --force); drop them: idsync safety discard {run.run_id}"
+    )
+    return run.held
 
 
 async def _run(
-    settings: Settings, file: Path, tenant: str, import_id: str, source: str | None
+    settings: Settings, file: Path, tenant: str, import_id: str, source: str | None, force: bool = False
 ) -> ImportReport:
     console.print(f"import [bold]{import_id}[/] of {file} for tenant {tenant}")
     with Progress(
@@ -77,7 +103,13 @@ async def _run(
 
         async with Runtime(settings) as runtime:
             return await run_file_import(
-                runtime, file, tenant=tenant, import_id=import_id, source=source, on_progress=on_progress
+                runtime,
+                file,
+                tenant=tenant,
+                import_id=import_id,
+                source=source,
+                on_progress=on_progress,
+                force=force,
             )
 
 

@@ -9,6 +9,7 @@ The planner decides here exactly as the worker would, so both always agree.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from idsync.adapters.files import RawRecord, parse_json_object
+from idsync.adapters.store.features.safety import Screen
 from idsync.adapters.store.sql import IngestRow
 from idsync.config import Settings
 from idsync.domain.links import Link
@@ -24,8 +26,10 @@ from idsync.domain.models import ChangeMessage, Lane, Reason, Status, validation
 from idsync.domain.planner import plan
 from idsync.domain.policy import TenantPolicy
 from idsync.engine.db import AsyncStore
+from idsync.engine.safety import rules_for
 
 BATCH = 1000
+log = logging.getLogger("idsync.ingest")
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class Defaults:
     # Store a row for each unchanged user? Ways in that send a result per change need it; a file
     # import counts them instead (a million-user re-import would write a million rows of "unchanged").
     record_unchanged: bool = True
+    # Let this run deactivate/delete beyond the tenant's safety threshold (engine/safety.py).
+    force: bool = False
 
 
 def _short(value: object, n: int = 100) -> str:
@@ -98,6 +104,7 @@ class Ingestor:
         self.db = db
         self.settings = settings
         self._policies: dict[str, TenantPolicy | None] = {}
+        self._safety = rules_for(settings)
 
     def policy(self, tenant: str) -> TenantPolicy | None:
         if tenant not in self._policies:
@@ -129,13 +136,24 @@ class Ingestor:
                 continue
             rows.append(row)
             kept.append(p)
+        screen = Screen(self._safety, force=defaults.force)  # the safety threshold, in the transaction
         ids = await self.db.call(
             self.db.store.receive,
             rows,
             import_id=defaults.import_id,
             cursor=cursor,
             unrecorded_unchanged=unrecorded,
+            after_insert=screen,
         )
+        for run in screen.tripped:
+            log.warning(
+                "safety threshold: %s; nothing more of it is sent until it is released "
+                "(idsync safety release %s, or POST /safety/runs/{run_id}/release) or its held "
+                "changes are discarded (idsync safety discard %s)",
+                run.describe(),
+                run.run_id,
+                run.run_id,
+            )
         return list(zip(ids, kept, strict=True))
 
     def _rejected(self, item: Received, reason: Reason, defaults: Defaults) -> IngestRow:

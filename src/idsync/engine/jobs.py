@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from idsync.adapters.files import count_records, detect_format, read_records
+from idsync.adapters.store.features.safety import release_run
 from idsync.adapters.store.sql import ImportRecord
 from idsync.domain.models import ImportProgress
 from idsync.engine.ingest import Defaults, batches, received_from_file
@@ -120,8 +121,10 @@ async def run_file_import(
     fmt: str | None = None,
     on_progress: ProgressCallback | None = None,
     poll_s: float = 0.25,
+    force: bool = False,
 ) -> ImportReport:
-    """Import a CSV/JSONL file; an existing `import_id` resumes after the last stored record."""
+    """Import a CSV/JSONL file; an existing `import_id` resumes after the last stored record.
+    `force` lets it deactivate/delete beyond the tenant's safety threshold (engine/safety.py)."""
     db = runtime.db
     fmt = fmt or detect_format(path)
     import_id = import_id or new_import_id()
@@ -129,9 +132,13 @@ async def run_file_import(
     record: ImportRecord = await db.call(
         db.store.create_import, import_id, tenant, "file", input_name=str(path), total=total
     )
+    if force:  # a run this import tripped before is let through as well
+        await db.call(release_run, db.store, f"{tenant}/{import_id}")
 
     async def ingest() -> None:
-        defaults = Defaults(origin="file", tenant=tenant, import_id=import_id, record_unchanged=False)
+        defaults = Defaults(
+            origin="file", tenant=tenant, import_id=import_id, record_unchanged=False, force=force
+        )
         for batch in batches(read_records(path, fmt=fmt, start_after=record.input_cursor, source=source)):
             await runtime.ingestor.receive(
                 [received_from_file(r) for r in batch], defaults, cursor=batch[-1].number

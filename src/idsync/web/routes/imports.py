@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect
 
 from idsync.adapters.files import RawRecord
 from idsync.adapters.store import ImportRecord
+from idsync.adapters.store.features.safety import release_run
 from idsync.domain.models import Lane, Status
 from idsync.engine.ingest import BATCH, Defaults, received_from_file
 from idsync.engine.jobs import new_import_id
@@ -47,6 +48,10 @@ async def start_import(
     request: Request,
     tenant: Annotated[str, Query(pattern=_ID, description="Every line must be for this tenant")],
     import_id: Annotated[str | None, Query(pattern=_ID, description="Default: a new id")] = None,
+    force: Annotated[
+        bool,
+        Query(description="Deactivate/delete beyond the tenant's safety threshold (max_deprovision_share)"),
+    ] = False,
 ) -> Any:
     """Start (or resume) an import from an NDJSON body; returns once every line is stored.
     The users are then synced in the bulk lane: follow `url` for progress."""
@@ -76,7 +81,9 @@ async def start_import(
             raise HTTPException(
                 status.HTTP_409_CONFLICT, detail=f"import {import_id} has received all its input"
             )
-        received = await _receive(rt, request, import_id, tenant, record.input_cursor, lease, owner)
+        if force:  # a run this import tripped before is let through as well
+            await db.call(release_run, rt.store, f"{tenant}/{import_id}")
+        received = await _receive(rt, request, import_id, tenant, record.input_cursor, lease, owner, force)
     except ClientDisconnect:
         log.info("upload of import %s broke off; sending it again resumes it", import_id)
         return Response(status_code=499)  # nobody reads it: the client is gone
@@ -89,10 +96,17 @@ async def start_import(
 
 
 async def _receive(
-    rt: Runtime, request: Request, import_id: str, tenant: str, cursor: int, lease: str, owner: str
+    rt: Runtime,
+    request: Request,
+    import_id: str,
+    tenant: str,
+    cursor: int,
+    lease: str,
+    owner: str,
+    force: bool = False,
 ) -> int:
     """Store the body's records in batches; the lease is renewed with every batch."""
-    defaults = Defaults(origin="http", tenant=tenant, import_id=import_id)
+    defaults = Defaults(origin="http", tenant=tenant, import_id=import_id, force=force)
     uploads = ServiceStore(rt.store)
     received, batch = 0, []
 
