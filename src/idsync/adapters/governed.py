@@ -64,13 +64,18 @@ class GovernedTransport(httpx.AsyncBaseTransport):
         attempt = 0
         waits = 0
         while True:
+            was_open = gov.breaker.is_open
             if not gov.circuit_allows():
                 raise CircuitOpen(
                     f"{gov.idp}: circuit open after {gov.breaker.failures} failures in a row; "
                     f"calls paused until the cool-down ends",
                     provider=gov.idp,
                 )
+            is_probe = was_open  # allowed through an open circuit: the one half-open probe
             permit = await gov.acquire(bucket, current_lane.get())
+            if gov.breaker.is_open and not is_probe:
+                gov.give_back(permit)  # the circuit opened while this call waited: do not send it
+                continue
             try:
                 response = await self._inner.handle_async_request(request)
                 await response.aread()

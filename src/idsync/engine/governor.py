@@ -184,6 +184,13 @@ class Governor:
         self._in_flight = max(self._in_flight - 1, 0)
         self._slot_free.set()
 
+    def give_back(self, permit: Permit) -> None:
+        """A permit not used after all (the circuit opened while it waited): nothing was sent."""
+        bucket = self._bucket(permit.bucket)
+        bucket.pacer.in_flight = max(bucket.pacer.in_flight - 1, 0)
+        self._release_slot()
+        bucket.wakeup.set()
+
     def on_response(self, permit: Permit, status: int, headers: RateHeaders | None) -> None:
         """Feed the answer back: learn limits, count the call, move the breaker."""
         bucket = self._bucket(permit.bucket)
