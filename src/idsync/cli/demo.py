@@ -15,7 +15,7 @@ import httpx
 import typer
 from rich.table import Table
 
-from idsync.cli.common import console, setup_logging
+from idsync.cli.common import console, fail_usage, setup_logging
 from idsync.config import Settings, settings_from_dict
 from idsync.demo import TENANT, demo_config, write_samples
 from idsync.domain.models import Status
@@ -39,8 +39,13 @@ def demo_command(
         False, "--serve", help="Then serve the dashboard on 127.0.0.1 (URL and token printed) until Ctrl-C."
     ),
     port: int = typer.Option(0, "--port", help="Port of --serve (default: a free one)."),
+    idp: str = typer.Option(
+        "okta", "--idp", help="okta (the built-in emulator) or scim (a real SCIM 2.0 server)."
+    ),
 ) -> None:
     """Migrate sample users into the built-in Okta emulator: phase 1, a re-run, phase 2."""
+    if idp not in ("okta", "scim"):
+        fail_usage(f"--idp: {idp!r} is not an IdP the demo knows; use okta or scim")
     setup_logging(verbose)
     from idsync.emulator.okta.server import EmulatorProcess
     from idsync.emulator.okta.settings import EmulatorSettings
@@ -54,6 +59,9 @@ def demo_command(
         f"{samples.invalid} invalid lines) in {workdir / 'input'}"
     )
     started = time.monotonic()
+    if idp == "scim":
+        _run_scim(workdir, samples, started, serve, port)
+        return
     token = "demo-" + os.urandom(8).hex()
     emulator_settings = EmulatorSettings(token=token, time_scale=time_scale)
     with EmulatorProcess(emulator_settings) as emulator:
@@ -72,6 +80,28 @@ def demo_command(
         _summary(rows, failures, stats, time.monotonic() - started)
         if serve:
             _serve(settings, port)  # inside: the emulator stays up while the service runs
+
+
+def _run_scim(workdir: Path, samples: Any, started: float, serve: bool, port: int) -> None:
+    """The same migration into a real SCIM 2.0 server (scim2-server from PyPI), through the SCIM
+    connector: the IdP is a setting, the results are the same."""
+    from idsync.adapters.scim.server import ScimServerProcess
+
+    with ScimServerProcess(token="demo-" + os.urandom(8).hex()) as scim:
+        console.print(f"SCIM 2.0 server (scim2-server) at {scim.url}")
+        os.environ["IDSYNC_DEMO_SCIM_TOKEN"] = scim.token or ""
+        raw = demo_config(f"sqlite:///{workdir / 'idsync.db'}", scim.idp_settings("IDSYNC_DEMO_SCIM_TOKEN"))
+        settings = settings_from_dict(raw, os.environ)
+        rows, failures = asyncio.run(_phases(settings, samples))
+        users = scim.users_by_status()
+        _summary(
+            rows,
+            failures,
+            {"users_by_status": users, "activation_emails_sent": "n/a (SCIM)", "served_429": {"total": 0}},
+            time.monotonic() - started,
+        )
+        if serve:
+            _serve(settings, port)
 
 
 def _serve(settings: Settings, port: int) -> None:
@@ -159,7 +189,7 @@ def _summary(
     users = stats.get("users_by_status", {})
     served = stats.get("served_429", {})
     console.print(
-        f"emulator: users by status {users}; activation e-mails sent: "
+        f"IdP: users by status {users}; activation e-mails sent: "
         f"{stats.get('activation_emails_sent', '?')}; 429 answers: {served.get('total', '?')}"
     )
     calls = sum(r.api_calls for _, r in rows)
