@@ -91,5 +91,5 @@ async def test_bad_questions_get_clear_statuses(
 
 
 async def test_both_endpoints_are_in_the_openapi_schema(client: httpx.AsyncClient) -> None:
-    paths = (await client.get("/openapi.json")).json()["paths"]
+    paths = (await client.get("/openapi.json", headers=AUTH)).json()["paths"]
     assert {"/access/login-url", "/access/route"} <= set(paths)

@@ -42,7 +42,10 @@ def test_every_route_but_health_needs_the_token(client: httpx.Client) -> None:
         assert client.request(method, path).status_code == 401, path
         wrong = client.request(method, path, headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401, path
-    schema = client.get("/openapi.json").json()
+    for public in ("/docs", "/redoc"):
+        assert client.get(public).status_code == 404  # no unauthenticated API pages
+    assert client.get("/openapi.json", headers={"Authorization": "Bearer nope"}).status_code == 401
+    schema = client.get("/openapi.json", headers=AUTH).json()
     assert {
         "/changes",
         "/changes/{change_id}",

@@ -49,12 +49,22 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, start_work
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await asyncio.wait_for(task, timeout=10)
 
+    # No public /docs, /redoc or /openapi.json: every route but health needs the token, and the
+    # schema is served below behind it (load it into any OpenAPI viewer).
     app = FastAPI(
         title="idsync",
         version=__version__,
         lifespan=lifespan,
         description="Keeps application users and identity-provider accounts in step.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(check_bearer)])
+    async def openapi_schema() -> dict[str, Any]:
+        return app.openapi()
+
     app.state.settings = settings
     app.state.api_token = (
         settings.service.api_token.get_secret_value() if settings.service.api_token else None
