@@ -28,6 +28,7 @@ NAME_MAX = 50
 ATTRIBUTE_MAX = 1024
 KEY_MAX = 200
 _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$")
+VERSION_MAX = 2**63 - 1  # the store keeps versions in a signed 64-bit column
 
 
 class Op(enum.StrEnum):
@@ -106,7 +107,7 @@ class ChangeMessage(BaseModel):
     source: Identifier
     key: Annotated[str, Field(min_length=1, max_length=KEY_MAX, pattern=SAFE_TEXT_PATTERN)]
     user: UserFields | None = None
-    version: Annotated[StrictInt, Field(ge=0)] | None = None
+    version: Annotated[StrictInt, Field(ge=0, le=VERSION_MAX)] | None = None
     import_id: Identifier | None = None
     message_id: Annotated[str, Field(max_length=KEY_MAX, pattern=SAFE_TEXT_PATTERN)] | None = None
 
