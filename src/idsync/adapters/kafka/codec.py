@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
-from idsync.adapters.files import parse_json_object
+from idsync.adapters.files import MAX_RECORD_BYTES, parse_json_object
 from idsync.domain.models import (
     Identifier,
     ImportProgress,
@@ -32,6 +32,9 @@ from idsync.domain.models import (
 from idsync.engine.ingest import Received
 
 TYPE_HEADER = "idsync-type"
+# A dead letter carries at most this much of the refused value, so it always fits in a message
+# (a 10 MB value would make the dead letter itself too large and stop the partition).
+DEAD_LETTER_VALUE_BYTES = 64 * 1024
 REF_HEADER = "idsync-ref"
 Headers = list[tuple[str, bytes]]
 
@@ -86,6 +89,9 @@ def decode(record: Record) -> Received | ImportEnd | Reason:
     ref = record_ref(record)
     if record.value is None:
         return Received(payload="message: is empty (a tombstone)", origin_ref=ref)
+    if len(record.value) > MAX_RECORD_BYTES:  # as for a line of a file: never decoded
+        size = f"message: is {len(record.value):,} bytes long; the limit is {MAX_RECORD_BYTES:,}"
+        return Received(payload=size, origin_ref=ref)
     try:
         text = record.value.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -157,14 +163,18 @@ def progress_message(progress: ImportProgress) -> Outgoing:
 
 def dead_letter_message(record: Record, reason: Reason) -> Outgoing:
     value = record.value or b""
-    body = {
+    head = value[:DEAD_LETTER_VALUE_BYTES]
+    body: dict[str, object] = {
         "reason": reason.model_dump(),
         "topic": record.topic,
         "partition": record.partition,
         "offset": record.offset,
-        "key": record.key.decode("utf-8", "replace") if record.key is not None else None,
-        "value": value.decode("utf-8", "replace"),
+        "key": record.key[:1000].decode("utf-8", "replace") if record.key is not None else None,
+        "value": head.decode("utf-8", "replace"),
     }
+    if len(head) < len(value):  # the whole value stays in the changes topic at that offset
+        body["value_truncated"] = True
+        body["value_bytes"] = len(value)
     headers: Headers = [(str(k), bytes(v)) for k, v in (record.headers or ()) if k != TYPE_HEADER]
     headers += [(TYPE_HEADER, b"dead_letter"), (REF_HEADER, record_ref(record).encode())]
     return Outgoing(record.key or b"", json.dumps(body, separators=(",", ":")).encode(), headers)
