@@ -59,7 +59,9 @@ def read_records(
 ) -> Iterator[RawRecord]:
     fmt = fmt or detect_format(path)
     try:
-        fh = path.open("r", encoding="utf-8", newline="", errors="replace")
+        # Bytes that are not UTF-8 become lone surrogates; the record is then refused (never
+        # replaced: a replaced byte would change a name without anyone noticing).
+        fh = path.open("r", encoding="utf-8", newline="", errors="surrogateescape")
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
     with fh:
@@ -102,6 +104,10 @@ def _jsonl(fh: io.TextIOBase, start_after: int) -> Iterator[RawRecord]:
         if not text:
             yield RawRecord(number, error="message: is an empty line")
             continue
+        problem = _not_utf8(text)
+        if problem:
+            yield RawRecord(number, error=f"message: {problem}")
+            continue
         yield RawRecord(number, text=text)
 
 
@@ -126,6 +132,10 @@ def _csv(fh: io.TextIOBase, start_after: int, source: str | None) -> Iterator[Ra
         if not line.strip():
             yield RawRecord(number, error="row: is empty")
             continue
+        problem = _not_utf8(line)
+        if problem:
+            yield RawRecord(number, error=f"row: {problem}")
+            continue
         try:
             cells = next(csv.reader([line]))
         except csv.Error as exc:
@@ -135,6 +145,15 @@ def _csv(fh: io.TextIOBase, start_after: int, source: str | None) -> Iterator[Ra
             yield RawRecord(number, error=f"row: has {len(cells)} cells, the header has {len(header)}")
             continue
         yield RawRecord(number, data=_row_to_change(dict(zip(header, cells, strict=False)), source))
+
+
+def _not_utf8(text: str) -> str | None:
+    """Why a line read with `surrogateescape` is not UTF-8 (None when it is)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"is not UTF-8 (invalid byte at character {exc.start + 1})"
+    return None
 
 
 def _row_to_change(row: dict[str, str], source: str | None) -> dict[str, Any]:

@@ -16,7 +16,10 @@ from idsync.adapters.files import MAX_RECORD_BYTES, RawRecord
 def _record(number: int, line: bytes | None, size: int) -> RawRecord:
     if line is None:
         return RawRecord(number, error=f"message: is {size:,} bytes long; the limit is {MAX_RECORD_BYTES:,}")
-    text = line.decode("utf-8", errors="replace").strip()
+    try:
+        text = line.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:  # never guess: a replaced byte would change a name silently
+        return RawRecord(number, error=f"message: is not UTF-8 ({exc.reason} at byte {exc.start})")
     if not text:
         return RawRecord(number, error="message: is an empty line")
     return RawRecord(number, text=text)
