@@ -79,8 +79,8 @@ def to_change(item: Received, defaults: Defaults) -> ChangeMessage | Reason:
                 message=f"tenant: is {_short(data['tenant'], 40)!r}, but this import is for "
                 f"tenant {defaults.tenant!r}",
             )
-    if defaults.import_id is not None:
-        data["import_id"] = defaults.import_id
+    if defaults.import_id is not None:  # the way in's import applies (to the stored row) ...
+        data.setdefault("import_id", defaults.import_id)  # ... but a malformed one is still refused
     try:
         return ChangeMessage.model_validate(data)
     except ValidationError as exc:
