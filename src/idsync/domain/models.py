@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import (
@@ -216,8 +217,13 @@ class FieldError(BaseModel):
 
 def describe_validation_error(exc: ValidationError) -> list[FieldError]:
     """Turn pydantic's errors into (field, reason) pairs a person can act on."""
+    return describe_errors(exc.errors(include_url=False, include_input=True))
+
+
+def describe_errors(errors: Sequence[Mapping[str, Any]]) -> list[FieldError]:
+    """The same for error dicts in pydantic's shape (e.g. FastAPI's, without its `body` prefix)."""
     out: list[FieldError] = []
-    for err in exc.errors(include_url=False, include_input=True):
+    for err in errors:
         field = ".".join(str(p) for p in err["loc"]) or "message"
         msg = err["msg"]
         for prefix in ("Value error, ", "Assertion failed, "):
@@ -229,7 +235,10 @@ def describe_validation_error(exc: ValidationError) -> list[FieldError]:
         elif err["type"] == "string_too_long":
             msg = f"is longer than {err.get('ctx', {}).get('max_length')} characters"
         elif err["type"] == "string_too_short":
-            msg = "is empty" if err.get("ctx", {}).get("min_length") == 1 else msg
+            least = err.get("ctx", {}).get("min_length")
+            msg = (
+                "is empty" if least == 1 or err.get("input") == "" else f"is shorter than {least} characters"
+            )
         elif err["type"] == "string_pattern_mismatch":
             msg = _pattern_reason(str(err.get("ctx", {}).get("pattern", "")), err.get("input"))
         elif err["type"] in ("json_invalid", "json_type"):

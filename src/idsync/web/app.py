@@ -10,12 +10,15 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
 from idsync import __version__
 from idsync.config import Settings
 from idsync.runtime import Runtime
 from idsync.web import routes
 from idsync.web.auth import check_bearer
+from idsync.web.errors import BodyLimit, body_error_handler, validation_error_handler
 
 log = logging.getLogger("idsync.web")
 
@@ -65,6 +68,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, start_work
     async def openapi_schema() -> dict[str, Any]:
         return app.openapi()
 
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(HTTPException, body_error_handler)
+    app.add_middleware(BodyLimit)
     app.state.settings = settings
     app.state.api_token = (
         settings.service.api_token.get_secret_value() if settings.service.api_token else None
