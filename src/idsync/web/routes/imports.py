@@ -6,6 +6,7 @@ stored are skipped (the import keeps its input cursor), so nothing is lost or co
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -28,7 +29,9 @@ from idsync.service.views import ImportStarted, ImportView, ResultPage, import_v
 
 log = logging.getLogger("idsync.web.imports")
 router = APIRouter(tags=["imports"])
-_UPLOAD_LEASE_S = 120.0
+# An upload holds its import for this long, renewed while the request lives: an upload cut off
+# by a crash blocks a resend only this long (it was 120 s, renewed only per stored batch).
+_UPLOAD_LEASE_S = 15.0
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$"
 _NDJSON_BODY = {
     "required": True,
@@ -72,8 +75,11 @@ async def start_import(
     lease, owner = f"upload:{import_id}", f"{rt.worker.owner}/{uuid.uuid4().hex[:8]}"
     if not await db.call(uploads.hold_lease, lease, owner, _UPLOAD_LEASE_S, time.time()):
         raise HTTPException(
-            status.HTTP_409_CONFLICT, detail=f"an upload of import {import_id} is in progress"
+            status.HTTP_409_CONFLICT,
+            detail=f"an upload of import {import_id} is in progress (one cut off by a crash "
+            f"holds it at most {_UPLOAD_LEASE_S:.0f} s)",
         )
+    keeper = asyncio.create_task(_keep_lease(rt, uploads, lease, owner))
     try:
         current: ImportRecord | None = await db.call(db.store.get_import, import_id)
         record = current or record  # its cursor, read under the lease
@@ -88,11 +94,19 @@ async def start_import(
         log.info("upload of import %s broke off; sending it again resumes it", import_id)
         return Response(status_code=499)  # nobody reads it: the client is gone
     finally:
+        keeper.cancel()
         await db.call(uploads.drop_lease, lease, owner)
     await db.call(db.store.finish_input, import_id)
     return ImportStarted(
         import_id=import_id, received=received, resumed_after=record.input_cursor, url=f"/imports/{import_id}"
     )
+
+
+async def _keep_lease(rt: Runtime, uploads: ServiceStore, lease: str, owner: str) -> None:
+    """Renew the upload's lease while the request lives, however slowly the client sends."""
+    while True:
+        await asyncio.sleep(_UPLOAD_LEASE_S / 3)
+        await rt.db.call(uploads.hold_lease, lease, owner, _UPLOAD_LEASE_S, time.time())
 
 
 async def _receive(
