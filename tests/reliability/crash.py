@@ -132,6 +132,7 @@ class Harness:
         self.feed = feed  # returns True once the whole input is in
         self.kills: list[Kill] = []
         self.fed = feed is None
+        self.resend_wait_s = 0.0  # time spent sending the input again after kills
 
     def done(self) -> int:
         view = self.serve.try_get(f"/imports/{self.import_id}")
@@ -148,7 +149,9 @@ class Harness:
         if self.feed is None or self.fed:
             return
         self.serve.ready()
-        self.fed = eventually(self.feed, timeout_s=120, every_s=0.5)
+        started = time.monotonic()
+        self.fed = eventually(self.feed, timeout_s=300, every_s=0.5)
+        self.resend_wait_s += time.monotonic() - started
 
     def run(self, timeout_s: float) -> dict[str, Any]:
         self.serve.start()

@@ -121,6 +121,7 @@ def test_file_import_survives_sigkill_at_random_moments(
             "kill_phases": dict(Counter(k.phase for k in harness.kills)),
             "incarnations": serve.incarnation,
             "elapsed_s": round(time.monotonic() - started, 1),
+            "resend_wait_s": round(harness.resend_wait_s, 1),
             "lost": 0,
             **result,
             "kill_log": dumps(harness.kills),
