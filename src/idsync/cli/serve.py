@@ -50,7 +50,8 @@ def serve_command(
     if settings.kafka is not None:
         parts.append(f"kafka {settings.kafka.topics.changes}")
     console.print(
-        f"idsync {instance} serving on http://{bind_host}:{bind_port} ({', '.join(parts)}; OpenAPI schema at /openapi.json)"
+        f"idsync {instance} serving on http://{bind_host}:{bind_port} "
+        f"({', '.join(parts)}; OpenAPI schema at /openapi.json)"
     )
     server = uvicorn.Server(
         uvicorn.Config(
