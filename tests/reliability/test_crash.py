@@ -90,6 +90,7 @@ def _assert_nothing_lost(emulator: EmulatorProcess, store_url: str, workload: Wo
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(TIMEOUT_S + 300)
 def test_file_import_survives_sigkill_at_random_moments(
     emulator: EmulatorProcess, tmp_path: Path, secret_scan: Any
 ) -> None:
@@ -130,6 +131,7 @@ def test_file_import_survives_sigkill_at_random_moments(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(TIMEOUT_S + 300)
 @pytest.mark.postgres
 @pytest.mark.kafka
 def test_kafka_import_survives_sigkill_at_random_moments(
