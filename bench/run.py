@@ -23,7 +23,7 @@ def main() -> None:
     args = parser.parse_args()
     wanted = set(args.only.split(","))
     sizes = (
-        {"s1": 5_000, "s2": 50_000, "s4": 200} if args.quick else {"s1": 100_000, "s2": 1_000_000, "s4": 1200}
+        {"s1": 5_000, "s2": 50_000, "s4": 200} if args.quick else {"s1": 100_000, "s2": 1_000_000, "s4": 600}
     )
     results_path = ROOT / "bench" / "results.json"
     results: dict[str, Any] = json.loads(results_path.read_text()) if results_path.exists() else {}

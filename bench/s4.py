@@ -76,7 +76,7 @@ def _one(workdir: Path, users: int, latency_ms: float) -> dict[str, Any]:
     return out
 
 
-def run(workdir: Path, users: int = 1200, latencies_ms: tuple[float, ...] = (300.0, 100.0)) -> dict[str, Any]:
+def run(workdir: Path, users: int = 600, latencies_ms: tuple[float, ...] = (300.0, 100.0)) -> dict[str, Any]:
     runs = [_one(workdir, users, lat) for lat in latencies_ms]
     main = runs[0]
     return {

@@ -118,6 +118,12 @@ def test_usage_and_config_errors_exit_2(workdir: Path) -> None:
     bad = idsync(workdir, "import", str(users), "--tenant", "acme", "--config", str(workdir / "bad.toml"))
     assert bad.returncode == 2
     assert "tenants.acme.mode" in bad.stderr and "Traceback" not in bad.stderr
+    sourceless = workdir / "users.csv"
+    sourceless.write_text("key,login,email,firstName,lastName\n1,a@example.com,a@example.com,Ann,Lee\n")
+    for command in ("import", "plan"):
+        no_source = idsync(workdir, command, str(sourceless), "--tenant", "acme")
+        assert no_source.returncode == 2, no_source.stdout
+        assert "no 'source' column: pass --source" in no_source.stderr.replace("\n", " ")
     no_token = idsync(workdir, "import", str(users), "--tenant", "acme", env={"CLI_OKTA_TOKEN": ""})
     assert no_token.returncode == 2 and "CLI_OKTA_TOKEN is not set" in no_token.stderr
 

@@ -143,14 +143,14 @@ def test_without_secrets_file_the_secret_is_dropped_and_bad_rows_exit_1(
         "name,base_url,redirect_uris\n"
         "ok,https://ok.example.com,https://ok.example.com/cb\n"
         "plain,http://plain.example.com,http://plain.example.com/cb\n"
-        "bad name!,https://x.example.com,https://x.example.com/cb\n"
+        "bad\u202ename,https://x.example.com,https://x.example.com/cb\n"  # a hidden character
         "frag,https://f.example.com,https://f.example.com/cb#x\n"
     )
     result = idsync(workdir, "portals", "sync", "--tenant", TENANT, "--file", "portals.csv")
     assert result.returncode == 1, result.stdout + result.stderr
     out = result.stdout
     assert "client secrets of 1 new app(s) were not kept" in out
-    assert "must use https" in out and "#fragment" in out and "invalid 3" in out
+    assert "must use https" in out and "#fragment" in out and "bidirectional" in out and "invalid 3" in out
     assert [a["label"] for a in apps(emulator.url)] == ["idsync/efs-prod/ok"]
 
 

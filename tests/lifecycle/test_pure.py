@@ -8,6 +8,7 @@ import io
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from idsync.domain.links import IdpStatus, Link
 from idsync.domain.models import ChangeMessage, Lane, Reason
@@ -24,7 +25,7 @@ from idsync.lifecycle.estimate import (
 )
 from idsync.lifecycle.failures import FailureRow, write_csv
 from idsync.lifecycle.forecast import Tally, after, calls_of
-from idsync.lifecycle.portals import parse_portals_csv, portal_label
+from idsync.lifecycle.portals import PortalSpec, parse_portals_csv, portal_label
 
 
 @given(
@@ -145,6 +146,25 @@ def test_portal_rows_are_validated_and_named_by_a_stable_label() -> None:
     assert portal_label("efs-prod", "panel") == "idsync/efs-prod/panel"
     with pytest.raises(ValueError, match="redirect_uris"):
         parse_portals_csv("name,base_url\nx,https://x.example.com\n")
+
+
+def test_portal_names_are_display_names_but_hide_nothing() -> None:
+    rows = parse_portals_csv(
+        "name,base_url,redirect_uris\n"
+        "Acme Panel (EU),https://p.example.com,https://p.example.com/cb\n"
+        " padded,https://q.example.com,https://q.example.com/cb\n"
+        "evil\u202eroot,https://r.example.com,https://r.example.com/cb\n"
+        f"{'n' * 101},https://s.example.com,https://s.example.com/cb\n"
+    )
+    assert [r.spec.name for r in rows if r.spec] == ["Acme Panel (EU)", "padded"]  # CSV cells are trimmed
+    assert portal_label("acme", "Acme Panel (EU)") == "idsync/acme/Acme Panel (EU)"
+    with pytest.raises(ValidationError, match="must not start or end with a space"):
+        PortalSpec(
+            name="padded ", base_url="https://q.example.com", redirect_uris=["https://q.example.com/cb"]
+        )
+    errors = {r.line: r.error or "" for r in rows if r.spec is None}
+    assert "name" in errors[4] and "bidirectional" in errors[4]
+    assert "name" in errors[5] and "100" in errors[5]
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_defused() -> None:

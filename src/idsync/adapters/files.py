@@ -41,6 +41,24 @@ def detect_format(path: Path) -> str:
     return "jsonl" if head == b"{" else "csv"
 
 
+def csv_lacks_source(path: Path, fmt: str | None = None) -> bool:
+    """A CSV whose header has no `source` column: its rows need `--source` (the link key)."""
+    if (fmt or detect_format(path)) != "csv":
+        return False
+    try:
+        with path.open("r", encoding="utf-8", newline="", errors="replace") as fh:
+            header = next(csv.reader([fh.readline(MAX_RECORD_BYTES)]), [])
+    except OSError:
+        return False  # reading it later names the problem
+    return "source" not in {h.strip().lstrip("\ufeff") for h in header}
+
+
+MISSING_SOURCE = (
+    "{file}: the CSV has no 'source' column: pass --source NAME, the system the users come from "
+    "(e.g. --source app); it is part of each user's link key, so use the same name on every run"
+)
+
+
 def count_records(path: Path, fmt: str) -> int:
     """Number of records, read in 1 MiB blocks (for progress and ETA)."""
     lines = 0

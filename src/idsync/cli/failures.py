@@ -111,6 +111,9 @@ def retry_command(
         )
         console.print("nothing was changed (dry run)")
         raise typer.Exit(EXIT_OK)
+    if retried == 0:
+        console.print(f"import {import_id}: no failed users to send again{left}")
+        raise typer.Exit(EXIT_OK)
     try:
         report = asyncio.run(_retry(settings, import_id))
     except IdSyncError as exc:

@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from idsync.adapters.files import MISSING_SOURCE, csv_lacks_source
 from idsync.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
@@ -49,6 +50,8 @@ def import_command(
     settings = settings_or_exit(config)
     if not file.exists():
         fail_usage(f"{file}: no such file")
+    if source is None and csv_lacks_source(file):
+        fail_usage(MISSING_SOURCE.format(file=file))
     if settings.policy(tenant) is None:
         fail_usage(
             f"--tenant: tenant {tenant!r} is not configured (known: {', '.join(settings.tenants) or 'none'})"
@@ -115,7 +118,8 @@ async def _run(
 
 def print_report(report: ImportReport) -> None:
     p = report.progress
-    table = Table(title=f"import {p.import_id} ({p.state.value})", show_header=True)
+    console.print(f"[bold]import {p.import_id}[/] ({p.state.value})")
+    table = Table(show_header=True)
     table.add_column("result")
     table.add_column("users", justify="right")
     table.add_row("received", f"{p.received:,}")

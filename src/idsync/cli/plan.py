@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from idsync.adapters.files import MISSING_SOURCE, csv_lacks_source
 from idsync.adapters.store import Store
 from idsync.cli.common import EXIT_OK, ConfigOption, console, fail_usage, handle_errors, settings_or_exit
 from idsync.domain.policy import SyncMode
@@ -33,6 +34,8 @@ def plan_command(
     settings = settings_or_exit(config)
     if not file.exists():
         fail_usage(f"{file}: no such file")
+    if source is None and csv_lacks_source(file):
+        fail_usage(MISSING_SOURCE.format(file=file))
     if settings.policy(tenant) is None:
         fail_usage(
             f"--tenant: tenant {tenant!r} is not configured (known: {', '.join(settings.tenants) or 'none'})"
@@ -74,7 +77,7 @@ def _print(plan: FilePlan) -> None:
         table.add_row(WORDS[status], f"{n:,}", detail)
         for (st, code), count in sorted(t.reasons.items(), key=lambda kv: -kv[1]):
             if st == status:
-                table.add_row(f"  {WORDS[status]}: {code}", f"{count:,}", t.examples[(st, code)][:80])
+                table.add_row(f"  {WORDS[status]}: {code}", f"{count:,}", _clip(t.examples[(st, code)], 160))
     console.print(table)
     if policy.mode is SyncMode.SYNC and t.outcomes.get("created"):
         console.print("created users stay STAGED: phase 2 (`idsync activate`) sends the activation e-mails")
@@ -101,3 +104,7 @@ def _json(plan: FilePlan) -> dict[str, object]:
         "created_with_activation": t.created_active,
         "estimate": estimate_json(plan.estimate),
     }
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

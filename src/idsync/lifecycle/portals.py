@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from idsync.domain.models import Identifier, describe_validation_error
+from idsync.domain.models import describe_validation_error
+from idsync.domain.text import SAFE_TEXT_PATTERN
 
 __all__ = ["PortalRow", "PortalSpec", "parse_portals_csv", "portal_label"]
 
@@ -49,6 +50,19 @@ def _url(value: str, *, what: str) -> str:
     return value
 
 
+def _portal_name(value: str) -> str:
+    if value != value.strip():
+        raise ValueError("must not start or end with a space")
+    return value
+
+
+# A display name as people write it ("Acme Panel"): spaces allowed, control and bidirectional
+# characters not (they would hide in the Okta admin console's label).
+PortalName = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=SAFE_TEXT_PATTERN), AfterValidator(_portal_name)
+]
+
+
 def _base_url(value: str) -> str:
     return _url(value, what="base URL").rstrip("/")
 
@@ -62,7 +76,7 @@ class PortalSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: Identifier
+    name: PortalName
     base_url: Annotated[str, AfterValidator(_base_url)]
     redirect_uris: Annotated[
         list[Annotated[str, AfterValidator(_redirect_uri)]], Field(min_length=1, max_length=MAX_REDIRECT_URIS)
