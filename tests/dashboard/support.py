@@ -3,8 +3,6 @@ in-process (what `POST /imports` does, without depending on the upload route), a
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -13,6 +11,7 @@ from fastapi import FastAPI
 from idsync.config import Settings, settings_from_dict
 from idsync.domain.models import Lane
 from idsync.engine.ingest import Defaults, Received
+from tests.common import ServerThread, eventually  # noqa: F401 (re-exported)
 
 API_TOKEN = "dashboard-test-api-token-5c2e"
 OKTA_TOKEN = "dashboard-test-okta-token-81f0"
@@ -84,42 +83,3 @@ def feeder(
         await rt.db.call(rt.store.finish_input, import_id)
 
     return feed
-
-
-def eventually(check: Callable[[], Any], *, timeout_s: float = 60.0, every_s: float = 0.1) -> Any:
-    """Poll until `check()` is truthy (a guard against hangs, not a timing target)."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every_s)
-    raise AssertionError(f"condition not met within {timeout_s} s; last value: {last!r}")
-
-
-class ServerThread:
-    """An app served by uvicorn on a free 127.0.0.1 port in a thread (real HTTP, real lifespan)."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        from tests.servers import free_port
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        )
-        self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        eventually(lambda: self.server.started or not self.thread.is_alive(), timeout_s=30, every_s=0.02)
-        if not self.server.started:
-            raise RuntimeError("the app did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=60)

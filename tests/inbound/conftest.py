@@ -5,7 +5,6 @@ session's PostgreSQL)."""
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,12 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Boolean, Column, Engine, Integer, MetaData, String, Table, create_engine, select
 
 from idsync.config import Settings, settings_from_dict
 from idsync.emulator.okta import EmulatorAdmin, EmulatorSettings, EmulatorThread
 from idsync.web.app import create_app
+from tests.common import ServerThread
 
 from ..servers import free_port
 
@@ -27,29 +26,6 @@ API_TOKEN = "inbound-api-token-0123456789"
 HOOK_SECRET = "Bearer hook-secret-9f8e7d6c5b4a3210"
 OKTA_TOKEN = "inbound-okta-token"
 TARGET_TOKEN = "callback-token-5566778899"
-
-
-class ServerThread:
-    """An ASGI app served by uvicorn on 127.0.0.1 in a background thread."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name=f"idsync-{port}", daemon=True)
-        self.url = f"http://127.0.0.1:{port}"
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("idsync app did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
 
 
 def app_tables(metadata: MetaData) -> tuple[Table, Table]:

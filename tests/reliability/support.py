@@ -9,12 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.common import eventually
 from tests.reliability.scan import SCAN
 from tests.servers import free_port
 from tests.service.instances import to_toml
@@ -33,18 +34,6 @@ def write_figures(name: str, figures: dict[str, Any]) -> None:
     stamped = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), **figures}
     (ARTIFACTS / f"{name}.json").write_text(json.dumps(stamped, indent=2, sort_keys=True) + "\n")
     print(f"\n{name}: {json.dumps(figures, sort_keys=True)}")
-
-
-def eventually(check: Callable[[], Any], *, timeout_s: float = 60.0, every_s: float = 0.1) -> Any:
-    """Poll until `check()` is truthy; a safety net against hangs, not a timing target."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every_s)
-    raise AssertionError(f"condition not met within {timeout_s} s; last value: {last!r}")
 
 
 def write_config(path: Path, raw: dict[str, Any]) -> Path:
