@@ -10,7 +10,6 @@ import asyncio
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from idsync.adapters.store import Store
 from idsync.cli.common import (
@@ -20,6 +19,7 @@ from idsync.cli.common import (
     console,
     fail_usage,
     handle_errors,
+    progress_bar,
     settings_or_exit,
     setup_logging,
 )
@@ -168,15 +168,7 @@ async def _run(settings: Settings, plan: ActivationEstimate, job_id: str | None)
         else:
             console.print(f"activation job [bold]{job.job_id}[/] of {_scope(plan.tenant, plan.source)}")
         console.print(f"staged users: {plan.staged:,}; {duration_line(plan.estimate)} at the known limits")
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:>8.1f} users/s"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        ) as bar:
+        with progress_bar() as bar:
             task = bar.add_task("activating", total=None, rate=0.0)
 
             def on_progress(p: ImportProgress) -> None:

@@ -12,6 +12,7 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from idsync.config import Settings, load_settings
 from idsync.errors import ConfigError, IdSyncError
@@ -60,3 +61,16 @@ def handle_errors(exc: IdSyncError) -> typer.Exit:
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def progress_bar() -> Progress:
+    """The progress bar of every long command: done/total, users per second, time left."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8.1f} users/s"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )

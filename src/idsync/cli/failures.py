@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from idsync.adapters.store import Store
@@ -18,6 +17,7 @@ from idsync.cli.common import (
     console,
     fail_usage,
     handle_errors,
+    progress_bar,
     settings_or_exit,
     setup_logging,
 )
@@ -129,15 +129,7 @@ async def _retry(settings: Settings, import_id: str) -> tuple[ImportReport, int]
         db = runtime.db
         requeued = await db.call(db.store.requeue_failed, import_id, except_codes=NOT_RETRIED)
         console.print(f"import [bold]{import_id}[/]: {requeued:,} failed users queued again")
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:>8.1f} users/s"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        ) as bar:
+        with progress_bar() as bar:
             task = bar.add_task("retrying", total=requeued or None, rate=0.0)
             base: list[int] = []
 

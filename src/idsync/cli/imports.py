@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from idsync.adapters.files import MISSING_SOURCE, csv_lacks_source
@@ -18,6 +17,7 @@ from idsync.cli.common import (
     console,
     fail_usage,
     handle_errors,
+    progress_bar,
     settings_or_exit,
     setup_logging,
 )
@@ -90,15 +90,7 @@ async def _run(
     settings: Settings, file: Path, tenant: str, import_id: str, source: str | None, force: bool = False
 ) -> ImportReport:
     console.print(f"import [bold]{import_id}[/] of {file} for tenant {tenant}")
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>8.1f} users/s"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("syncing", total=None, rate=0.0)
 
         def on_progress(p: ImportProgress) -> None:

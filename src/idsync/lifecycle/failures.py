@@ -51,7 +51,8 @@ class FailureRow:
     change_id: int
 
 
-def _login(payload: object) -> str:
+def login_of(payload: object) -> str:
+    """The user's login from a stored change (empty for a line that was not even JSON)."""
     if not isinstance(payload, str) or not payload:
         return ""
     try:
@@ -84,7 +85,7 @@ def iter_failures(
                 source=str(r["source"]),
                 key=str(r["key"]),
                 op=str(r["op"]),
-                login=_login(r["payload"]),
+                login=login_of(r["payload"]),
                 idp_id=str(r["idp_id"] or ""),
                 change_id=int(str(r["id"])),
             )

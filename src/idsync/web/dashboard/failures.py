@@ -9,7 +9,6 @@ page by page in constant memory and holds exactly the rows the filter shows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
@@ -19,7 +18,7 @@ from sqlalchemy import or_, select
 from idsync.adapters.store.schema import changes
 from idsync.adapters.store.sql import Store
 from idsync.engine.db import AsyncStore
-from idsync.lifecycle.failures import FailureRow, csv_lines
+from idsync.lifecycle.failures import FailureRow, csv_lines, login_of
 
 __all__ = ["PAGE", "FailureFilter", "FailureStatus", "csv_chunks", "failure_page"]
 
@@ -83,25 +82,12 @@ def failure_page(
             source=str(r["source"]),
             key=str(r["key"]),
             op=str(r["op"]),
-            login=_login(r["payload"]),
+            login=login_of(r["payload"]),
             idp_id=str(r["idp_id"] or ""),
             change_id=int(r["id"]),
         )
         for r in rows
     ]
-
-
-def _login(payload: object) -> str:
-    """The user's login from the stored change (empty for a line that was not even JSON)."""
-    if not isinstance(payload, str) or not payload:
-        return ""
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        return ""
-    user = data.get("user") if isinstance(data, dict) else None
-    login = user.get("login") if isinstance(user, dict) else None
-    return str(login)[:200] if login is not None else ""
 
 
 async def csv_chunks(db: AsyncStore, import_id: str, filt: FailureFilter) -> AsyncIterator[str]:
