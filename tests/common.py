@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from tests.servers import free_port
 
-__all__ = ["ServerThread", "eventually"]
+__all__ = ["ServerThread", "eventually", "run_idsync"]
 
 
 def eventually(check: Callable[[], Any], *, timeout_s: float = 60.0, every_s: float = 0.1) -> Any:
@@ -49,3 +53,18 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=60)
+
+
+def run_idsync(
+    cwd: Path, *args: str, env: Mapping[str, str] | None = None, timeout_s: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """`idsync ARGS` as a user runs it: a subprocess in `cwd`, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "idsync.cli", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )

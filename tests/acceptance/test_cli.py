@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from idsync.emulator.okta import EmulatorAdmin, EmulatorSettings, EmulatorThread
+from tests.common import run_idsync
 
 TOKEN = "cli-token"
 
@@ -43,16 +42,8 @@ external_idps = [{{ name = "partner-adfs", domains = ["partner.example"] }}]
 
 
 def idsync(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "CLI_OKTA_TOKEN": TOKEN, "COLUMNS": "160", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "idsync.cli", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    environment = {"CLI_OKTA_TOKEN": TOKEN, "COLUMNS": "160", **(env or {})}
+    return run_idsync(cwd, *args, env=environment, timeout_s=180)
 
 
 def user_line(key: int, email: str | None = None, **extra: object) -> str:

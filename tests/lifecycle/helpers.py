@@ -8,7 +8,6 @@ import os
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from idsync.config import load_settings
 from idsync.engine.jobs import ImportReport, run_file_import
 from idsync.runtime import Runtime
+from tests.common import run_idsync
 
 TOKEN = "lifecycle-test-token"
 TENANT = "efs-prod"
@@ -41,16 +41,8 @@ external_idps = [{{ name = "bigcorp-adfs", domains = ["bigcorp.example"] }}]
 
 
 def idsync(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "LC_OKTA_TOKEN": TOKEN, "COLUMNS": "200", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "idsync.cli", *args],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    environment = {"LC_OKTA_TOKEN": TOKEN, "COLUMNS": "200", **(env or {})}
+    return run_idsync(cwd, *args, env=environment, timeout_s=120)
 
 
 def user(key: int | str, email: str | None = None, *, source: str = "efs-panel", **extra: object) -> str:
