@@ -12,7 +12,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from idsync.domain.policy import DeletePolicy, ExternalIdp, RoutingRules, SyncMode, TenantPolicy
+from idsync.domain.policy import (
+    DeletePolicy,
+    ExistingAccount,
+    ExternalIdp,
+    RoutingRules,
+    SyncMode,
+    TenantPolicy,
+)
 from idsync.errors import ConfigError
 from idsync.inbound.config import InboundSettings, resolve_inbound
 
@@ -75,6 +82,11 @@ class TenantSettings(_Strict):
     external_idps: list[ExternalIdpSettings] = []
     attribute_map: dict[str, str] | None = None
     send_activation_email: bool = True
+    # A login already held by an IdP account (docs/migration.md, "Shared logins"): reject,
+    # adopt_unlinked, or merge_sources (sources of this tenant share one account; the first source
+    # of source_priority masters its profile). Never across tenants.
+    existing_account: ExistingAccount = ExistingAccount.REJECT
+    source_priority: list[Annotated[str, Field(min_length=1)]] = []
     # Groups assigned to every portal (OIDC app) registered for this tenant: Okta signs a user in
     # to an app only when the user is assigned to it.
     portal_groups: list[Annotated[str, Field(min_length=1)]] = ["Everyone"]
@@ -87,6 +99,17 @@ class TenantSettings(_Strict):
     # Where users not routed to an external IdP log in: the main IdP's OpenID Connect issuer (the
     # Okta org URL, or .../oauth2/default). None: the IdP's url (docs/login-flows.md, idsync route).
     login_url: str | None = None
+
+    @model_validator(mode="after")
+    def _merge_needs_priority(self) -> TenantSettings:
+        if self.existing_account is ExistingAccount.MERGE_SOURCES and not self.source_priority:
+            raise ValueError(
+                "source_priority is required with existing_account = merge_sources: the sources in "
+                'the order in which they master a shared profile, e.g. ["efs-admin", "panelist"]'
+            )
+        if len(set(self.source_priority)) != len(self.source_priority):
+            raise ValueError("source_priority: a source is listed twice")
+        return self
 
     def policy(self, tenant: str) -> TenantPolicy:
         return TenantPolicy(
@@ -102,6 +125,8 @@ class TenantSettings(_Strict):
             ),
             attribute_map=self.attribute_map,
             send_activation_email=self.send_activation_email,
+            existing_account=self.existing_account,
+            source_priority=tuple(self.source_priority),
         )
 
 

@@ -4,10 +4,12 @@ IdSyncError
 ├── ConfigError            the configuration file or environment is wrong (exit code 2)
 ├── InputError             an input file cannot be read at all (bad rows are results, not errors)
 ├── StoreError             the state store failed
+│   └── LinkConflict       a second identity would hold one IdP account
 └── ProviderError          an IdP call failed; `code` becomes the result's reason code
     ├── Unauthorized       the token was refused (401/403 on auth)
     ├── NotFound           no such user/app at the IdP
     ├── Conflict           unique value taken (a login that already exists)
+    ├── LoginTaken         the login is held by an account this identity may not take (policy)
     ├── InvalidRequest     the IdP rejected the data (400, names the field)
     ├── IllegalTransition  the user's status does not allow this lifecycle operation
     ├── RateLimited        429 and the wait budget is spent
@@ -35,6 +37,11 @@ class InputError(IdSyncError):
 
 class StoreError(IdSyncError):
     """The state store failed."""
+
+
+class LinkConflict(StoreError):
+    """A link would make a second identity hold an IdP account (the store's unique constraint on
+    (idp, idp_id) refused it): another identity claimed the account first."""
 
 
 class ProviderError(IdSyncError):
@@ -67,6 +74,13 @@ class NotFound(ProviderError):
 
 class Conflict(ProviderError):
     code = "conflict"
+
+
+class LoginTaken(ProviderError):
+    """The login belongs to an account that the tenant's `existing_account` policy does not let
+    this identity link: another identity's, another tenant's, or one made outside idsync."""
+
+    code = "login_taken"
 
 
 class InvalidRequest(ProviderError):

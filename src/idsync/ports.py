@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from idsync.domain.links import IdpStatus
+from idsync.domain.links import IdpStatus, Link
 
-__all__ = ["Activation", "IdentityProvider", "IdpUser", "OidcApp", "OidcAppRegistry"]
+__all__ = ["AccountDirectory", "Activation", "IdentityProvider", "IdpUser", "OidcApp", "OidcAppRegistry"]
 
 
 @dataclass(frozen=True)
@@ -92,4 +92,21 @@ class OidcAppRegistry(Protocol):
 
     async def assign_groups(self, app_id: str, group_names: list[str]) -> list[str]:
         """Assign the named groups to the app (idempotent); returns their ids."""
+        ...
+
+
+class AccountDirectory(Protocol):
+    """What the store knows of IdP accounts: who holds one, who holds (or is creating) a login,
+    and the org's accounts as listed for `--link-existing`. Asked before an account is touched."""
+
+    async def holder_of(self, idp: str, idp_id: str) -> Link | None: ...
+
+    async def holder_by_login(
+        self, idp: str, login: str, *, besides: tuple[str, str, str]
+    ) -> Link | None: ...
+
+    async def listed_account(self, idp: str, login: str) -> IdpUser | None: ...
+
+    async def forget_listed(self, idp: str, login: str) -> None:
+        """The listed account was linked: the listing no longer speaks for it."""
         ...

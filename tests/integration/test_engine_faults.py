@@ -27,7 +27,7 @@ def emulator() -> Iterator[EmulatorThread]:
         yield emu
 
 
-def settings(tmp_path: Path, url: str, **governor: Any) -> Settings:
+def settings(tmp_path: Path, url: str, tenant: dict[str, Any] | None = None, **governor: Any) -> Settings:
     gov = {
         "budget_share": 1.0,
         "backoff_base_s": 0.05,
@@ -42,7 +42,7 @@ def settings(tmp_path: Path, url: str, **governor: Any) -> Settings:
         {
             "store": {"url": f"sqlite:///{tmp_path / 'idsync.db'}"},
             "idps": {"okta": {"type": "okta", "url": url, "token_env": "OKTA_TOKEN", "governor": gov}},
-            "tenants": {"t": {"idp": "okta", "mode": "sync"}},
+            "tenants": {"t": {"idp": "okta", "mode": "sync", **(tenant or {})}},
         },
         {"OKTA_TOKEN": "faults-token"},
     )
@@ -203,7 +203,8 @@ async def test_an_existing_login_is_adopted_never_duplicated(
     admin = EmulatorAdmin(emulator.url)
     admin.seed_users(2, status="ACTIVE", prefix="user", domain="example.com")  # user0, user1 exist already
     users = write_users(tmp_path / "u.jsonl", 4)
-    async with Runtime(settings(tmp_path, emulator.url), worker_options=FAST_RETRIES) as rt:
+    adopting = settings(tmp_path, emulator.url, {"existing_account": "adopt_unlinked"})
+    async with Runtime(adopting, worker_options=FAST_RETRIES) as rt:
         report = await run_file_import(rt, users, tenant="t")
         results = {r["key"]: r["status"] for r in rt.store.import_results(report.progress.import_id)}
     assert results["2"] == results["3"] == "created"

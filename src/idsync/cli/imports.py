@@ -43,6 +43,12 @@ def import_command(
         "--force",
         help="Deactivate/delete even beyond the tenant's safety threshold (max_deprovision_share).",
     ),
+    link_existing: bool = typer.Option(
+        False,
+        "--link-existing",
+        help="List the org's accounts first (200 a page) and match them by login under the tenant's "
+        "existing_account policy, instead of a failed create per account that exists.",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Sync the users of FILE to the tenant's IdP, with progress; exit 1 when some users failed."""
@@ -58,7 +64,7 @@ def import_command(
         )
     import_id = import_id or new_import_id()
     try:
-        report = asyncio.run(_run(settings, file, tenant, import_id, source, force))
+        report = asyncio.run(_run(settings, file, tenant, import_id, source, force, link_existing))
     except IdSyncError as exc:
         raise handle_errors(exc) from None
     print_report(report)
@@ -87,7 +93,13 @@ def held_by_safety(settings: Settings, tenant: str, import_id: str) -> int:
 
 
 async def _run(
-    settings: Settings, file: Path, tenant: str, import_id: str, source: str | None, force: bool = False
+    settings: Settings,
+    file: Path,
+    tenant: str,
+    import_id: str,
+    source: str | None,
+    force: bool = False,
+    link_existing: bool = False,
 ) -> ImportReport:
     console.print(f"import [bold]{import_id}[/] of {file} for tenant {tenant}")
     with progress_bar() as bar:
@@ -105,6 +117,7 @@ async def _run(
                 source=source,
                 on_progress=on_progress,
                 force=force,
+                link_existing=link_existing,
             )
 
 

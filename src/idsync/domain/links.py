@@ -51,7 +51,19 @@ class Link:
     pending_op: PendingOp | None = None
     last_error_code: str | None = None
     last_error_message: str | None = None
+    # merge_sources: this identity reaches its account through the link of (source, key) of the
+    # same tenant, which holds the account; the store fills in that link's idp_id and status.
+    via: tuple[str, str] | None = None
+    # Sources of the other identities that share this account (filled in by the store on read).
+    sharers: tuple[str, ...] = ()
+    # Written with the link, not stored: this identity gives up a shared account, which passes
+    # to another identity sharing it (the account itself is left alone).
+    handover: bool = False
 
     @property
     def exists(self) -> bool:
         return self.idp_id is not None
+
+    @property
+    def identity(self) -> str:
+        return f"{self.source}/{self.key}"

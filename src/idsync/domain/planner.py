@@ -14,7 +14,7 @@ from idsync.domain.links import IdpStatus, Link, PendingOp
 from idsync.domain.models import ChangeMessage, Op, Reason, Status
 from idsync.domain.policy import DeletePolicy, SyncMode, TenantPolicy
 from idsync.domain.profile import map_profile, profile_hash
-from idsync.domain.text import email_domain
+from idsync.domain.text import email_domain, login_key
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,9 @@ class CreateUser:
     activate: bool
     # A create was sent before and its outcome is unknown: look the login up before creating.
     lookup_first: bool = False
+    # Activate without the IdP's e-mail: Okta e-mails on `activate=true` at creation, so the
+    # account is created staged and then activated with sendEmail=false (okta/FACTS.md §1, §2).
+    activate_silently: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,17 @@ class Plan:
     profile_hash: str | None = None
     version: int | None = None
     notes: tuple[str, ...] = field(default=())
+    # merge_sources: this identity gives up its shared account (another source still has it).
+    handover: bool = False
 
     @property
     def calls_idp(self) -> bool:
         return bool(self.actions)
+
+    @property
+    def needs_worker(self) -> bool:
+        """Calls the IdP or changes the link: cannot be decided at ingest."""
+        return self.calls_idp or self.handover
 
 
 def _skip(code: str, message: str) -> Plan:
@@ -99,6 +109,8 @@ def plan(change: ChangeMessage, link: Link | None, policy: TenantPolicy) -> Plan
         return _plan_delete(change, linked, policy)
     if change.op is Op.ACTIVATE:
         return _plan_activate(change, linked, policy)
+    if linked.sharers:
+        return _shared_skip(policy, linked, "not deactivated", handover=False, version=change.version)
     return _plan_deactivate(change, linked)
 
 
@@ -116,9 +128,13 @@ def _plan_upsert(change: ChangeMessage, link: Link | None, linked: Link | None, 
     activate = policy.mode is SyncMode.SYNC_AND_ACTIVATE
     if linked is None:
         lookup_first = link is not None and link.pending_op is PendingOp.CREATE
+        loud = activate and policy.send_activation_email
+        create = CreateUser(
+            profile, activate=loud, lookup_first=lookup_first, activate_silently=activate and not loud
+        )
         return Plan(
             status=Status.CREATED,
-            actions=(CreateUser(profile, activate=activate, lookup_first=lookup_first),),
+            actions=(create,),
             profile=profile,
             profile_hash=digest,
             version=change.version,
@@ -126,8 +142,18 @@ def _plan_upsert(change: ChangeMessage, link: Link | None, linked: Link | None, 
     assert linked.idp_id is not None
     actions: list[Action] = []
     status = Status.UNCHANGED
-    if digest != linked.profile_hash:
-        rename_from = linked.login if linked.login and linked.login.lower() != user.login.lower() else None
+    reason = None
+    if digest != linked.profile_hash and not policy.masters(change.source, linked.sharers):
+        # merge_sources: a source of higher priority shares this account and masters its profile.
+        status = Status.SKIPPED
+        reason = Reason(
+            code="profile_mastered",
+            message=f"the profile of this shared account comes from {_master(policy, linked)}",
+        )
+    elif digest != linked.profile_hash:
+        rename_from = (
+            linked.login if linked.login and login_key(linked.login) != login_key(user.login) else None
+        )
         actions.append(UpdateProfile(linked.idp_id, profile, rename_from=rename_from))
         status = Status.UPDATED
     if activate and _needs_activation(linked):
@@ -138,14 +164,32 @@ def _plan_upsert(change: ChangeMessage, link: Link | None, linked: Link | None, 
                 check_status_first=linked.pending_op is PendingOp.ACTIVATE,
             )
         )
-        if status is Status.UNCHANGED:
-            status = Status.ACTIVATED
+        if status in (Status.UNCHANGED, Status.SKIPPED):
+            status, reason = Status.ACTIVATED, None
     return Plan(
         status=status,
         actions=tuple(actions),
+        reason=reason,
         profile=profile,
         profile_hash=digest,
         version=change.version if change.version is not None else linked.version,
+    )
+
+
+def _master(policy: TenantPolicy, linked: Link) -> str:
+    return min(linked.sharers, key=policy.rank)
+
+
+def _shared_skip(
+    policy: TenantPolicy, linked: Link, what: str, *, handover: bool, version: int | None
+) -> Plan:
+    """merge_sources: another source still has this person; the account is left alone."""
+    others = ", ".join(sorted(linked.sharers, key=policy.rank))
+    return Plan(
+        status=Status.SKIPPED,
+        reason=Reason(code="shared_account", message=f"{what}: the account is also used by source {others}"),
+        version=version,
+        handover=handover,
     )
 
 
@@ -160,6 +204,14 @@ def _plan_delete(change: ChangeMessage, linked: Link, policy: TenantPolicy) -> P
     if policy.delete_policy is DeletePolicy.IGNORE:
         return _skip(
             "delete_ignored", f"delete policy of tenant {policy.tenant} is ignore: the account stays"
+        )
+    if linked.sharers:
+        return _shared_skip(
+            policy,
+            linked,
+            "not deleted, only unlinked from this source",
+            handover=True,
+            version=change.version,
         )
     if policy.delete_policy is DeletePolicy.DEACTIVATE:
         return _plan_deactivate(change, linked)

@@ -19,6 +19,14 @@ class SyncMode(enum.StrEnum):
     SYNC_AND_ACTIVATE = "sync_and_activate"  # created and activated; staged users get activated
 
 
+class ExistingAccount(enum.StrEnum):
+    """What to do when a user's login is already held by an IdP account (docs/migration.md)."""
+
+    REJECT = "reject"  # fail with login_taken; the account is not touched
+    ADOPT_UNLINKED = "adopt_unlinked"  # link an account no identity links yet (made by hand)
+    MERGE_SOURCES = "merge_sources"  # sources of one tenant share one account (one person, one login)
+
+
 class DeletePolicy(enum.StrEnum):
     IGNORE = "ignore"  # the seeds' default: deleting in the app leaves the IdP account alone
     DEACTIVATE = "deactivate"
@@ -71,3 +79,15 @@ class TenantPolicy:
     attribute_map: Mapping[str, str] | None = None
     # Phase 2 activation makes the IdP send its activation e-mail (the seeds' flow).
     send_activation_email: bool = True
+    existing_account: ExistingAccount = ExistingAccount.REJECT
+    # merge_sources: the source listed first masters the profile of a shared account.
+    source_priority: tuple[str, ...] = ()
+
+    def rank(self, source: str) -> tuple[int, str]:
+        """Sort key of a source for mastering a shared profile: listed sources first, in order."""
+        order = self.source_priority
+        return (order.index(source) if source in order else len(order), source)
+
+    def masters(self, source: str, others: tuple[str, ...]) -> bool:
+        """Does `source` master the profile of an account it shares with `others`?"""
+        return all(self.rank(source) <= self.rank(o) for o in others)

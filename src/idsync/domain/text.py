@@ -47,3 +47,10 @@ def email_domain(value: str) -> str:
     """The lower-cased domain of an e-mail address ('' when there is none)."""
     _, _, domain = value.rpartition("@")
     return domain.lower()
+
+
+def login_key(login: str) -> str:
+    """The form in which an IdP compares logins: Okta counts logins that differ only in case or
+    diacritics as one (okta/FACTS.md §1), so `Ann.Lee@x` and `ann.lee@x` are one account."""
+    decomposed = unicodedata.normalize("NFKD", login)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()

@@ -1,11 +1,16 @@
-"""Carrying out a plan against one IdP, so that a crash or a lost answer never duplicates anything.
+"""Carrying out a plan against one IdP, so that a crash or a lost answer never duplicates anything
+and an account is never taken from the identity that holds it.
 
 - Before a create or an activation is sent, the intent is written to the link (write-ahead). A
   retry after a crash then looks the login up (or reads the status) before sending again.
 - A create whose answer is lost (`UnknownOutcome`) is never repeated blindly: the login is looked
   up first (GET /users/{login}, the cheaper bucket) and sent again only if it is not there.
-- A create answered "login already exists" adopts that account: `unchanged` when its profile
-  already matches, else `updated`. Never a second account.
+- A login already held by an account (known from our links or the org listing of
+  `--link-existing` before any call, or answered "exists" by the IdP) is decided by the tenant's
+  `existing_account` policy (domain/identity.py). An account is claimed in the store (the unique
+  link index) before it is touched, so two identities racing for one account never both get it.
+- No e-mail where the tenant said none: a silent activation is a create without activation
+  followed by `activate?sendEmail=false`, whose link comes back with the result.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from idsync.domain.identity import Adopt, Reject, Share, claim_existing
 from idsync.domain.links import IdpStatus, Link, PendingOp
 from idsync.domain.models import Reason, Status
 from idsync.domain.planner import (
@@ -24,10 +30,19 @@ from idsync.domain.planner import (
     Plan,
     UpdateProfile,
 )
+from idsync.domain.policy import TenantPolicy
 from idsync.domain.profile import profile_hash
 from idsync.engine.db import GroupCommitter
-from idsync.errors import Conflict, IllegalTransition, NotFound, ProviderError, UnknownOutcome
-from idsync.ports import IdentityProvider, IdpUser
+from idsync.errors import (
+    Conflict,
+    IllegalTransition,
+    LinkConflict,
+    LoginTaken,
+    NotFound,
+    ProviderError,
+    UnknownOutcome,
+)
+from idsync.ports import AccountDirectory, IdentityProvider, IdpUser
 
 CREATE_ATTEMPTS = 3
 
@@ -41,61 +56,78 @@ class Applied:
     activation_url: str | None = None
 
 
-class PlanRunner:
-    def __init__(self, writes: GroupCommitter) -> None:
-        self._writes = writes
+@dataclass
+class _Run:
+    """One plan being carried out: the link as far as it got, the status and the activation link."""
 
-    async def run(self, plan: Plan, link: Link, idp: IdentityProvider) -> Applied:
+    link: Link
+    status: Status
+    reason: Reason | None = None
+    activation_url: str | None = None
+
+
+class PlanRunner:
+    def __init__(self, writes: GroupCommitter, accounts: AccountDirectory) -> None:
+        self._writes = writes
+        self._accounts = accounts
+
+    async def run(self, plan: Plan, link: Link, idp: IdentityProvider, policy: TenantPolicy) -> Applied:
         """Carry the plan out. On failure the error carries `partial_link`: the link as far as the
         actions went (an account created before a later action failed must not be forgotten)."""
-        progress = [link]
+        run = _Run(link, plan.status, plan.reason)
         try:
-            return await self._run(plan, link, idp, progress)
+            return await self._run(plan, run, idp, policy)
         except ProviderError as exc:
-            exc.partial_link = progress[0]
+            exc.partial_link = run.link
             raise
 
-    async def _run(self, plan: Plan, link: Link, idp: IdentityProvider, progress: list[Link]) -> Applied:
-        current = link
-        status = plan.status
-        activation_url = None
-        touched_id = link.idp_id
+    async def _run(self, plan: Plan, run: _Run, idp: IdentityProvider, policy: TenantPolicy) -> Applied:
+        touched_id = run.link.idp_id
         for action in plan.actions:
             if isinstance(action, CreateUser):
-                current, status = await self._create(action, current, idp)
+                await self._create(action, run, idp, policy)
             elif isinstance(action, UpdateProfile):
-                current, status = await self._update(action, current, idp, plan, status)
+                await self._update(action, run, idp, plan, policy)
             elif isinstance(action, ActivateUser):
-                current, activation_url = await self._activate(action, current, idp)
+                await self._activate(action, run, idp)
             elif isinstance(action, DeactivateUser):
                 await idp.deactivate_user(action.idp_id)
-                current = replace(current, idp_status=IdpStatus.DEPROVISIONED)
+                run.link = replace(run.link, idp_status=IdpStatus.DEPROVISIONED)
             elif isinstance(action, DeleteUser):
                 await idp.delete_user(action.idp_id, deprovisioned=action.deprovisioned)
-                current = replace(current, idp_id=None, idp_status=None, profile_hash=None, login=None)
-            touched_id = current.idp_id or touched_id
-            progress[0] = current
+                run.link = replace(run.link, idp_id=None, idp_status=None, profile_hash=None, login=None)
+            touched_id = run.link.idp_id or touched_id
         current = replace(
-            current,
-            version=plan.version if plan.version is not None else current.version,
+            run.link,
+            version=plan.version if plan.version is not None else run.link.version,
             pending_op=None,
             last_error_code=None,
             last_error_message=None,
         )
-        return Applied(status, current, touched_id, plan.reason, activation_url)
+        if plan.handover:
+            current = replace(current, handover=True, idp_id=None, login=None, idp_status=None, via=None)
+        return Applied(run.status, current, touched_id, run.reason, run.activation_url)
 
-    async def _create(self, action: CreateUser, link: Link, idp: IdentityProvider) -> tuple[Link, Status]:
+    # ---- create, or claim the account that holds the login --------------------------------------
+
+    async def _create(
+        self, action: CreateUser, run: _Run, idp: IdentityProvider, policy: TenantPolicy
+    ) -> None:
+        link = run.link
         login = str(action.profile["login"])
-        digest = profile_hash(action.profile)
+        me = (link.tenant, link.source, link.key)
         if action.lookup_first:
             existing = await idp.find_user(login)
             if existing is not None:
-                adopted, status = await self._adopt(existing, action, link, idp)
-                if link.pending_op is PendingOp.CREATE:
-                    # Our own create was sent before a crash (the write-ahead intent says so) and
-                    # went through: the account is this change's, as when a lost answer is found.
-                    status = Status.CREATED
-                return adopted, status
+                ours = link.pending_op is PendingOp.CREATE
+                return await self._existing(existing, action, run, idp, policy, our_create=ours)
+        else:  # known before any call: an identity of ours holds the login, or the org listing has it
+            holder = await self._accounts.holder_by_login(idp.name, login, besides=me)
+            if holder is not None:
+                return await self._decide(None, holder, action, run, idp, policy, our_create=False)
+            listed = await self._accounts.listed_account(idp.name, login)
+            if listed is not None:
+                return await self._existing(listed, action, run, idp, policy, our_create=False)
         await self._writes.save_link(replace(link, pending_op=PendingOp.CREATE, login=login))
         for _ in range(CREATE_ATTEMPTS):
             try:
@@ -104,56 +136,153 @@ class PlanRunner:
                 existing = await idp.find_user(login)
                 if existing is None:
                     raise
-                return await self._adopt(existing, action, link, idp)
+                return await self._existing(existing, action, run, idp, policy, our_create=False)
             except UnknownOutcome:
                 existing = await idp.find_user(login)
-                if existing is not None:  # our create went through; its answer was lost
-                    return _linked(link, existing, digest), Status.CREATED
+                if existing is not None:  # our create went through (its answer was lost), or another's
+                    return await self._existing(existing, action, run, idp, policy, our_create=True)
                 continue  # it did not happen: sending it again is safe
-            return _linked(link, user, digest), Status.CREATED
+            run.link = _linked(link, user, profile_hash(action.profile))
+            run.status = Status.CREATED
+            if action.activate_silently:
+                await self._activate(ActivateUser(user.id, send_email=False), run, idp)
+            return None
         raise UnknownOutcome(
             f"{idp.name}: create of {login} got no answer {CREATE_ATTEMPTS} times", provider=idp.name
         )
 
+    async def _existing(
+        self,
+        existing: IdpUser,
+        action: CreateUser,
+        run: _Run,
+        idp: IdentityProvider,
+        policy: TenantPolicy,
+        *,
+        our_create: bool,
+    ) -> None:
+        """An account holds the login: whose is it?"""
+        link = run.link
+        holder = await self._accounts.holder_of(idp.name, existing.id)
+        if holder is None:  # nobody links it; is another identity creating this login right now?
+            pending = await self._accounts.holder_by_login(
+                idp.name, existing.login, besides=(link.tenant, link.source, link.key)
+            )
+            if pending is not None and pending.idp_id in (None, existing.id):
+                holder = pending
+        await self._decide(existing, holder, action, run, idp, policy, our_create=our_create)
+
+    async def _decide(
+        self,
+        existing: IdpUser | None,
+        holder: Link | None,
+        action: CreateUser,
+        run: _Run,
+        idp: IdentityProvider,
+        policy: TenantPolicy,
+        *,
+        our_create: bool,
+    ) -> None:
+        login = str(action.profile["login"])
+        claim = claim_existing(policy, run.link, login, holder, our_create_pending=our_create)
+        if isinstance(claim, Reject):
+            raise LoginTaken(claim.reason.message, provider=idp.name)
+        if isinstance(claim, Share):
+            return await self._share(claim.holder, action, run, idp, policy)
+        if existing is None:  # our own link holds it (e.g. its idp_id was lost): read it
+            assert holder is not None and holder.idp_id is not None
+            existing = await idp.get_user(holder.idp_id)
+            if existing is None:
+                raise NotFound(f"{idp.name}: account {holder.idp_id} is gone", provider=idp.name)
+        await self._adopt(existing, action, run, idp, ours=isinstance(claim, Adopt) and claim.ours)
+
     async def _adopt(
-        self, existing: IdpUser, action: CreateUser, link: Link, idp: IdentityProvider
-    ) -> tuple[Link, Status]:
-        """Link an account that already holds this login; bring its profile in step."""
+        self, existing: IdpUser, action: CreateUser, run: _Run, idp: IdentityProvider, *, ours: bool
+    ) -> None:
+        """Link the account to this identity (claimed in the store first), then bring its
+        profile in step and activate it as the plan says; never e-mail where the tenant said no."""
         digest = profile_hash(action.profile)
-        current = _linked(link, existing, digest)
-        status = Status.UNCHANGED
+        claimed = _linked(run.link, existing, digest)
+        try:
+            await self._writes.save_link(claimed)
+        except LinkConflict as exc:
+            raise LoginTaken(
+                f"login {existing.login} is already held by an IdP account: {exc}", provider=idp.name
+            ) from None
+        await self._accounts.forget_listed(idp.name, existing.login)
+        run.link = claimed
+        run.status = Status.CREATED if ours else Status.UNCHANGED
         if not _same_profile(existing.profile, action.profile):
             updated = await idp.update_user(existing.id, action.profile)
-            current = _linked(link, updated, digest)
-            status = Status.UPDATED
-        if action.activate and existing.status.activatable:
-            await idp.activate_user(existing.id, send_email=True)
-            current = replace(current, idp_status=IdpStatus.PROVISIONED)
-            status = Status.UPDATED if status is Status.UPDATED else Status.ACTIVATED
-        return current, status
+            run.link = _linked(run.link, updated, digest)
+            run.status = Status.CREATED if ours else Status.UPDATED
+        await self._activate_adopted(existing, action, run, idp)
+
+    async def _share(
+        self, holder: Link, action: CreateUser, run: _Run, idp: IdentityProvider, policy: TenantPolicy
+    ) -> None:
+        """merge_sources: reach the account through the identity that holds it; its profile
+        follows the highest-priority source that has the person."""
+        assert holder.idp_id is not None
+        sharers = (holder.source, *holder.sharers)
+        run.link = replace(
+            run.link,
+            idp_id=holder.idp_id,
+            login=holder.login,
+            idp_status=holder.idp_status,
+            via=(holder.source, holder.key),
+            sharers=sharers,
+            profile_hash=profile_hash(action.profile),
+            pending_op=None,
+        )
+        run.status = Status.UNCHANGED
+        run.reason = Reason(
+            code="shared_account",
+            message=f"linked to the account of {holder.identity} (merge_sources)",
+        )
+        existing = await idp.get_user(holder.idp_id)
+        if existing is None:
+            raise NotFound(f"{idp.name}: account {holder.idp_id} is gone", provider=idp.name)
+        if policy.masters(run.link.source, sharers) and not _same_profile(existing.profile, action.profile):
+            updated = await idp.update_user(existing.id, action.profile)
+            run.link = replace(run.link, login=updated.login, idp_status=updated.status)
+            run.status = Status.UPDATED
+        await self._activate_adopted(existing, action, run, idp)
+
+    async def _activate_adopted(
+        self, existing: IdpUser, action: CreateUser, run: _Run, idp: IdentityProvider
+    ) -> None:
+        if (action.activate or action.activate_silently) and existing.status.activatable:
+            before = run.status
+            await self._activate(ActivateUser(existing.id, send_email=action.activate), run, idp)
+            run.status = before if before in (Status.CREATED, Status.UPDATED) else Status.ACTIVATED
+
+    # ---- update and activate -------------------------------------------------------------------
 
     async def _update(
-        self, action: UpdateProfile, link: Link, idp: IdentityProvider, plan: Plan, status: Status
-    ) -> tuple[Link, Status]:
+        self, action: UpdateProfile, run: _Run, idp: IdentityProvider, plan: Plan, policy: TenantPolicy
+    ) -> None:
+        link = run.link
         try:
             user = await idp.update_user(action.idp_id, action.profile)
         except NotFound:
             # The account was removed at the IdP behind our back: create it again (no duplicate:
             # the create looks the login up first).
-            gone = replace(link, idp_id=None, idp_status=None, profile_hash=None)
+            run.link = replace(link, idp_id=None, idp_status=None, profile_hash=None, via=None)
             return await self._create(
-                CreateUser(action.profile, activate=False, lookup_first=True), gone, idp
+                CreateUser(action.profile, activate=False, lookup_first=True), run, idp, policy
             )
         idp_status = _status_after_update(link.idp_status, user.status)
-        return replace(link, login=user.login, idp_status=idp_status, profile_hash=plan.profile_hash), status
+        run.link = replace(link, login=user.login, idp_status=idp_status, profile_hash=plan.profile_hash)
+        return None
 
-    async def _activate(
-        self, action: ActivateUser, link: Link, idp: IdentityProvider
-    ) -> tuple[Link, str | None]:
+    async def _activate(self, action: ActivateUser, run: _Run, idp: IdentityProvider) -> None:
+        link = run.link
         if action.check_status_first:
             user = await idp.get_user(action.idp_id)
-            if user is not None and not user.status.activatable:
-                return replace(link, idp_status=user.status, pending_op=None), None  # done before the crash
+            if user is not None and not user.status.activatable:  # done before the crash
+                run.link = replace(link, idp_status=user.status, pending_op=None)
+                return
         await self._writes.save_link(replace(link, pending_op=PendingOp.ACTIVATE))
         try:
             activation = await idp.activate_user(action.idp_id, send_email=action.send_email)
@@ -161,9 +290,11 @@ class PlanRunner:
             user = await idp.get_user(action.idp_id)
             if user is None or user.status.activatable:
                 raise
-            return replace(link, idp_status=user.status, pending_op=None), None
+            run.link = replace(link, idp_status=user.status, pending_op=None)
+            return
         # Okta answers activation without the user; with no password it becomes PROVISIONED.
-        return replace(link, idp_status=IdpStatus.PROVISIONED, pending_op=None), activation.activation_url
+        run.link = replace(link, idp_status=IdpStatus.PROVISIONED, pending_op=None)
+        run.activation_url = activation.activation_url
 
 
 def _status_after_update(before: IdpStatus | None, read: IdpStatus) -> IdpStatus:
@@ -178,7 +309,13 @@ def _status_after_update(before: IdpStatus | None, read: IdpStatus) -> IdpStatus
 
 def _linked(link: Link, user: IdpUser, digest: str) -> Link:
     return replace(
-        link, idp_id=user.id, login=user.login, idp_status=user.status, profile_hash=digest, pending_op=None
+        link,
+        idp_id=user.id,
+        login=user.login,
+        idp_status=user.status,
+        profile_hash=digest,
+        pending_op=None,
+        via=None,
     )
 
 

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from idsync.adapters.store import Finished, Store
 from idsync.domain.links import Link
+from idsync.errors import LinkConflict
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -42,56 +44,83 @@ class GroupCommitter:
 
     A worker awaits its write until the transaction that holds it has committed, so a write-ahead
     intent is durable before the IdP call it announces, and a result is durable before anyone is
-    told. Batching turns hundreds of small transactions a second into a few dozen.
+    told. Batching turns hundreds of small transactions a second into a few dozen. When the store
+    refuses a link (`LinkConflict`: a second identity for one IdP account), the batch is written
+    again one entry at a time, so only the writer of that link learns of it.
     """
 
     def __init__(self, db: AsyncStore, *, max_delay_s: float = 0.01, max_batch: int = 500) -> None:
         self._db = db
         self._max_delay_s = max_delay_s
         self._max_batch = max_batch
-        self._links: list[Link] = []
-        self._finished: list[Finished] = []
-        self._waiters: list[asyncio.Future[None]] = []
+        self._entries: list[_Entry] = []
         self._flusher: asyncio.Task[None] | None = None
         self._full = asyncio.Event()
 
     async def save_link(self, link: Link) -> None:
-        self._links.append(link)
-        await self._submit()
+        await self._submit([link], [])
 
     async def finish(self, finished: Finished, link: Link | None = None) -> None:
-        if link is not None:
-            self._links.append(link)
-        self._finished.append(finished)
-        await self._submit()
+        await self._submit([link] if link is not None else [], [finished])
 
-    async def _submit(self) -> None:
+    async def _submit(self, links: list[Link], finished: list[Finished]) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
-        if len(self._waiters) >= self._max_batch:
+        self._entries.append(_Entry(links, finished, fut))
+        if len(self._entries) >= self._max_batch:
             self._full.set()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         await fut
 
     async def _flush(self) -> None:
-        while self._waiters:
+        while self._entries:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), self._max_delay_s)
             self._full.clear()
-            links, finished, waiters = self._links, self._finished, self._waiters
-            self._links, self._finished, self._waiters = [], [], []
+            entries, self._entries = self._entries, []
             try:
-                await self._db.call(self._db.store.write_batch, saved_links=links, finished=finished)
-            except BaseException as exc:  # every waiter learns the batch failed
-                for w in waiters:
-                    if not w.done():
-                        w.set_exception(
-                            exc if isinstance(exc, Exception) else RuntimeError("store write cancelled")
-                        )
+                await self._write(entries)
+            except LinkConflict:
+                for entry in entries:  # find the entry the store refuses; the others go through
+                    await self._settle([entry])
+                continue
+            except BaseException as exc:
+                _fail(entries, exc)
                 if not isinstance(exc, Exception):
                     raise
                 continue
-            for w in waiters:
-                if not w.done():
-                    w.set_result(None)
+            _done(entries)
+
+    async def _settle(self, entries: list[_Entry]) -> None:
+        try:
+            await self._write(entries)
+        except Exception as exc:
+            _fail(entries, exc)
+        else:
+            _done(entries)
+
+    async def _write(self, entries: list[_Entry]) -> None:
+        links = [link for e in entries for link in e.links]
+        finished = [f for e in entries for f in e.finished]
+        await self._db.call(self._db.store.write_batch, saved_links=links, finished=finished)
+
+
+@dataclass
+class _Entry:
+    links: list[Link]
+    finished: list[Finished]
+    waiter: asyncio.Future[None]
+
+
+def _done(entries: list[_Entry]) -> None:
+    for e in entries:
+        if not e.waiter.done():
+            e.waiter.set_result(None)
+
+
+def _fail(entries: list[_Entry], exc: BaseException) -> None:
+    for e in entries:  # every waiter learns the batch failed
+        if not e.waiter.done():
+            e.waiter.set_exception(
+                exc if isinstance(exc, Exception) else RuntimeError("store write cancelled")
+            )

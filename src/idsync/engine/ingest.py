@@ -218,7 +218,7 @@ class Ingestor:
         if change.user_key in busy:
             return None, None  # queue behind the user's earlier change
         decided = plan(change, link, policy)
-        if decided.calls_idp:
+        if decided.needs_worker:
             busy.add(change.user_key)
             return None, None
         if (

@@ -18,6 +18,7 @@ from idsync.adapters.store.features.safety import release_run
 from idsync.adapters.store.sql import ImportRecord
 from idsync.domain.models import ImportProgress
 from idsync.engine.ingest import Defaults, batches, received_from_file
+from idsync.engine.link_existing import list_org_accounts
 from idsync.runtime import Runtime
 
 ProgressCallback = Callable[[ImportProgress], None]
@@ -122,9 +123,11 @@ async def run_file_import(
     on_progress: ProgressCallback | None = None,
     poll_s: float = 0.25,
     force: bool = False,
+    link_existing: bool = False,
 ) -> ImportReport:
     """Import a CSV/JSONL file; an existing `import_id` resumes after the last stored record.
-    `force` lets it deactivate/delete beyond the tenant's safety threshold (engine/safety.py)."""
+    `force` lets it deactivate/delete beyond the tenant's safety threshold (engine/safety.py);
+    `link_existing` lists the org's accounts first, to match them by login (engine/link_existing.py)."""
     db = runtime.db
     fmt = fmt or detect_format(path)
     import_id = import_id or new_import_id()
@@ -134,6 +137,8 @@ async def run_file_import(
     )
     if force:  # a run this import tripped before is let through as well
         await db.call(release_run, db.store, f"{tenant}/{import_id}")
+    if link_existing and not record.input_done:
+        await link_existing_accounts(runtime, tenant)
 
     async def ingest() -> None:
         defaults = Defaults(
@@ -149,3 +154,11 @@ async def run_file_import(
     return await run_job(
         runtime, import_id, None if record.input_done else ingest, on_progress=on_progress, poll_s=poll_s
     )
+
+
+async def link_existing_accounts(runtime: Runtime, tenant: str) -> int:
+    """List the accounts of the tenant's IdP for an import with --link-existing."""
+    policy = runtime.settings.policy(tenant)
+    if policy is None or policy.idp not in runtime.idps:
+        return 0
+    return await list_org_accounts(runtime.db, runtime.idps[policy.idp])

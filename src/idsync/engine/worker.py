@@ -24,6 +24,7 @@ from idsync.config import Settings
 from idsync.domain.links import Link, PendingOp
 from idsync.domain.models import ChangeMessage, Lane, Reason, Status, validation_reason
 from idsync.domain.planner import plan
+from idsync.engine.accounts import StoreAccounts
 from idsync.engine.apply import Applied, PlanRunner
 from idsync.engine.db import AsyncStore, GroupCommitter
 from idsync.engine.lanes import current_lane
@@ -114,7 +115,7 @@ class Worker:
         self.owner = owner or f"worker-{uuid.uuid4().hex[:8]}"
         self.wakeup = asyncio.Event()
         self.writes = GroupCommitter(db)
-        self._runner = PlanRunner(self.writes)
+        self._runner = PlanRunner(self.writes, StoreAccounts(db))
         self._active: dict[str, asyncio.Task[None]] = {}
         self._waiters: dict[int, asyncio.Future[Outcome]] = {}
         self._rng = random.Random()
@@ -317,7 +318,7 @@ class Worker:
         if not base.idp:
             base = replace(base, idp=policy.idp)
         try:
-            applied: Applied = await self._runner.run(decided, base, idp)
+            applied: Applied = await self._runner.run(decided, base, idp, policy)
         except ProviderError as exc:
             return await self._failed(exc, change_row, user, idp, link)
         keep = applied.link if (link is not None or applied.link.exists) else None

@@ -4,6 +4,9 @@
   `tenant/source/key` so one user's changes share a partition and stay in order. A value
   `{"control": "import_end", "tenant": ..., "import_id": ..., "total": N}` declares that an
   import sent over Kafka has N changes in all: it completes once N were received and done.
+  `{"control": "import_start", "tenant": ..., "import_id": ..., "expected": N, "link_existing": true}`
+  opens one: `expected` (optional) plays the part of import_end's total, so the import completes
+  without an import_end; `link_existing` lists the org's accounts first (docs/migration.md).
 - Out (results topic): one `Result` per change, keyed `tenant/source/key`.
 - Out (progress topic): `ImportProgress` plus `done`/`pending`, keyed by the import id.
 - Out (dead-letter topic): the original key, value and headers, plus the reason as JSON.
@@ -75,6 +78,26 @@ class ImportEnd:
     total: int
 
 
+class ImportStartMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    control: Literal["import_start"]
+    tenant: Identifier
+    import_id: Identifier
+    expected: Annotated[StrictInt, Field(ge=0)] | None = None
+    link_existing: bool = False
+
+
+@dataclass(frozen=True)
+class ImportStart:
+    """A control message: an import begins; `expected` changes, if it says how many."""
+
+    tenant: str
+    import_id: str
+    expected: int | None
+    link_existing: bool
+
+
 def record_ref(record: Record) -> str:
     """The change's origin reference: the store drops a redelivered message by it."""
     return f"{record.topic}:{record.partition}:{record.offset}"
@@ -84,7 +107,7 @@ def user_message_key(tenant: str, source: str, key: str) -> bytes:
     return f"{tenant}/{source}/{key}".encode()
 
 
-def decode(record: Record) -> Received | ImportEnd | Reason:
+def decode(record: Record) -> Received | ImportEnd | ImportStart | Reason:
     """A change (possibly invalid: the ingestor records why), a control, or a bad control."""
     ref = record_ref(record)
     if record.value is None:
@@ -102,12 +125,17 @@ def decode(record: Record) -> Received | ImportEnd | Reason:
     return Received(payload=payload, origin_ref=ref, raw=text[:2000])
 
 
-def _control(payload: dict[str, Any]) -> ImportEnd | Reason:
-    if payload.get("control") != "import_end":
+def _control(payload: dict[str, Any]) -> ImportEnd | ImportStart | Reason:
+    kind = payload.get("control")
+    if kind not in ("import_end", "import_start"):
         return Reason(
-            code="invalid", message=f"control: unknown control {str(payload.get('control'))[:40]!r}"
+            code="invalid",
+            message=f"control: unknown control {str(kind)[:40]!r}; expected import_start or import_end",
         )
     try:
+        if kind == "import_start":
+            start = ImportStartMessage.model_validate(payload)
+            return ImportStart(start.tenant, start.import_id, start.expected, start.link_existing)
         end = ImportEndMessage.model_validate(payload)
     except ValidationError as exc:
         text = "; ".join(f"{e.field}: {e.reason}" for e in describe_validation_error(exc))

@@ -22,10 +22,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from idsync.adapters.kafka.clients import make_consumer
-from idsync.adapters.kafka.codec import ImportEnd, Outgoing, Record, dead_letter_message, decode
+from idsync.adapters.kafka.codec import (
+    ImportEnd,
+    ImportStart,
+    Outgoing,
+    Record,
+    dead_letter_message,
+    decode,
+)
 from idsync.config import KafkaSettings
 from idsync.domain.models import ChangeMessage, Lane, Reason
 from idsync.engine.ingest import Defaults, Received, to_change
+from idsync.engine.jobs import link_existing_accounts
 from idsync.runtime import Runtime
 
 log = logging.getLogger("idsync.kafka.consumer")
@@ -166,6 +174,8 @@ class ChangeConsumer:
                 run = []
             if isinstance(decoded, ImportEnd):
                 await self._import_end(decoded)
+            elif isinstance(decoded, ImportStart):
+                await self._import_start(decoded)
             else:
                 await self._dead_letter([(record, decoded)])
         if run:
@@ -197,6 +207,18 @@ class ChangeConsumer:
         await rt.db.call(rt.db.store.create_import, end.import_id, end.tenant, "kafka", total=end.total)
         self._known_imports.add(end.import_id)
         log.info("import %s: %d changes in all", end.import_id, end.total)
+
+    async def _import_start(self, start: ImportStart) -> None:
+        rt = self.runtime
+        record = await rt.db.call(
+            rt.db.store.create_import, start.import_id, start.tenant, "kafka", total=start.expected
+        )
+        self._known_imports.add(start.import_id)
+        if start.link_existing and record.counts["received"] == 0:
+            await link_existing_accounts(rt, start.tenant)
+        log.info(
+            "import %s started%s", start.import_id, f": {start.expected} changes" if start.expected else ""
+        )
 
     async def _dead_letter(self, items: list[tuple[Record, Reason]]) -> None:
         sends = [self._send(dead_letter_message(rec, reason)) for rec, reason in items]

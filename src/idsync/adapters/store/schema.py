@@ -7,6 +7,7 @@ AND append a migration that brings old databases to the same shape. Never edit a
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -23,10 +24,16 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
+    func,
     inspect,
     select,
+    update,
 )
 
+from idsync.domain.text import login_key
+
+log = logging.getLogger("idsync.store")
 metadata = MetaData()
 # SQLite makes INTEGER PRIMARY KEY the rowid (fast, autoincrementing); PostgreSQL wants BIGINT.
 _ID = BigInteger().with_variant(Integer, "sqlite")
@@ -55,9 +62,54 @@ links = Table(
     Column("last_error_code", String(64)),
     Column("last_error_message", Text),
     Column("updated_at", Float, nullable=False),
+    # The login as the IdP compares it (domain/text.login_key): finds who holds a login.
+    Column("login_key", String(200)),
+    # merge_sources: the identity of the same tenant whose link holds the shared account.
+    Column("via_source", String(100)),
+    Column("via_key", String(200)),
 )
 Index("ix_links_tenant_status", links.c.tenant, links.c.idp_status)
-Index("ix_links_idp_user", links.c.idp, links.c.idp_id)
+# One IdP account, one identity: the store refuses a second link to an account, whatever the
+# code path (identities that share an account under merge_sources reach it through `via_*`).
+Index("ux_links_account", links.c.idp, links.c.idp_id, unique=True)
+Index("ix_links_login", links.c.idp, links.c.login_key)
+_shared = links.c.via_key.isnot(None)
+Index(
+    "ix_links_via",
+    links.c.tenant,
+    links.c.via_source,
+    links.c.via_key,
+    sqlite_where=_shared,
+    postgresql_where=_shared,
+)
+
+# Links that migration core_0004 found holding an account another identity also held: detached
+# (their idp_id cleared) and kept here so `idsync links conflicts` can report them by key.
+link_conflicts = Table(
+    "link_conflicts",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("idp", String(100), nullable=False),
+    Column("idp_id", String(100), nullable=False),
+    Column("tenant", String(100), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("kept", String(520), nullable=False),  # tenant/source/key of the identity that kept it
+    Column("found_at", Float, nullable=False),
+)
+
+# The org's accounts as listed once for `--link-existing`: matched by login before any create.
+org_accounts = Table(
+    "org_accounts",
+    metadata,
+    Column("idp", String(100), primary_key=True),
+    Column("login_key", String(200), primary_key=True),
+    Column("idp_id", String(100), nullable=False),
+    Column("login", String(200), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("profile", Text, nullable=False),
+    Column("listed_at", Float, nullable=False),
+)
 
 changes = Table(
     "changes",
@@ -154,7 +206,100 @@ MIGRATIONS: list[tuple[str, str, Migration | None]] = [
         lambda conn: _add_column(conn, "imports", "unchanged_unrecorded BIGINT NOT NULL DEFAULT 0"),
     ),
     ("core_0003", "changes.activation_url", lambda conn: _add_column(conn, "changes", "activation_url TEXT")),
+    (
+        "core_0004",
+        "links: one IdP account, one identity (login_key, via, unique account)",
+        lambda c: _core_0004(c),
+    ),
 ]
+
+
+def _core_0004(conn: Connection) -> None:
+    """Columns for logins and shared accounts, then the unique account index. Links that already
+    hold one account twice (made before this rule) are reported, not silently dropped: the
+    identity that created the account keeps it, the others are detached with `link_conflict` as
+    their last error and listed in link_conflicts (`idsync links conflicts`)."""
+    for column in ("login_key VARCHAR(200)", "via_source VARCHAR(100)", "via_key VARCHAR(200)"):
+        _add_column(conn, "links", column)
+    rows = conn.execute(select(links.c.tenant, links.c.source, links.c.key, links.c.login)).all()
+    keyed = [{"t": t, "s": s, "k": k, "lk": login_key(login)} for t, s, k, login in rows if login is not None]
+    if keyed:
+        conn.execute(
+            update(links)
+            .where(
+                links.c.tenant == bindparam("t"),
+                links.c.source == bindparam("s"),
+                links.c.key == bindparam("k"),
+            )
+            .values(login_key=bindparam("lk")),
+            keyed,
+        )
+    for idp, idp_id in conn.execute(
+        select(links.c.idp, links.c.idp_id)
+        .where(links.c.idp_id.isnot(None))
+        .group_by(links.c.idp, links.c.idp_id)
+        .having(func.count() > 1)
+    ).all():
+        _detach_duplicates(conn, idp, idp_id)
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_links_idp_user")
+    for table in (link_conflicts, org_accounts):
+        table.create(conn)
+    for index in links.indexes:
+        if index.name in ("ux_links_account", "ix_links_login", "ix_links_via"):
+            index.create(conn)
+
+
+def _detach_duplicates(conn: Connection, idp: str, idp_id: str) -> None:
+    holders = conn.execute(
+        select(links.c.tenant, links.c.source, links.c.key).where(
+            links.c.idp == idp, links.c.idp_id == idp_id
+        )
+    ).all()
+    first = conn.execute(  # the identity whose change created the account, else the first to reach it
+        select(changes.c.tenant, changes.c.source, changes.c.key)
+        .where(changes.c.idp_id == idp_id)
+        .order_by((changes.c.status != "created"), changes.c.id)
+        .limit(1)
+    ).first()
+    holder_keys = [tuple(h) for h in holders]
+    kept = tuple(first) if first is not None and tuple(first) in holder_keys else min(holder_keys)
+    now = time.time()
+    for t, s, k in holder_keys:
+        if (t, s, k) == kept:
+            continue
+        log.warning(
+            "store migration core_0004: IdP account %s (%s) was linked to %s/%s/%s and to %s; "
+            "%s/%s/%s is detached (last error link_conflict): see idsync links conflicts",
+            idp_id,
+            idp,
+            t,
+            s,
+            k,
+            "/".join(kept),
+            t,
+            s,
+            k,
+        )
+        conn.execute(
+            update(links)
+            .where(links.c.tenant == t, links.c.source == s, links.c.key == k)
+            .values(
+                idp_id=None,
+                idp_status=None,
+                login=None,
+                login_key=None,
+                profile_hash=None,
+                pending_op=None,
+                last_error_code="link_conflict",
+                last_error_message=f"IdP account {idp_id} is linked to {'/'.join(kept)}; this link was "
+                "detached by the store upgrade (core_0004)",
+            )
+        )
+        conn.execute(
+            link_conflicts.insert().values(
+                idp=idp, idp_id=idp_id, tenant=t, source=s, key=k, kept="/".join(kept), found_at=now
+            )
+        )
 
 
 def _add_column(conn: Connection, table: str, definition: str) -> None:

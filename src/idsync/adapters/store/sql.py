@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -29,10 +28,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from idsync.adapters.store import features
+from idsync.adapters.store import links as link_sql
 from idsync.adapters.store.engine import build_engine
 from idsync.adapters.store.schema import changes, claims, imports, links, migrate
-from idsync.domain.links import IdpStatus, Link, PendingOp
+from idsync.domain.links import IdpStatus, Link
 from idsync.domain.models import ImportProgress, ImportState, Lane, Reason, Status, user_key
+from idsync.ports import IdpUser
 
 COUNTED = tuple(s.value for s in Status)  # every status has a counter column on imports
 _CHUNK = 500  # keys per IN (...) query
@@ -167,17 +168,7 @@ class Store:
     # ---- links -------------------------------------------------------------------------------
 
     def get_link(self, tenant: str, source: str, key: str) -> Link | None:
-        with self._tx() as conn:
-            row = (
-                conn.execute(
-                    select(links).where(
-                        links.c.tenant == tenant, links.c.source == source, links.c.key == key
-                    )
-                )
-                .mappings()
-                .first()
-            )
-        return _link(row) if row else None
+        return self.get_links([(tenant, source, key)]).get((tenant, source, key))
 
     def get_links(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], Link]:
         """Links by (tenant, source, key), asked per tenant and source so the primary key serves."""
@@ -193,16 +184,44 @@ class Store:
                         # per-row processing (it halves the cost of this query).
                         sql = _LINKS_SQL.format(marks=", ".join("?" * len(chunk)))
                         for t in conn.exec_driver_sql(sql, (tenant, source, *chunk)):
-                            out[(t[0], t[1], t[2])] = _link_from_tuple(t)
+                            out[(t[0], t[1], t[2])] = link_sql.link_from_tuple(t)
                         continue
                     rows = conn.execute(_LINKS_BY_KEYS, {"t": tenant, "s": source, "keys": chunk}).mappings()
                     for row in rows:
-                        out[(row["tenant"], row["source"], row["key"])] = _link(row)
-        return out
+                        out[(row["tenant"], row["source"], row["key"])] = link_sql.link_from_row(row)
+            return link_sql.resolve(conn, out)
 
     def save_link(self, link: Link) -> None:
         with self._tx() as conn:
-            _upsert_link(conn, link)
+            link_sql.upsert_links(conn, [link], time.time())
+
+    def holder_of(self, idp: str, idp_id: str) -> Link | None:
+        """The identity that holds this IdP account, or None."""
+        with self._tx() as conn:
+            return link_sql.holder_of(conn, idp, idp_id)
+
+    def holder_by_login(self, idp: str, login: str, *, besides: tuple[str, str, str]) -> Link | None:
+        """Another identity that holds (or is creating) an account with this login."""
+        with self._tx() as conn:
+            return link_sql.holder_by_login(conn, idp, login, besides=besides)
+
+    def save_org_accounts(self, idp: str, users: Sequence[IdpUser], now: float | None = None) -> int:
+        with self._tx() as conn:
+            return link_sql.save_org_accounts(conn, idp, users, time.time() if now is None else now)
+
+    def org_account(self, idp: str, login: str) -> IdpUser | None:
+        """The org's account with this login as listed for --link-existing, if any."""
+        with self._tx() as conn:
+            return link_sql.org_account(conn, idp, login)
+
+    def drop_org_account(self, idp: str, login: str) -> None:
+        with self._tx() as conn:
+            link_sql.drop_org_account(conn, idp, login)
+
+    def link_conflicts(self) -> list[dict[str, object]]:
+        """Links the store upgrade found holding an account twice, and detached (by key)."""
+        with self._tx() as conn:
+            return link_sql.conflicts(conn)
 
     def links_by_status(
         self,
@@ -223,7 +242,7 @@ class Store:
             q = q.where(links.c.source == source)
         q = q.order_by(links.c.source, links.c.key).limit(limit)
         with self._tx() as conn:
-            return [_link(r) for r in conn.execute(q).mappings()]
+            return [link_sql.link_from_row(r) for r in conn.execute(q).mappings()]
 
     def count_links(
         self, tenant: str, statuses: Iterable[IdpStatus] | None = None, source: str | None = None
@@ -444,12 +463,16 @@ class Store:
                     )
                 )
             keys = [(u.tenant, u.source, u.key) for u in grouped.values()]
-            for row in conn.execute(
-                select(links).where(tuple_(links.c.tenant, links.c.source, links.c.key).in_(keys))
-            ).mappings():
-                user = grouped.get(user_key(row["tenant"], row["source"], row["key"]))
+            found = {
+                (r["tenant"], r["source"], r["key"]): link_sql.link_from_row(r)
+                for r in conn.execute(
+                    select(links).where(tuple_(links.c.tenant, links.c.source, links.c.key).in_(keys))
+                ).mappings()
+            }
+            for k, link in link_sql.resolve(conn, found).items():
+                user = grouped.get(user_key(*k))
                 if user is not None:
-                    user.link = _link(row)
+                    user.link = link
         return [grouped[u] for u in taken if u in grouped]
 
     def _take(self, conn: Connection, wanted: list[str], owner: str, lease_until: float) -> list[str]:
@@ -535,7 +558,7 @@ class Store:
             for link in saved_links:
                 latest[(link.tenant, link.source, link.key)] = link
             if latest:
-                _upsert_links(conn, list(latest.values()), now)
+                link_sql.upsert_links(conn, list(latest.values()), now)
             outcomes = [o for f in finished for o in f.outcomes]
             if outcomes:
                 conn.execute(
@@ -584,7 +607,7 @@ class Store:
         """Put a user's changes back in the queue until `not_before` (IdP down, circuit open)."""
         with self._tx() as conn:
             if link is not None:
-                _upsert_link(conn, link)
+                link_sql.upsert_links(conn, [link], time.time())
             ids = [c.id for c in changes_] if (changes_ := only) is not None else [c.id for c in user.changes]
             values: dict[str, object] = {"state": "pending", "not_before": not_before}
             if count_attempt:
@@ -842,92 +865,16 @@ _CHANGE_COLUMNS = (
 _INSERT_CHANGE_SQL = (
     f"INSERT INTO changes ({', '.join(_CHANGE_COLUMNS)}) VALUES ({', '.join('?' for _ in _CHANGE_COLUMNS)})"
 )
-_LINK_FIELDS = (
-    "tenant",
-    "source",
-    "key",
-    "idp",
-    "idp_id",
-    "login",
-    "profile_hash",
-    "idp_status",
-    "version",
-    "pending_op",
-    "last_error_code",
-    "last_error_message",
-)
 _LINKS_SQL = (
-    f"SELECT {', '.join(_LINK_FIELDS)} FROM links WHERE tenant = ? AND source = ? AND key IN ({{marks}})"
+    f"SELECT {', '.join(link_sql.LINK_FIELDS)} FROM links "
+    "WHERE tenant = ? AND source = ? AND key IN ({marks})"
 )
-_STATUSES = {s.value: s for s in IdpStatus}
-_PENDING = {p.value: p for p in PendingOp}
-
-
-def _link_from_tuple(t: Sequence[Any]) -> Link:
-    return Link(
-        t[0],
-        t[1],
-        t[2],
-        t[3],
-        t[4],
-        t[5],
-        t[6],
-        _STATUSES.get(t[7]) if t[7] else None,
-        t[8],
-        _PENDING.get(t[9]) if t[9] else None,
-        t[10],
-        t[11],
-    )
-
-
 _LINKS_BY_KEYS = select(links).where(
     links.c.tenant == bindparam("t"),
     links.c.source == bindparam("s"),
     links.c.key.in_(bindparam("keys", expanding=True)),
 )
 _RELEASE = delete(claims).where(claims.c.user_key == bindparam("uk"), claims.c.owner == bindparam("ow"))
-_LINK_COLUMNS = (
-    "idp",
-    "idp_id",
-    "login",
-    "profile_hash",
-    "idp_status",
-    "version",
-    "pending_op",
-    "last_error_code",
-    "last_error_message",
-    "updated_at",
-)
-
-
-def _upsert_links(conn: Connection, saved: Sequence[Link], now: float) -> None:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = dialect_insert(links)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["tenant", "source", "key"], set_={c: stmt.excluded[c] for c in _LINK_COLUMNS}
-    )
-    conn.execute(stmt, [_link_values(link, now) for link in saved])
-
-
-def _link_values(link: Link, now: float) -> dict[str, object]:
-    return {
-        "tenant": link.tenant,
-        "source": link.source,
-        "key": link.key,
-        "idp": link.idp,
-        "idp_id": link.idp_id,
-        "login": link.login,
-        "profile_hash": link.profile_hash,
-        "idp_status": link.idp_status.value if link.idp_status else None,
-        "version": link.version,
-        "pending_op": link.pending_op.value if link.pending_op else None,
-        "last_error_code": link.last_error_code,
-        "last_error_message": link.last_error_message,
-        "updated_at": now,
-    }
 
 
 def _chunks(items: Sequence[object] | list[str], size: int) -> Iterator[list]:  # type: ignore[type-arg]
@@ -996,27 +943,6 @@ def _bump_import(conn: Connection, import_id: str, counts: Counter[str], now: fl
 
 def _maybe_complete(conn: Connection, import_id: str, now: float) -> None:
     conn.execute(_COMPLETE, {"iid": import_id, "at": now})
-
-
-def _upsert_link(conn: Connection, link: Link, now: float | None = None) -> None:
-    _upsert_links(conn, [link], time.time() if now is None else now)
-
-
-def _link(r: RowMapping) -> Link:
-    return Link(
-        tenant=r["tenant"],
-        source=r["source"],
-        key=r["key"],
-        idp=r["idp"],
-        idp_id=r["idp_id"],
-        login=r["login"],
-        profile_hash=r["profile_hash"],
-        idp_status=IdpStatus(r["idp_status"]) if r["idp_status"] else None,
-        version=r["version"],
-        pending_op=PendingOp(r["pending_op"]) if r["pending_op"] else None,
-        last_error_code=r["last_error_code"],
-        last_error_message=r["last_error_message"],
-    )
 
 
 def _import(m: RowMapping) -> ImportRecord:

@@ -21,7 +21,7 @@ from idsync.adapters.store import ImportRecord
 from idsync.adapters.store.features.safety import release_run
 from idsync.domain.models import Lane, Status
 from idsync.engine.ingest import BATCH, Defaults, received_from_file
-from idsync.engine.jobs import new_import_id
+from idsync.engine.jobs import link_existing_accounts, new_import_id
 from idsync.runtime import Runtime
 from idsync.service.ndjson import ndjson_records
 from idsync.service.store import ServiceStore
@@ -54,6 +54,13 @@ async def start_import(
     force: Annotated[
         bool,
         Query(description="Deactivate/delete beyond the tenant's safety threshold (max_deprovision_share)"),
+    ] = False,
+    link_existing: Annotated[
+        bool,
+        Query(
+            description="List the org's accounts first (200 a page) and match them by login under the "
+            "tenant's existing_account policy (the request waits for the listing)"
+        ),
     ] = False,
 ) -> Any:
     """Start (or resume) an import from an NDJSON body; returns once every line is stored.
@@ -89,6 +96,8 @@ async def start_import(
             )
         if force:  # a run this import tripped before is let through as well
             await db.call(release_run, rt.store, f"{tenant}/{import_id}")
+        if link_existing and record.input_cursor == 0:
+            await link_existing_accounts(rt, tenant)
         received = await _receive(rt, request, import_id, tenant, record.input_cursor, lease, owner, force)
     except ClientDisconnect:
         log.info("upload of import %s broke off; sending it again resumes it", import_id)
