@@ -81,7 +81,60 @@ def load() -> list[Case]:
             ways=("kafka",),
         ),
     ]
+    cases += shared_login_cases()
     return [_specialise(c) for c in cases]
+
+
+# Shared logins (docs/migration.md): accounts that exist before the cases are sent, made by
+# `prepare_shared_logins`: one linked to an identity of tenant t, one made by hand in the org.
+SHARED_HOLDER = {
+    "tenant": "t",
+    "op": "upsert",
+    "source": "efs-admin",
+    "key": "holder-4711",
+    "user": {
+        "login": "shared.admin@example.com",
+        "email": "shared.admin@example.com",
+        "firstName": "Ann",
+        "lastName": "Lee",
+    },
+}
+HAND_MADE = {
+    "login": "hand.made@example.com",
+    "email": "hand.made@example.com",
+    "firstName": "Hand",
+    "lastName": "Made",
+}
+
+
+def shared_login_cases() -> list[Case]:
+    def other(source: str, key: str, login: str) -> bytes:
+        user = {"login": login, "email": login, "firstName": "Other", "lastName": "Person"}
+        return json.dumps(
+            {"tenant": "t", "op": "upsert", "source": source, "key": key, "user": user}
+        ).encode()
+
+    taken = r"login_taken.*already held by an IdP account"
+    return [
+        Case(
+            "a panelist with the admin's e-mail",
+            other("panelist", "sl-1", "shared.admin@example.com"),
+            "login",
+            taken,
+        ),
+        Case(
+            "a login that differs only in case",
+            other("efs-admin", "sl-2", "SHARED.Admin@Example.COM"),
+            "login",
+            taken,
+        ),
+        Case(
+            "an account made by hand in the org",
+            other("panelist", "sl-3", "Hand.Made@example.com"),
+            "login",
+            taken,
+        ),
+    ]
 
 
 # An import names its tenant (the query of an upload, --tenant of a file import): a line without

@@ -26,7 +26,7 @@ from idsync.adapters.store import Store
 from idsync.adapters.store.schema import changes
 from idsync.emulator.okta import EmulatorAdmin, EmulatorSettings, EmulatorThread
 from tests import servers
-from tests.reliability.corpus import WAYS, Case, load, valid
+from tests.reliability.corpus import HAND_MADE, SHARED_HOLDER, WAYS, Case, load, valid
 from tests.reliability.support import (
     AUTH,
     ENV,
@@ -81,11 +81,20 @@ def service(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str) -> I
             },
         }
         serve = ServeProcess(write_config(tmp / "idsync.toml", raw), tmp, verbose=True).start().ready()
+        _prepare_shared_logins(serve, emu)
         try:
             yield Service(serve, emu, topics, kafka_bootstrap, tmp)
         finally:
             code = serve.terminate()
         assert code == 0, serve.output()
+
+
+def _prepare_shared_logins(serve: ServeProcess, emu: EmulatorThread) -> None:
+    """The accounts the shared-login cases collide with: one linked to an identity of tenant t,
+    one made by hand in the org (no identity links it)."""
+    answer = httpx.post(f"{serve.url}/changes", json=SHARED_HOLDER, headers=AUTH, timeout=60)
+    assert answer.status_code == 200 and answer.json()["result"]["status"] == "created", answer.text
+    EmulatorAdmin(emu.url)._post("/users", {"users": [{"profile": HAND_MADE, "status": "ACTIVE"}]})
 
 
 def _created(service: Service, prefix: str, n: int) -> list[str]:
@@ -110,6 +119,10 @@ def _prefixed(n: int, prefix: str) -> dict[str, Any]:
 
 def _alive(service: Service) -> None:
     assert service.serve.alive(), service.serve.output()
+    held = {
+        u["login"].lower(): u["profile"]["firstName"] for u in EmulatorAdmin(service.emulator.url).users()
+    }
+    assert held["shared.admin@example.com"] == "Ann" and held["hand.made@example.com"] == "Hand"  # untouched
     assert httpx.get(f"{service.serve.url}/healthz", timeout=5).status_code == 200
     readyz = httpx.get(f"{service.serve.url}/readyz", timeout=5)
     assert readyz.status_code == 200, readyz.text

@@ -137,10 +137,10 @@ async def run_file_import(
     )
     if force:  # a run this import tripped before is let through as well
         await db.call(release_run, db.store, f"{tenant}/{import_id}")
-    if link_existing and not record.input_done:
-        await link_existing_accounts(runtime, tenant)
 
     async def ingest() -> None:
+        if link_existing and record.input_cursor == 0:  # counted with the import's calls
+            await link_existing_accounts(runtime, tenant)
         defaults = Defaults(
             origin="file", tenant=tenant, import_id=import_id, record_unchanged=False, force=force
         )

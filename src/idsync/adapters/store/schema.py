@@ -234,6 +234,8 @@ def _core_0004(conn: Connection) -> None:
             .values(login_key=bindparam("lk")),
             keyed,
         )
+    for table in (link_conflicts, org_accounts):
+        table.create(conn)
     for idp, idp_id in conn.execute(
         select(links.c.idp, links.c.idp_id)
         .where(links.c.idp_id.isnot(None))
@@ -242,8 +244,6 @@ def _core_0004(conn: Connection) -> None:
     ).all():
         _detach_duplicates(conn, idp, idp_id)
     conn.exec_driver_sql("DROP INDEX IF EXISTS ix_links_idp_user")
-    for table in (link_conflicts, org_accounts):
-        table.create(conn)
     for index in links.indexes:
         if index.name in ("ux_links_account", "ix_links_login", "ix_links_via"):
             index.create(conn)
