@@ -4,6 +4,7 @@ reports them by key instead of failing or keeping them silently."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from idsync.adapters.store import Store
 from idsync.domain.links import IdpStatus, Link
 from idsync.errors import LinkConflict
+from tests.common import run_idsync
 
 DATA = Path(__file__).parent / "data"
 
@@ -106,6 +108,12 @@ def test_upgrading_a_store_with_an_account_linked_twice_reports_it_by_key(
             store.save_link(_link("efs", "efs-admin", "4711", "00uSHARED000000001"))
     finally:
         store.close()
+    config = tmp_path / "idsync.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{path}"\n')
+    shown = run_idsync(tmp_path, "links", "conflicts", "--config", str(config), "--json")
+    assert shown.returncode == 1, shown.stderr
+    reported = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert sorted((r["tenant"], r["source"], r["key"]) for r in reported) == detached
 
 
 def test_an_upgraded_postgresql_store_keeps_one_holder(pg_database: str) -> None:

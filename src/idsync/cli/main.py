@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from idsync.cli import activate, demo, emulator, failures, imports, plan, portals, route, safety, serve
+from idsync.cli import activate, demo, emulator, failures, imports, links, plan, portals, route, safety, serve
 from idsync.cli.inbound import app as inbound_app
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.command("failures")(failures.failures_command)
 app.command("retry")(failures.retry_command)
 app.command("route")(route.route_command)
 app.add_typer(safety.app, name="safety")
+app.add_typer(links.app, name="links")
 
 
 def main() -> None:

@@ -129,6 +129,7 @@ class PlanRunner:
             if listed is not None:
                 return await self._existing(listed, action, run, idp, policy, our_create=False)
         await self._writes.save_link(replace(link, pending_op=PendingOp.CREATE, login=login))
+        lost = False  # a create of ours got no answer: an account found later may be that create
         for _ in range(CREATE_ATTEMPTS):
             try:
                 user = await idp.create_user(action.profile, activate=action.activate)
@@ -136,12 +137,13 @@ class PlanRunner:
                 existing = await idp.find_user(login)
                 if existing is None:
                     raise
-                return await self._existing(existing, action, run, idp, policy, our_create=False)
+                return await self._existing(existing, action, run, idp, policy, our_create=lost)
             except UnknownOutcome:
                 existing = await idp.find_user(login)
                 if existing is not None:  # our create went through (its answer was lost), or another's
                     return await self._existing(existing, action, run, idp, policy, our_create=True)
-                continue  # it did not happen: sending it again is safe
+                lost = True
+                continue  # not found (yet): sending it again is safe, the IdP refuses a second
             run.link = _linked(link, user, profile_hash(action.profile))
             run.status = Status.CREATED
             if action.activate_silently:
