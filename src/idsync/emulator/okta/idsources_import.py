@@ -92,7 +92,10 @@ def parse_upload(kind: Literal["upsert", "delete"], raw: bytes, body: Any) -> li
         parsed = model.model_validate(body)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        causes = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors]
+        causes = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg'].replace(' after validation', '')}"
+            for e in errors
+        ]
         first = str(errors[0]["loc"][0]) if errors[0]["loc"] else "body"
         raise OktaError.api_validation(first, *causes) from None
     if isinstance(parsed, _BulkUpsert):
