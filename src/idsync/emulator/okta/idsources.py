@@ -158,7 +158,7 @@ class IdentitySources:
     def load(self) -> None:
         """Sources and links from the state file (sessions are not kept, like rate-limit windows)."""
         self.clear()
-        for kind, _key, doc in self.journal.load():
+        for kind, _key, doc in self.journal.load(("identity_source", "identity_source_link")):
             if kind == "identity_source":
                 source = from_doc(IdentitySourceRecord, doc)
                 self.sources[source.id] = source
