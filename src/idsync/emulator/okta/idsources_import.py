@@ -137,7 +137,7 @@ class ImportProcessor:
 
     # --- the work -------------------------------------------------------------------------------
 
-    def advance(self, now: float, budget: int = 500) -> bool:
+    def advance(self, now: float, budget: int = 100) -> bool:
         """Apply what is due by `now` (at most `budget` operations); True if more is due already."""
         with self.org.state.journal.batch():
             for source_id, queue in self.sources.queues.items():
