@@ -221,7 +221,8 @@ class IdentitySources:
         return [s for s in self.sessions.values() if s.source_id == source_id]
 
     def create_session(self, source_id: str, now: float) -> ImportSession:
-        """A new CREATED session, unless one is CREATED or one became active under 5 minutes ago."""
+        """A new CREATED session, unless one is CREATED or one was triggered under 5 minutes ago and
+        is still TRIGGERED."""
         for session in self.list_sessions(source_id, now):
             if session.status == "CREATED":
                 raise _rule(

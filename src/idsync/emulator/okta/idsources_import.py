@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import random
 from typing import Any, Literal
@@ -40,6 +41,8 @@ __all__ = ["MAX_BODY_BYTES", "ImportProcessor", "check_mastered", "parse_upload"
 MAX_BODY_BYTES = 200 * 1024
 """Guide: "up to 200 KB of data in a single bulk-load request" (read as KiB)."""
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+log = logging.getLogger("idsync.emulator.okta.idsources")
+
 _FAILURES_KEPT = 1000
 _MASTERED = "Operation failed because user profile is mastered under another system"
 
@@ -177,17 +180,23 @@ class ImportProcessor:
 
     def _apply(self, session: ImportSession, op: ImportOp) -> None:
         source = self.sources.source(session.source_id)
-        info = session.info or RequestInfo(org_url=self.org.settings.org_url or "")
+        info = session.info or RequestInfo(org_url=self.org.settings.org_url or "")  # set by trigger
         try:
             outcome = (
                 self._upsert(source, op, info) if op.kind == "upsert" else self._delete(source, op, info)
             )
         except OktaError as err:
-            outcome = "failed"
-            if len(session.failures) < _FAILURES_KEPT:
-                reason = "; ".join(err.causes) or err.summary
-                session.failures.append({"externalId": op.external_id, "op": op.kind, "reason": reason})
+            outcome = self._failed(session, op, "; ".join(err.causes) or err.summary)
+        except Exception:  # a bug must not leave the session TRIGGERED for ever
+            log.exception("import of %s in session %s failed", op.external_id, session.id)
+            outcome = self._failed(session, op, "internal error (see the emulator's log)")
         session.counts[outcome] = session.counts.get(outcome, 0) + 1
+
+    @staticmethod
+    def _failed(session: ImportSession, op: ImportOp, reason: str) -> str:
+        if len(session.failures) < _FAILURES_KEPT:
+            session.failures.append({"externalId": op.external_id, "op": op.kind, "reason": reason})
+        return "failed"
 
     def _linked_user(
         self, source: IdentitySourceRecord, external_id: str
