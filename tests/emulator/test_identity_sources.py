@@ -46,6 +46,7 @@ def test_five_minute_rule_follows_the_time_scale(emulator_factory: EmulatorFacto
         clock.advance(2.9)  # 4 min 50 s of Okta time
         assert_rule(source.create(), "Only one active import session per identity source")
         assert source.get(first)["status"] == "TRIGGERED"
+        assert source.admin_session(first)["processed"] == 4  # 4 min 50 s of Okta time at 1 a minute
         clock.advance(0.2)  # 5 min 2 s
         assert source.create().status_code == 200
 
