@@ -23,6 +23,7 @@ def test_cli_flags_banner_and_clean_stop(tmp_path: Path) -> None:
         "--time-scale", "0.01", "--token-share", "0.25", "--limits-file", str(config), "--limit", "users=20",
         "--concurrency-limit", "9", "--background-load", "0.1", "--seed", "4", "--error-rate", "0.0",
         "--storm-every-s", "0", "--latency-ms", "0", "--activation-url-style", "classic",
+        "--no-identity-sources", "--identity-source-users-per-minute", "500", "--identity-source-activate",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -37,6 +38,8 @@ def test_cli_flags_banner_and_clean_stop(tmp_path: Path) -> None:
         assert settings["extra_tokens"] == ["other"]
         assert settings["concurrency_limit"] == 9
         assert settings["activation_url_style"] == "classic"
+        assert settings["identity_sources"] is False and settings["identity_source_activate"] is True
+        assert settings["identity_source_users_per_minute"] == 500
         stats = EmulatorAdmin(url.group(0)).stats(windows=False)
         assert stats["rate_limit"]["token_limits"]["users"] == 5
         r = httpx.get(f"{url.group(0)}/api/v1/users", headers={"Authorization": "SSWS cli-token"})

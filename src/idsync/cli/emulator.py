@@ -86,6 +86,18 @@ def okta(
         float | None, typer.Option(help="Okta session maximum lifetime; 0 (default) is no limit.")
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="uvicorn log level.")] = None,
+    identity_sources: Annotated[
+        bool | None, typer.Option(help="The org has Identity Source Apps (off: 403 on identity-sources).")
+    ] = None,
+    identity_source_users_per_minute: Annotated[
+        float | None, typer.Option(help="Import processing rate per identity source (default 2000).")
+    ] = None,
+    identity_source_activate: Annotated[
+        bool | None, typer.Option(help="Activate the users identity-source imports create (else STAGED).")
+    ] = None,
+    identity_source_error_rate: Annotated[
+        float | None, typer.Option(help="Fraction of triggered sessions ending in ERROR.")
+    ] = None,
     error_rate: Annotated[float | None, typer.Option(help="Fraction answered 500/503.")] = None,
     error_statuses: Annotated[
         str | None, typer.Option(help="Statuses of injected errors, e.g. 500,503.")
@@ -136,6 +148,10 @@ def okta(
         "session_lifetime_s",
         "session_max_lifetime_s",
         "log_level",
+        "identity_sources",
+        "identity_source_users_per_minute",
+        "identity_source_activate",
+        "identity_source_error_rate",
     )
     data.update({name: given[name] for name in simple if given[name] is not None})
     if extra_token:

@@ -1,7 +1,7 @@
 """Regenerate `okta-management-subset.yaml`: the operations the emulator serves, from Okta's spec.
 
 Source: okta/okta-management-openapi-spec, dist/current/management-minimal.yaml, 2026.06.3
-(Apache-2.0), as trimmed to users/groups/apps/eventHooks in /work/shared/okta/openapi/.
+(Apache-2.0), the full copy in /work/shared/okta/openapi/.
 Usage: python tests/emulator/data/trim_spec.py SOURCE.yaml
 """
 

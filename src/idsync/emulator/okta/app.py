@@ -22,6 +22,7 @@ from idsync.emulator.okta.emulator import Emulator
 from idsync.emulator.okta.login import login_routes
 from idsync.emulator.okta.oidc import oidc_routes
 from idsync.emulator.okta.pipeline import OktaPipeline
+from idsync.emulator.okta.routes_idsources import identity_source_admin_routes
 from idsync.emulator.okta.settings import EmulatorSettings
 
 __all__ = ["create_app"]
@@ -56,7 +57,13 @@ def create_app(
         await emulator.aclose()
 
     app = Starlette(
-        routes=[*admin_routes(), *oidc_routes(), *login_routes(), *extra_routes],
+        routes=[
+            *admin_routes(),
+            *identity_source_admin_routes(),
+            *oidc_routes(),
+            *login_routes(),
+            *extra_routes,
+        ],
         middleware=[Middleware(_OktaApiDispatch, emulator=emulator)],
         lifespan=lifespan,
     )

@@ -83,6 +83,15 @@ class EmulatorAdmin:
         result: dict[str, Any] = self._post(f"/users/{user_id}/complete-activation")
         return result
 
+    def create_identity_source(self, name: str, *, match_by_login: bool = False) -> str:
+        """Make a Custom Identity Source (Okta: in the Admin Console); returns its id."""
+        return str(self._post("/identity-sources", {"name": name, "matchByLogin": match_by_login})["id"])
+
+    def identity_source(self, source_id: str) -> dict[str, Any]:
+        """A source's externalId → user id links and its sessions (counts, failures, times)."""
+        result: dict[str, Any] = self._get(f"/identity-sources/{source_id}")
+        return result
+
     def hook_deliveries(self) -> dict[str, Any]:
         result: dict[str, Any] = self._get("/hooks")
         return result

@@ -10,12 +10,15 @@ from idsync.emulator.okta.clock import Clock, SystemClock
 from idsync.emulator.okta.faults import FaultInjector
 from idsync.emulator.okta.hooks import HookDispatcher
 from idsync.emulator.okta.ids import IdFactory
+from idsync.emulator.okta.idsources import IdentitySources
+from idsync.emulator.okta.idsources_import import ImportProcessor
 from idsync.emulator.okta.journal import open_journal
 from idsync.emulator.okta.org import Org
 from idsync.emulator.okta.ratelimit import RateLimiter
 from idsync.emulator.okta.routes_apps import ROUTES as APP_ROUTES
 from idsync.emulator.okta.routes_groups import ROUTES as GROUP_ROUTES
 from idsync.emulator.okta.routes_hooks import ROUTES as HOOK_ROUTES
+from idsync.emulator.okta.routes_idsources import ROUTES as IDSOURCE_ROUTES
 from idsync.emulator.okta.routes_users import ROUTES as USER_ROUTES
 from idsync.emulator.okta.routing import Router
 from idsync.emulator.okta.settings import EmulatorSettings, FaultSettings
@@ -43,11 +46,14 @@ class Emulator:
             org_url=settings.org_url,
         )
         self.org.events = self.hooks
+        self.identity_sources = IdentitySources(self.org)
+        self.identity_sources.load()
+        self.imports = ImportProcessor(self.identity_sources)
         self.limiter = self._new_limiter()
         self.faults = FaultInjector(settings.faults, settings.seed, self.clock.now())
         self.stats = Stats()
         self.recorder = Recorder(settings.record_exchanges)
-        self.router = Router([*USER_ROUTES, *GROUP_ROUTES, *APP_ROUTES, *HOOK_ROUTES])
+        self.router = Router([*USER_ROUTES, *GROUP_ROUTES, *APP_ROUTES, *HOOK_ROUTES, *IDSOURCE_ROUTES])
         self.tokens = frozenset(settings.tokens)
         self.in_flight = 0
 
@@ -69,7 +75,9 @@ class Emulator:
         self.faults.reset()
         self.stats.reset()
         self.hooks.reset()
+        self.identity_sources.clear()
 
     async def aclose(self) -> None:
         await self.hooks.aclose()
+        await self.imports.aclose()
         self.state.journal.close()

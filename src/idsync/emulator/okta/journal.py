@@ -21,7 +21,10 @@ class Journal(Protocol):
     def put(self, kind: str, key: str, doc: dict[str, Any]) -> None: ...
     def delete(self, kind: str, key: str) -> None: ...
     def clear(self) -> None: ...
-    def load(self) -> Iterator[tuple[str, str, dict[str, Any]]]: ...
+    def load(self, kinds: tuple[str, ...] = ()) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every stored object in write order; only those of `kinds` if given."""
+        ...
+
     def batch(self) -> Any:
         """A context manager grouping the writes of one request into one commit."""
         ...
@@ -39,7 +42,7 @@ class MemoryJournal:
     def clear(self) -> None:
         pass
 
-    def load(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    def load(self, kinds: tuple[str, ...] = ()) -> Iterator[tuple[str, str, dict[str, Any]]]:
         return iter(())
 
     @contextmanager
@@ -88,8 +91,10 @@ class SqliteJournal:
         with self.batch():
             self._db.execute("DELETE FROM objects")
 
-    def load(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
-        for kind, key, doc in self._db.execute("SELECT kind, key, doc FROM objects ORDER BY rowid"):
+    def load(self, kinds: tuple[str, ...] = ()) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        where = f" WHERE kind IN ({', '.join('?' * len(kinds))})" if kinds else ""
+        query = f"SELECT kind, key, doc FROM objects{where} ORDER BY rowid"
+        for kind, key, doc in self._db.execute(query, kinds):
             yield kind, key, json.loads(doc)
 
     def close(self) -> None:

@@ -36,6 +36,7 @@ BUCKETS: dict[str, tuple[int, str]] = {
     "groups": (600, "/api/v1/groups and /api/v1/groups/{id}/*"),
     "groups.id": (600, "/api/v1/groups/{id}"),
     "logs": (50, "/api/v1/logs"),
+    "identitySources": (600, "/api/v1/identity-sources/* (no documented limit: UNVERIFIED)"),
     "api": (600, "every other /api/v1 endpoint"),
 }
 
@@ -60,6 +61,8 @@ def classify(method: str, path: str) -> str:
         return f"{resource}.id" if depth == 2 else resource
     if resource == "logs":
         return "logs"
+    if resource == "identity-sources":
+        return "identitySources"
     return "api"
 
 

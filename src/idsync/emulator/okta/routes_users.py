@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from idsync.emulator.okta import queries
 from idsync.emulator.okta.errors import OktaError
 from idsync.emulator.okta.http import ApiRequest, ApiResponse, link_headers
+from idsync.emulator.okta.idsources_import import check_mastered
 from idsync.emulator.okta.render import group_json, user_json
 from idsync.emulator.okta.users import create_user, delete_user, find_user, run_lifecycle, update_user
 
@@ -53,7 +54,9 @@ async def get(emu: Emulator, req: ApiRequest) -> ApiResponse:
 
 async def update(emu: Emulator, req: ApiRequest) -> ApiResponse:
     user = find_user(emu.org, req.params["id"])
-    user = update_user(emu.org, user, req.json(), req.info, replace=req.method == "PUT")
+    body = req.json()
+    check_mastered(emu.identity_sources, user, body, replace=req.method == "PUT")  # 403 E0000023
+    user = update_user(emu.org, user, body, req.info, replace=req.method == "PUT")
     return ApiResponse(200, user_json(user, req.info.org_url, emu.org.state.meta))
 
 

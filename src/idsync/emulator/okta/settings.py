@@ -131,6 +131,14 @@ class EmulatorSettings:
     session_max_lifetime_s: float = 0.0
     """...and at the latest this long after the sign-in; 0 means no limit (Okta's default)."""
     log_level: str = "warning"
+    identity_sources: bool = True
+    """The org has Okta's Identity Source Apps feature; off: 403 on /api/v1/identity-sources/*."""
+    identity_source_users_per_minute: float = 2000.0
+    """Import processing rate of each identity source (guide: 10,000 users per 5 minutes)."""
+    identity_source_activate: bool = False
+    """Users an identity source import creates are activated (else STAGED)."""
+    identity_source_error_rate: float = 0.0
+    """Fraction of triggered sessions that end in ERROR with nothing imported."""
 
     def __post_init__(self) -> None:
         if isinstance(self.faults, Mapping):  # accept plain data, e.g. faults={"drop_rate": 0.1}
@@ -149,6 +157,10 @@ class EmulatorSettings:
             raise ValueError("token must not be empty")
         if self.session_lifetime_s <= 0 or self.session_max_lifetime_s < 0:
             raise ValueError("session_lifetime_s must be positive and session_max_lifetime_s not negative")
+        if self.identity_source_users_per_minute <= 0:
+            raise ValueError("identity_source_users_per_minute must be positive")
+        if not 0 <= self.identity_source_error_rate <= 1:
+            raise ValueError("identity_source_error_rate must be within 0..1")
         for name, limit in self.limits.items():
             if limit < 1:
                 raise ValueError(f"limit of bucket {name!r} must be at least 1")
