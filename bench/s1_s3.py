@@ -16,11 +16,12 @@ from typing import Any
 
 from bench.common import TENANT, TOKEN, bucket_windows, percentile, settings, write_users
 from idsync.domain.models import Lane
+from idsync.domain.records import received_from_text
 from idsync.emulator.okta import EmulatorAdmin
 from idsync.emulator.okta.server import EmulatorProcess
 from idsync.emulator.okta.settings import EmulatorSettings
-from idsync.engine.ingest import Defaults, received_from_text
-from idsync.engine.jobs import run_file_import
+from idsync.engine.ingest import Defaults
+from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 
 

@@ -50,10 +50,10 @@ def _seed(store_url: str, users: int) -> None:
             )
         )
         if len(batch) == 20_000:
-            store.save_links(batch)
+            store.queue.save_links(batch)
             batch = []
     if batch:
-        store.save_links(batch)
+        store.queue.save_links(batch)
     store.close()
 
 
@@ -93,7 +93,7 @@ def run(workdir: Path, users: int = 1_000_000) -> dict[str, Any]:
         child = json.loads(out.stdout.strip().splitlines()[-1])
         requests = sum(sum(by.values()) for by in EmulatorAdmin(emu.url).stats()["requests"].values())
     store = Store(f"sqlite:///{db}")
-    record = store.get_import("s2")
+    record = store.imports.get("s2")
     store.close()
     assert record is not None
     elapsed = record.updated_at - record.started_at

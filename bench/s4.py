@@ -21,7 +21,7 @@ from bench.common import TENANT, TOKEN, settings, write_users
 from idsync.emulator.okta import EmulatorAdmin
 from idsync.emulator.okta.server import EmulatorProcess
 from idsync.emulator.okta.settings import EmulatorSettings, FaultSettings
-from idsync.engine.jobs import run_file_import
+from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 
 

@@ -20,6 +20,7 @@ from idsync.domain.policy import (
     SyncMode,
     TenantPolicy,
 )
+from idsync.domain.safety import SafetyRules
 from idsync.errors import ConfigError
 from idsync.inbound.config import InboundSettings, resolve_inbound
 
@@ -90,7 +91,7 @@ class TenantSettings(_Strict):
     # Groups assigned to every portal (OIDC app) registered for this tenant: Okta signs a user in
     # to an app only when the user is assigned to it.
     portal_groups: list[Annotated[str, Field(min_length=1)]] = ["Everyone"]
-    # Safety threshold (engine/safety.py): a run (an import; single changes per tenant and window)
+    # Safety threshold (domain/safety.py): a run (an import; single changes per tenant and window)
     # whose deactivations and deletions would exceed this share of the tenant's linked users is
     # held until released or forced; it may always remove `deprovision_floor` users.
     max_deprovision_share: Annotated[float, Field(ge=0, le=1)] = 0.2
@@ -195,6 +196,18 @@ class Settings(_Strict):
     def policy(self, name: str) -> TenantPolicy | None:
         tenant = self.tenant(name)
         return tenant.policy(name) if tenant else None
+
+    def safety_rules(self, name: str) -> SafetyRules | None:
+        """The tenant's safety threshold (None: an unknown tenant, whose changes reach no IdP)."""
+        t = self.tenant(name)
+        if t is None:
+            return None
+        return SafetyRules(
+            share=t.max_deprovision_share,
+            floor=t.deprovision_floor,
+            window_s=t.safety_window_s,
+            delete_acts=t.delete_policy is not DeletePolicy.IGNORE,
+        )
 
 
 def embedded_default(data_dir: Path) -> dict[str, object]:

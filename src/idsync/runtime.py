@@ -1,22 +1,25 @@
-"""The composition root: builds the store, one governor and connector per IdP, the worker and
-the ingestor from the settings, and closes them again. CLI, service and tests all use it."""
+"""The composition root: builds the store and its ports, one governor and connector per IdP, the
+worker, the ingestor and the engine they form, from the settings; and closes them again. The CLI,
+the service and the tests all use it. Nothing below it (engine, adapters) imports it."""
 
 from __future__ import annotations
 
 import logging
-from contextlib import AsyncExitStack, ExitStack
+from contextlib import ExitStack
 from types import TracebackType
 from typing import Any
 
 from idsync.adapters.store import Store
+from idsync.adapters.store.aio import AsyncStore, Runner, sql_stores
+from idsync.adapters.store.features.limits import save_limits
 from idsync.clock import Clock, SystemClock
 from idsync.config import IdpSettings, Settings
-from idsync.engine.db import AsyncStore
+from idsync.engine.core import Engine
 from idsync.engine.governor import Governor
 from idsync.engine.ingest import Ingestor
 from idsync.engine.worker import Worker, WorkerOptions
 from idsync.errors import ConfigError
-from idsync.ports import IdentityProvider
+from idsync.ports import IdentityProvider, Stores
 
 log = logging.getLogger("idsync.runtime")
 
@@ -29,14 +32,11 @@ class Runtime:
         clock: Clock | None = None,
         worker_options: WorkerOptions | None = None,
         owner: str | None = None,
-        activate_on_mode_switch: bool = True,
     ) -> None:
         self.settings = settings
-        self._activate_on_mode_switch = activate_on_mode_switch
         self.clock = clock or SystemClock()
         self._worker_options = worker_options
         self._owner = owner or settings.service.instance_id  # names the instance's claims
-        self._exit = AsyncExitStack()
         self._sync_exit = ExitStack()
         self.governors: dict[str, Governor] = {}
         self.idps: dict[str, IdentityProvider] = {}
@@ -44,44 +44,60 @@ class Runtime:
 
     async def __aenter__(self) -> Runtime:
         self.store = Store(self.settings.store.url)
-        self.db = AsyncStore(self.store)
+        self.run = Runner(self.store.dialect)
+        self.db = AsyncStore(self.store, self.run)  # feature tables, for the layers above the engine
+        self.stores: Stores = sql_stores(self.store, self.run, self.settings.safety_rules)
         if self.store.dialect == "sqlite":
             # The embedded set-up is one process: claims left behind belong to a run that died.
-            released = self.store.release_all()
+            released = self.store.queue.release_all()
         else:
-            released = self.store.release_expired()
+            released = self.store.queue.release_expired()
         if released:
             log.info("took back %d users left in progress by a stopped run", released)
         for name, idp in self.settings.idps.items():
             self.idps[name] = self._connect(name, idp)
         self.worker = Worker(
-            self.db, self.settings, self.idps, self.clock, options=self._worker_options, owner=self._owner
+            self.stores.queue,
+            self.stores.links,
+            self.settings.policy,
+            self.idps,
+            self.governors,
+            self.clock,
+            options=self._worker_options,
+            owner=self._owner,
         )
-        self.ingestor = Ingestor(self.db, self.settings)
-        if self._activate_on_mode_switch:
-            await self._mode_switches()
+        self.ingestor = Ingestor(self.stores.queue, self.stores.links, self.settings.policy)
+        self.engine = Engine(
+            stores=self.stores,
+            idps=self.idps,
+            pacing=self.governors,
+            policies=self.settings.policy,
+            clock=self.clock,
+            worker=self.worker,
+            ingestor=self.ingestor,
+            api_calls=self.api_calls,
+        )
         return self
-
-    async def _mode_switches(self) -> None:
-        """Tenants switched to sync_and_activate get their staged users activated (lifecycle/modes.py)."""
-        from idsync.lifecycle.modes import activate_on_mode_switch
-
-        try:
-            await activate_on_mode_switch(self)
-        except Exception:  # the next start-up tries again; the runtime itself still works
-            log.exception("could not check the tenants' sync modes for a switch to sync_and_activate")
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        from idsync.lifecycle.limits import remember_limits
-
-        remember_limits(self.store, self.governors)  # learned rate limits, for estimates without a call
+        self.remember_limits()  # learned rate limits, for estimates without a call
         for idp in self.idps.values():
             await idp.aclose()
-        await self._exit.aclose()
         self._sync_exit.close()
-        self.db.close()
+        self.run.close()
+        self.store.close()
+
+    def remember_limits(self) -> int:
+        """Save every governor's learned limits; never raises (closing must not fail on it)."""
+        saved = 0
+        for name, governor in self.governors.items():
+            try:
+                saved += save_limits(self.store, name, governor.snapshot(), now=governor.clock.time())
+            except Exception as exc:  # a store problem here must not hide the job's own outcome
+                log.warning("could not save the rate limits learned from %s: %s", name, exc)
+        return saved
 
     def _connect(self, name: str, idp: IdpSettings) -> IdentityProvider:
         governor = Governor(name, idp.governor, self.clock)

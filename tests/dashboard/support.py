@@ -10,7 +10,8 @@ from fastapi import FastAPI
 
 from idsync.config import Settings, settings_from_dict
 from idsync.domain.models import Lane
-from idsync.engine.ingest import Defaults, Received
+from idsync.domain.records import Received
+from idsync.engine.ingest import Defaults
 from tests.common import ServerThread, eventually  # noqa: F401 (re-exported)
 
 API_TOKEN = "dashboard-test-api-token-5c2e"
@@ -67,7 +68,7 @@ def feeder(
     async def feed(app: FastAPI) -> None:
         rt = app.state.runtime
         await rt.db.call(
-            rt.store.create_import,
+            rt.store.imports.create,
             import_id,
             TENANT,
             "http",
@@ -80,6 +81,6 @@ def feeder(
                 [Received(payload=m) for m in messages[start : start + batch]], defaults
             )
             rt.worker.notify(Lane.BULK)
-        await rt.db.call(rt.store.finish_input, import_id)
+        await rt.db.call(rt.store.imports.finish_input, import_id)
 
     return feed

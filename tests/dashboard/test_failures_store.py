@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from idsync.domain.models import Lane
-from idsync.engine.ingest import Defaults, Received
+from idsync.domain.records import Received
+from idsync.engine.ingest import Defaults
 from idsync.runtime import Runtime
 from idsync.web.dashboard.failures import FailureFilter, csv_chunks, failure_page
 
@@ -31,7 +32,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def test_filters_paging_and_csv(store_url: str) -> None:
     messages = sample(40, external_every=4, invalid_every=10)  # 4 invalid, 8 external
     async with Runtime(settings(store_url, "http://127.0.0.1:9")) as rt:
-        await rt.db.call(rt.store.create_import, IMPORT_ID, TENANT, "http", total=len(messages))
+        await rt.db.call(rt.store.imports.create, IMPORT_ID, TENANT, "http", total=len(messages))
         defaults = Defaults(origin="http", tenant=TENANT, import_id=IMPORT_ID, lane=Lane.BULK)
         await rt.ingestor.receive([Received(payload=m) for m in messages], defaults)
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from idsync.adapters.store import ImportRecord
 from idsync.domain.models import ImportState, Status
+from idsync.domain.records import ImportRecord
 from idsync.web.dashboard import session
 from idsync.web.dashboard.sampler import History, Point
 from idsync.web.dashboard.views import bucket_views, import_row

@@ -13,8 +13,9 @@ from typing import Any
 
 from idsync.config import Settings, settings_from_dict
 from idsync.emulator.okta import EmulatorAdmin
-from idsync.engine.jobs import ImportReport, run_file_import
+from idsync.engine.jobs import ImportReport
 from idsync.engine.worker import WorkerOptions
+from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 
 TOKEN = "identity-token"
@@ -87,11 +88,11 @@ async def sync(
     path.write_text("".join(json.dumps(c) + "\n" for c in changes), encoding="utf-8")
     report = await run_file_import(rt, path, tenant=tenant, link_existing=link_existing, poll_s=0.05)
     for _ in range(600):  # another instance may still be finishing users it claimed
-        record = rt.store.get_import(report.progress.import_id)
+        record = rt.store.imports.get(report.progress.import_id)
         if record is not None and record.state.value == "completed":
             break
         await asyncio.sleep(0.05)
-    rows = {(str(r["source"]), str(r["key"])): r for r in rt.store.import_results(report.progress.import_id)}
+    rows = {(str(r["source"]), str(r["key"])): r for r in rt.store.imports.results(report.progress.import_id)}
     return Outcome(report, rows)
 
 

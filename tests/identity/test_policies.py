@@ -118,7 +118,7 @@ async def test_an_account_made_by_hand_is_adopted_only_when_the_tenant_says_so(
         out = await sync(rt, tmp_path, "efs", [change("efs", "app", "d-1", "dev@example.com", first="Devi")])
         assert out.status("app", "d-1") == "updated"
         assert out.rows[("app", "d-1")]["idp_id"] == held["id"]
-        link = rt.store.get_link("efs", "app", "d-1")
+        link = rt.store.links.get("efs", "app", "d-1")
         assert link is not None and link.idp_id == held["id"]
         # A second identity of the tenant with the same login is refused: the account is linked now.
         again = await sync(rt, tmp_path, "efs", [change("efs", "crm", "c-5", "DEV@example.com")])
@@ -168,7 +168,7 @@ async def test_merge_sources_shares_one_account_and_the_first_source_masters_it(
         assert out.reason("panelist", "p-1")[0] == "shared_account"
         assert accounts(admin)[login]["status"] == "STAGED"
         assert linked_ids(rt) == [account_id]
-        remaining = rt.store.get_link("efs", "efs-admin", "4711")
+        remaining = rt.store.links.get("efs", "efs-admin", "4711")
         assert remaining is not None and remaining.idp_id == account_id and not remaining.sharers
         out = await sync(rt, tmp_path, "efs", [change("efs", "efs-admin", "4711", login, op="delete")])
         assert out.status("efs-admin", "4711") == "deactivated"

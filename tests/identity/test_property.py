@@ -101,7 +101,7 @@ async def _check(
         for tenant in TENANTS:
             for source in SOURCES:
                 for key in ("1", "2"):
-                    link = rt.store.get_link(tenant, source, key)
+                    link = rt.store.links.get(tenant, source, key)
                     if link is not None and link.idp_id is not None:
                         holders[link.idp_id].append((tenant, source, key))
     for account_id, who in holders.items():

@@ -76,12 +76,12 @@ async def test_the_activation_job_and_a_crash_retry_send_no_email(
             rt, tmp_path, "efs", [change("efs", "app", str(i), f"job{i}@example.com") for i in range(5)]
         )
         # One user as a crash leaves it: the activation was announced (write-ahead) but not sent.
-        link = rt.store.get_link("efs", "app", "0")
+        link = rt.store.links.get("efs", "app", "0")
         assert link is not None
-        rt.store.save_link(replace(link, pending_op=PendingOp.ACTIVATE))
+        rt.store.links.save(replace(link, pending_op=PendingOp.ACTIVATE))
         job = await prepare_activation(rt, "efs")
         report = await run_activation(rt, job)
-        rows = rt.store.import_results(job.job_id)
+        rows = rt.store.imports.results(job.job_id)
     assert report.progress.activated == 5
     assert all(r["activation_url"] for r in rows)
     assert {a["status"] for a in accounts(admin).values()} == {"PROVISIONED"}

@@ -46,14 +46,14 @@ def _link(tenant: str, source: str, key: str, idp_id: str | None, **kw: object) 
 def test_the_database_refuses_a_second_link_to_one_account(store_url: str) -> None:
     store = Store(store_url)
     try:
-        store.save_link(_link("efs", "efs-admin", "4711", "00uACCOUNT00000001"))
+        store.links.save(_link("efs", "efs-admin", "4711", "00uACCOUNT00000001"))
         for other in (
             _link("efs", "panelist", "p-9", "00uACCOUNT00000001"),  # same tenant, other source
             _link("efs", "efs-admin", "4712", "00uACCOUNT00000001"),  # same source, other key
             _link("tenant-b", "efs-admin", "4711", "00uACCOUNT00000001"),  # another tenant
         ):
             with pytest.raises(LinkConflict):
-                store.save_link(other)
+                store.links.save(other)
         # Even written past the store's code, the index holds.
         with store.engine.begin() as conn, pytest.raises(Exception, match=r"(?i)unique|duplicate"):
             conn.execute(
@@ -62,17 +62,17 @@ def test_the_database_refuses_a_second_link_to_one_account(store_url: str) -> No
                     "VALUES ('x', 'y', 'z', 'okta', '00uACCOUNT00000001', 0)"
                 )
             )
-        holder = store.holder_of("okta", "00uACCOUNT00000001")
+        holder = store.links.holder_of("okta", "00uACCOUNT00000001")
         assert holder is not None and holder.identity == "efs-admin/4711"
         # merge_sources: an identity of the same tenant reaches the account through its holder.
-        store.save_link(_link("efs", "panelist", "p-9", "00uACCOUNT00000001", via=("efs-admin", "4711")))
-        shared = store.get_link("efs", "panelist", "p-9")
+        store.links.save(_link("efs", "panelist", "p-9", "00uACCOUNT00000001", via=("efs-admin", "4711")))
+        shared = store.links.get("efs", "panelist", "p-9")
         assert shared is not None and shared.idp_id == "00uACCOUNT00000001"
         assert shared.sharers == ("efs-admin",)
-        holder = store.holder_of("okta", "00uACCOUNT00000001")
+        holder = store.links.holder_of("okta", "00uACCOUNT00000001")
         assert holder is not None and holder.sharers == ("panelist",)
         # Logins are found as Okta compares them: case and diacritics aside.
-        found = store.holder_by_login("okta", "ANN@example.com", besides=("efs", "crm", "1"))
+        found = store.links.holder_by_login("okta", "ANN@example.com", besides=("efs", "crm", "1"))
         assert found is not None and found.identity == "efs-admin/4711"
     finally:
         store.close()
@@ -88,24 +88,24 @@ def test_upgrading_a_store_with_an_account_linked_twice_reports_it_by_key(
     with caplog.at_level(logging.WARNING, logger="idsync.store"):
         store = Store(f"sqlite:///{path}")
     try:
-        conflicts = store.link_conflicts()
+        conflicts = store.links.conflicts()
         detached = sorted((c["tenant"], c["source"], c["key"]) for c in conflicts)
         assert detached == [("efs", "efs-admin", "4711"), ("tenant-b", "app", "b-1")]
         assert {c["kept"] for c in conflicts} == {"efs/panelist/p-9"}  # its change created the account
-        kept = store.get_link("efs", "panelist", "p-9")
+        kept = store.links.get("efs", "panelist", "p-9")
         assert kept is not None and kept.idp_id == "00uSHARED000000001"
         for tenant, source, key in detached:
-            link = store.get_link(tenant, source, key)
+            link = store.links.get(tenant, source, key)
             assert link is not None and link.idp_id is None and link.last_error_code == "link_conflict"
             assert "efs/panelist/p-9" in (link.last_error_message or "")
-        untouched = store.get_link("efs", "efs-admin", "4712")
+        untouched = store.links.get("efs", "efs-admin", "4712")
         assert untouched is not None and untouched.idp_id == "00uSOLO00000000002" and untouched.version == 2
         assert sum(
             "efs/efs-admin/4711" in r.getMessage() or "efs-admin/4711" in r.getMessage()
             for r in caplog.records
         )
         with pytest.raises(LinkConflict):
-            store.save_link(_link("efs", "efs-admin", "4711", "00uSHARED000000001"))
+            store.links.save(_link("efs", "efs-admin", "4711", "00uSHARED000000001"))
     finally:
         store.close()
     config = tmp_path / "idsync.toml"
@@ -140,8 +140,10 @@ def test_an_upgraded_postgresql_store_keeps_one_holder(pg_database: str) -> None
     store.close()
     store = Store(pg_database)
     try:
-        assert [(c["source"], c["key"], c["kept"]) for c in store.link_conflicts()] == [("b", "2", "efs/a/1")]
-        found = store.holder_by_login("okta", "zoe@example.com", besides=("efs", "c", "3"))
+        assert [(c["source"], c["key"], c["kept"]) for c in store.links.conflicts()] == [
+            ("b", "2", "efs/a/1")
+        ]
+        found = store.links.holder_by_login("okta", "zoe@example.com", besides=("efs", "c", "3"))
         assert found is not None and found.identity == "a/1"
     finally:
         store.close()

@@ -14,8 +14,8 @@ import pytest
 from idsync.config import Settings, settings_from_dict
 from idsync.domain.models import Status
 from idsync.emulator.okta import EmulatorAdmin, EmulatorSettings, EmulatorThread
-from idsync.engine.jobs import run_file_import
 from idsync.engine.worker import WorkerOptions
+from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 
 FAST_RETRIES = WorkerOptions(retry_base_s=0.05, retry_max_s=0.3, poll_s=0.05, max_attempts=10)
@@ -86,8 +86,8 @@ async def test_unknown_outcomes_drops_and_errors_never_duplicate(
     users = write_users(tmp_path / "u.jsonl", 150)
     async with Runtime(settings(tmp_path, emulator.url), worker_options=FAST_RETRIES) as rt:
         report = await run_file_import(rt, users, tenant="t")
-        counts = rt.store.recount_import(report.progress.import_id)
-        failed = rt.store.import_results(report.progress.import_id, statuses=[Status.FAILED])
+        counts = rt.store.imports.recount(report.progress.import_id)
+        failed = rt.store.imports.results(report.progress.import_id, statuses=[Status.FAILED])
     accounts = accounts_by_login(emulator.url)
     assert max(accounts.values()) == 1, [login for login, n in accounts.items() if n > 1]
     assert len(accounts) == 150 - len(failed)
@@ -149,13 +149,13 @@ async def test_persistent_errors_fail_with_a_reason_and_can_be_retried(
     async with Runtime(settings(tmp_path, emulator.url), worker_options=options) as rt:
         report = await run_file_import(rt, users, tenant="t")
         assert report.progress.failed == 4
-        failed = rt.store.import_results(report.progress.import_id, statuses=[Status.FAILED])
+        failed = rt.store.imports.results(report.progress.import_id, statuses=[Status.FAILED])
         assert {r["reason_code"] for r in failed} == {"unknown_outcome"} or {
             r["reason_code"] for r in failed
         } <= {"unknown_outcome", "idp_unavailable"}
         assert all("503" in str(r["reason_message"]) for r in failed)
         admin.clear_faults()
-        assert rt.store.requeue_failed(report.progress.import_id) == 4
+        assert rt.store.imports.requeue_failed(report.progress.import_id) == 4
         again = await run_file_import(rt, users, tenant="t", import_id=report.progress.import_id)
     assert again.progress.created == 4 and again.progress.failed == 0
     assert set(accounts_by_login(emulator.url).values()) == {1}
@@ -189,7 +189,7 @@ async def test_circuit_breaker_stops_hammering_a_failing_idp(
         calls_while_open = sum(sum(by.values()) for by in admin.stats()["requests"].values())
         await asyncio.sleep(1.0)
         assert sum(sum(by.values()) for by in admin.stats()["requests"].values()) == calls_while_open
-        depth = rt.store.queue_depth()
+        depth = rt.store.queue.queue_depth()
         assert sum(depth.values()) > 0  # the work waits in the queue; nothing was failed for the outage
         admin.clear_faults()
         rt.governors["okta"].breaker.opened_at = 0.0  # end the cool-down now instead of in 30 s
@@ -206,7 +206,7 @@ async def test_an_existing_login_is_adopted_never_duplicated(
     adopting = settings(tmp_path, emulator.url, {"existing_account": "adopt_unlinked"})
     async with Runtime(adopting, worker_options=FAST_RETRIES) as rt:
         report = await run_file_import(rt, users, tenant="t")
-        results = {r["key"]: r["status"] for r in rt.store.import_results(report.progress.import_id)}
+        results = {r["key"]: r["status"] for r in rt.store.imports.results(report.progress.import_id)}
     assert results["2"] == results["3"] == "created"
     assert results["0"] in ("updated", "unchanged") and results["1"] in ("updated", "unchanged")
     assert set(accounts_by_login(emulator.url).values()) == {1}
@@ -258,13 +258,13 @@ async def test_a_definite_refusal_clears_the_intent_so_a_retry_costs_one_call(
     async with Runtime(wrong, worker_options=FAST_RETRIES) as rt:
         report = await run_file_import(rt, users, tenant="t")
         assert report.progress.failed == 6
-        assert {r["reason_code"] for r in rt.store.import_results(report.progress.import_id)} == {
+        assert {r["reason_code"] for r in rt.store.imports.results(report.progress.import_id)} == {
             "idp_unauthorized"
         }
     admin = EmulatorAdmin(emulator.url)
     admin.reset()
     async with Runtime(settings(tmp_path, emulator.url), worker_options=FAST_RETRIES) as rt:
-        assert rt.store.requeue_failed(report.progress.import_id) == 6
+        assert rt.store.imports.requeue_failed(report.progress.import_id) == 6
         again = await run_file_import(rt, users, tenant="t", import_id=report.progress.import_id)
     assert again.progress.created == 6
     requests = admin.stats()["requests"]

@@ -9,7 +9,8 @@ from idsync.config import settings_from_dict
 from idsync.domain.links import IdpStatus, Link
 from idsync.domain.models import Lane, Status, UserFields
 from idsync.domain.profile import map_profile, profile_hash
-from idsync.engine.ingest import Defaults, Received, received_from_text
+from idsync.domain.records import Received, received_from_text
+from idsync.engine.ingest import Defaults
 from idsync.runtime import Runtime
 
 
@@ -43,7 +44,7 @@ def line(key: str, email: str = "", version: int | None = None, **extra: object)
 
 async def test_imports_are_bulk_and_single_changes_interactive(tmp_path: Path) -> None:
     async with Runtime(settings(tmp_path)) as rt:
-        rt.store.create_import("imp", "t", "file")
+        rt.store.imports.create("imp", "t", "file")
         await rt.ingestor.receive(
             [received_from_text(line("1"))], Defaults(origin="file", tenant="t", import_id="imp")
         )
@@ -51,7 +52,7 @@ async def test_imports_are_bulk_and_single_changes_interactive(tmp_path: Path) -
             [Received(payload=json.loads(line("2", import_id="imp-k")))], Defaults(origin="kafka")
         )
         await rt.ingestor.receive([received_from_text(line("3"))], Defaults(origin="http"))
-        lanes = {u.key: u.lane for u in rt.store.claim("w", limit=10, lease_s=60)}
+        lanes = {u.key: u.lane for u in rt.store.queue.claim("w", limit=10, lease_s=60)}
     assert lanes == {"1": Lane.BULK, "2": Lane.BULK, "3": Lane.INTERACTIVE}
 
 
@@ -60,7 +61,7 @@ async def test_decided_at_once_and_queued_behind_open_changes(tmp_path: Path) ->
         user = UserFields.model_validate(
             {"login": "u1@example.com", "email": "u1@example.com", "firstName": "A", "lastName": "B"}
         )
-        rt.store.save_links(
+        rt.store.queue.save_links(
             [
                 Link(
                     "t",
@@ -75,7 +76,7 @@ async def test_decided_at_once_and_queued_behind_open_changes(tmp_path: Path) ->
                 )
             ]
         )
-        rt.store.create_import("imp", "t", "file")
+        rt.store.imports.create("imp", "t", "file")
         items = [
             received_from_text(line("1", version=1)),  # unchanged: decided, counted
             received_from_text(line("2", email="x@corp.example")),  # routed to an external IdP: skipped
@@ -99,8 +100,8 @@ async def test_decided_at_once_and_queued_behind_open_changes(tmp_path: Path) ->
         out = await rt.ingestor.receive(
             items, Defaults(origin="file", tenant="t", import_id="imp", record_unchanged=False), cursor=5
         )
-        record = rt.store.get_import("imp")
-        queued = rt.store.claim("w", limit=10, lease_s=60)
+        record = rt.store.imports.get("imp")
+        queued = rt.store.queue.claim("w", limit=10, lease_s=60)
     assert len(out) == 4  # the unchanged user is counted, not stored
     assert record is not None and record.counts["received"] == 5
     assert (record.counts["unchanged"], record.counts["skipped"], record.counts["failed"]) == (1, 1, 1)

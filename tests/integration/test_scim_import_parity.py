@@ -21,7 +21,8 @@ from idsync.emulator.okta.client import EmulatorAdmin
 from idsync.emulator.okta.server import EmulatorThread
 from idsync.emulator.okta.settings import EmulatorSettings
 from idsync.engine.activation import enqueue_activation
-from idsync.engine.jobs import ImportReport, run_file_import, run_job
+from idsync.engine.jobs import ImportReport, run_job
+from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 from tests.conformance.servers import FARM, TOKEN
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from idsync.config import load_settings
-from idsync.engine.jobs import ImportReport, run_file_import
+from idsync.engine.jobs import ImportReport
+from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 from tests.common import run_idsync
 

@@ -18,7 +18,7 @@ import pytest
 
 from idsync.config import load_settings
 from idsync.emulator.okta import EmulatorAdmin, EmulatorProcess
-from idsync.engine.jobs import run_file_import
+from idsync.lifecycle.imports import run_file_import
 from idsync.lifecycle.messages import handle_portal_upsert
 from idsync.runtime import Runtime
 from idsync.web.app import create_app

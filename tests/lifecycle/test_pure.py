@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from idsync.domain.decision import link_after as after
 from idsync.domain.links import IdpStatus, Link
 from idsync.domain.models import ChangeMessage, Lane, Reason
 from idsync.domain.planner import plan
@@ -24,7 +25,7 @@ from idsync.lifecycle.estimate import (
     format_duration,
 )
 from idsync.lifecycle.failures import FailureRow, write_csv
-from idsync.lifecycle.forecast import Tally, after, calls_of
+from idsync.lifecycle.forecast import Tally, calls_of
 from idsync.lifecycle.portals import PortalSpec, parse_portals_csv, portal_label
 
 

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from idsync.adapters.files import MAX_RECORD_BYTES, read_records
 from idsync.adapters.kafka.codec import DEAD_LETTER_VALUE_BYTES, dead_letter_message, decode
 from idsync.domain.models import ChangeMessage, Reason, validation_reason
-from idsync.engine.ingest import Defaults, Received, to_change
+from idsync.domain.records import Received
+from idsync.engine.ingest import Defaults, to_change
 from idsync.service.ndjson import ndjson_records
 from tests.reliability.corpus import valid
 

@@ -16,8 +16,9 @@ import pytest
 from idsync.config import Settings, settings_from_dict
 from idsync.domain.links import Link, PendingOp
 from idsync.domain.models import Status
+from idsync.domain.records import received_from_text
 from idsync.emulator.okta import EmulatorAdmin, EmulatorSettings, EmulatorThread
-from idsync.engine.ingest import Defaults, received_from_text
+from idsync.engine.ingest import Defaults
 from idsync.runtime import Runtime
 from tests.reliability.support import OKTA_TOKEN, user_message
 
@@ -57,14 +58,14 @@ async def _crash_and_resume(rt: Runtime, intent: bool, url: str) -> tuple[Status
     ((change_id, _),) = await rt.ingestor.receive(
         [received_from_text(json.dumps(message))], Defaults(origin="http")
     )
-    (_held,) = rt.store.claim("dead-worker", limit=1, lease_s=60)
+    (_held,) = rt.store.queue.claim("dead-worker", limit=1, lease_s=60)
     if intent:  # what apply.py writes before it sends the create
         link = Link(tenant="t", source="app", key="1", idp="okta")
-        rt.store.save_link(replace(link, pending_op=PendingOp.CREATE, login="user1@example.com"))
+        rt.store.links.save(replace(link, pending_op=PendingOp.CREATE, login="user1@example.com"))
     _create_in_okta(url, "user1@example.com", "Ann")
-    assert rt.store.release_all() == 1  # the restart takes back what the dead run held
+    assert rt.store.queue.release_all() == 1  # the restart takes back what the dead run held
     await rt.worker.run(until_idle=lambda: True)
-    row = rt.store.change_result(int(change_id or 0))
+    row = rt.store.queue.change_result(int(change_id or 0))
     assert row is not None and row["state"] == "done", row
     return Status(row["status"]), row["reason_code"]
 
@@ -74,7 +75,7 @@ async def test_a_create_that_landed_before_the_kill_counts_as_created(
 ) -> None:
     async with Runtime(_settings(tmp_path, emulator.url)) as rt:
         status, _ = await _crash_and_resume(rt, intent=True, url=emulator.url)
-        link = rt.store.get_link("t", "app", "1")
+        link = rt.store.links.get("t", "app", "1")
     assert status is Status.CREATED
     (account,) = EmulatorAdmin(emulator.url).users()
     assert link is not None and link.idp_id == account["id"] and link.pending_op is None

@@ -1,4 +1,4 @@
-"""The safety threshold (engine/safety.py): a run that would deactivate or delete more than the
+"""The safety threshold (domain/safety.py): a run that would deactivate or delete more than the
 tenant's `max_deprovision_share` of its linked users is held — nothing more of it is sent — and
 reported, until it is released, forced or discarded. Checked against the emulator's accounts."""
 
@@ -16,9 +16,10 @@ import pytest
 from idsync.adapters.store.features.safety import discard_run, find_run, list_runs, release_run
 from idsync.config import Settings, settings_from_dict
 from idsync.domain.models import Status
+from idsync.domain.records import received_from_text
 from idsync.emulator.okta import EmulatorAdmin, EmulatorSettings, EmulatorThread
-from idsync.engine.ingest import Defaults, received_from_text
-from idsync.engine.jobs import run_file_import
+from idsync.engine.ingest import Defaults
+from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 from tests.reliability.support import OKTA_TOKEN, user_message
 
@@ -104,7 +105,7 @@ async def test_a_run_over_the_share_is_held_until_released(
         released = release_run(rt.store, "t/mass")
         assert released is not None and released[1] == 31
         await rt.worker.run(until_idle=lambda: True)
-        record = rt.store.get_import("mass")
+        record = rt.store.imports.get("mass")
         after = find_run(rt.store, "t/mass")
     assert record is not None and record.state.value == "completed"
     assert record.counts["deactivated"] == 30 and record.counts["updated"] == 2
@@ -122,8 +123,8 @@ async def test_held_changes_can_be_discarded(emulator: EmulatorThread, tmp_path:
         await run_file_import(rt, mass, tenant="t", import_id="mass")
         discarded = discard_run(rt.store, "t/mass")
         assert discarded is not None and discarded[1] == 25
-        record = rt.store.get_import("mass")
-        skipped = rt.store.import_results("mass", statuses=[Status.SKIPPED])
+        record = rt.store.imports.get("mass")
+        skipped = rt.store.imports.results("mass", statuses=[Status.SKIPPED])
         run = find_run(rt.store, "t/mass")
     assert record is not None and record.state.value == "completed" and record.counts["skipped"] == 25
     assert {r["reason_code"] for r in skipped} == {"safety_threshold"}
@@ -151,7 +152,7 @@ async def test_a_run_spread_over_batches_never_sends_more_than_its_allowance(
     async with Runtime(_settings(tmp_path, emulator.url)) as rt:
         await _populate(rt, tmp_path)
         defaults = Defaults(origin="kafka", import_id="stream")
-        rt.store.create_import("stream", "t", "kafka")
+        rt.store.imports.create("stream", "t", "kafka")
 
         async def batch(keys: range) -> None:
             items = [
@@ -166,7 +167,7 @@ async def test_a_run_spread_over_batches_never_sends_more_than_its_allowance(
         await batch(range(9, 30))
         await rt.worker.run(until_idle=lambda: True)
         run = find_run(rt.store, "stream")
-        record = rt.store.get_import("stream")
+        record = rt.store.imports.get("stream")
     assert run is not None and run.state == "tripped"
     assert (run.admitted, run.held) == (6, 24)
     assert _statuses(emulator.url) == {"STAGED": USERS - 6, "DEPROVISIONED": 6}

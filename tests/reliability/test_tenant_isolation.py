@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from idsync.config import Settings, settings_from_dict
+from idsync.domain.records import received_from_text
 from idsync.emulator.okta import EmulatorAdmin, EmulatorSettings, EmulatorThread
-from idsync.engine.ingest import Defaults, received_from_text
-from idsync.engine.jobs import run_file_import
+from idsync.engine.ingest import Defaults
+from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 from tests.reliability.scan import SCAN
 from tests.reliability.support import user_message
@@ -89,7 +90,7 @@ async def test_changes_for_one_tenant_never_reach_the_other_tenant_s_org(
         mixed = tmp_path / "mixed.jsonl"
         mixed.write_text(json.dumps(user_message(7, tenant="globex", version=9, first="Smuggled")) + "\n")
         smuggled = await run_file_import(rt, mixed, tenant="acme", import_id="acme-mixed")
-        (refused,) = rt.store.import_results("acme-mixed")
+        (refused,) = rt.store.imports.results("acme-mixed")
 
     # Org A got exactly acme's changes, activated as acme's mode says.
     after_a = _accounts(a.url)

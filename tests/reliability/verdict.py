@@ -77,9 +77,9 @@ class StoreVerdict:
 def check_store(url: str, import_id: str) -> StoreVerdict:
     store = Store(url)
     try:
-        record = store.get_import(import_id)
+        record = store.imports.get(import_id)
         assert record is not None, f"no import {import_id} in the store"
-        recount = store.recount_import(import_id)
+        recount = store.imports.recount(import_id)
         with store.engine.connect() as conn:
             states = dict(
                 conn.execute(
@@ -93,7 +93,7 @@ def check_store(url: str, import_id: str) -> StoreVerdict:
             pending = conn.execute(
                 select(func.count()).select_from(links).where(links.c.pending_op.is_not(None))
             ).scalar_one()
-        failed = store.import_results(import_id, statuses=None, limit=10**7)
+        failed = store.imports.results(import_id, statuses=None, limit=10**7)
     finally:
         store.close()
     reasons = {

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from idsync.adapters.store import Store
-from idsync.engine.db import AsyncStore
+from idsync.adapters.store.aio import AsyncStore, Runner
 from idsync.engine.governor import BucketUsage
 from idsync.service.budget import OtherShare, split, target
 from idsync.service.coordinator import Coordinator
@@ -76,7 +76,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 async def test_shares_never_exceed_the_budget_and_converge(store: Store) -> None:
-    db = AsyncStore(store)
+    db = AsyncStore(store, Runner(store.dialect))
     rng = random.Random(7)
     governors = {name: FakeGovernor() for name in "abc"}
     coordinators = {

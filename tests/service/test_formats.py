@@ -18,7 +18,7 @@ from idsync.adapters.kafka.codec import (
     result_message,
 )
 from idsync.domain.models import ImportProgress, ImportState, Reason
-from idsync.engine.ingest import Received
+from idsync.domain.records import Received
 from idsync.service.ndjson import ndjson_records
 
 

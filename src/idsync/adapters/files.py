@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from idsync.domain.records import Received, received_from_text
 from idsync.errors import InputError
 
 MAX_RECORD_BYTES = 1 << 20  # 1 MiB: far above any real user, far below a memory problem
@@ -190,14 +190,11 @@ def _row_to_change(row: dict[str, str], source: str | None) -> dict[str, Any]:
     return change
 
 
-def parse_json_object(text: str) -> dict[str, Any] | str:
-    """The object on a line, or the reason it is not one."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return f"message: is not valid JSON ({exc.msg} at column {exc.colno})"
-    except RecursionError:
-        return "message: is nested too deeply"
-    if not isinstance(value, dict):
-        return f"message: must be a JSON object, not {type(value).__name__}"
-    return value
+def received_from_file(record: RawRecord) -> Received:
+    """A record of a file as the ingestor takes it (a line that could not be read is refused there)."""
+    if record.error is not None:
+        return Received(payload=record.error)
+    if record.data is not None:
+        return Received(payload=record.data)
+    assert record.text is not None
+    return received_from_text(record.text)

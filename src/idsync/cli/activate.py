@@ -113,7 +113,7 @@ def _write_links(settings: Settings, job_id: str, links: SecretsFile) -> int:
     store = Store(settings.store.url)
     written, after = 0, 0
     try:
-        while rows := store.import_results(job_id, limit=1000, after_id=after):
+        while rows := store.imports.results(job_id, limit=1000, after_id=after):
             for row in rows:
                 if row.get("activation_url"):
                     links.append(
@@ -158,7 +158,7 @@ def _print_dry_run(plan: ActivationEstimate) -> None:
 
 async def _run(settings: Settings, plan: ActivationEstimate, job_id: str | None) -> ImportReport:
     # No activation on a mode switch here: this run activates exactly the tenant/source asked for.
-    async with Runtime(settings, activate_on_mode_switch=False) as runtime:
+    async with Runtime(settings) as runtime:
         job = await prepare_activation(runtime, plan.tenant, plan.source, job_id=job_id, trigger="cli")
         if job.resumed:
             console.print(

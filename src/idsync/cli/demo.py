@@ -20,7 +20,8 @@ from idsync.config import Settings, settings_from_dict
 from idsync.demo import TENANT, demo_config, write_samples
 from idsync.domain.models import Status
 from idsync.engine.activation import enqueue_activation
-from idsync.engine.jobs import ImportReport, run_file_import, run_job
+from idsync.engine.jobs import ImportReport, run_job
+from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 
 PHASES = ("created", "updated", "activated", "unchanged", "skipped", "failed")
@@ -132,21 +133,21 @@ async def _phases(settings: Any, samples: Any) -> tuple[list[tuple[str, ImportRe
             console.print(f"{label} ...")
             report = await run_file_import(runtime, path, tenant=TENANT)
             rows.append((label, report))
-            failed = await runtime.db.call(
-                runtime.store.import_results, report.progress.import_id, statuses=[Status.FAILED]
-            )
+            failed = await runtime.stores.imports.results(report.progress.import_id, statuses=[Status.FAILED])
             failures += [f"{path.name} {r['source']}/{r['key']}: {r['reason_message']}" for r in failed]
         for label, path in (("re-run: admins", samples.admins), ("re-run: panelists", samples.panelists)):
             console.print(f"{label} (nothing changed) ...")
             rows.append((label, await run_file_import(runtime, path, tenant=TENANT)))
         console.print("phase 2: activation ...")
         job = f"act-{TENANT}-{int(time.time())}"
-        rows.append(("phase 2: activation", await run_job(runtime, job, lambda: _enqueue(runtime, job))))
+        rows.append(
+            ("phase 2: activation", await run_job(runtime.engine, job, lambda: _enqueue(runtime, job)))
+        )
     return rows, failures
 
 
 async def _enqueue(runtime: Runtime, job: str) -> None:
-    await enqueue_activation(runtime.db, job, TENANT)
+    await enqueue_activation(runtime.stores, job, TENANT)
 
 
 def _outcome(report: ImportReport) -> str:

@@ -45,10 +45,10 @@ def failures_command(
     statuses: list[Status] = [only] if only else [Status.FAILED, Status.SKIPPED]
     store = Store(settings.store.url)
     try:
-        record = store.get_import(import_id)
+        record = store.imports.get(import_id)
         if record is None:
             fail_usage(f"no import {import_id!r}")
-        summary = [s for s in store.reason_summary(import_id) if s[0] in statuses]
+        summary = [s for s in store.imports.reason_summary(import_id) if s[0] in statuses]
         if csv_file is not None:
             with csv_file.open("w", encoding="utf-8", newline="") as fh:
                 written = write_csv(iter_failures(store, import_id, statuses=statuses), fh)
@@ -95,7 +95,7 @@ def retry_command(
     settings = settings_or_exit(config)
     store = Store(settings.store.url)
     try:
-        if store.get_import(import_id) is None:
+        if store.imports.get(import_id) is None:
             fail_usage(f"no import {import_id!r}")
         retried, kept = retry_counts(store, import_id)
     finally:
@@ -125,9 +125,9 @@ def retry_command(
 
 
 async def _retry(settings: Settings, import_id: str) -> tuple[ImportReport, int]:
-    async with Runtime(settings, activate_on_mode_switch=False) as runtime:
-        db = runtime.db
-        requeued = await db.call(db.store.requeue_failed, import_id, except_codes=NOT_RETRIED)
+    async with Runtime(settings) as runtime:
+        stores = runtime.stores
+        requeued = await stores.imports.requeue_failed(import_id, except_codes=NOT_RETRIED)
         console.print(f"import [bold]{import_id}[/]: {requeued:,} failed users queued again")
         with progress_bar() as bar:
             task = bar.add_task("retrying", total=requeued or None, rate=0.0)
@@ -138,5 +138,5 @@ async def _retry(settings: Settings, import_id: str) -> tuple[ImportReport, int]
                     base.append(p.done)
                 bar.update(task, completed=max(p.done - base[0], 0), rate=p.rate)
 
-            report = await run_job(runtime, import_id, None, on_progress=on_progress)
+            report = await run_job(runtime.engine, import_id, None, on_progress=on_progress)
         return report, requeued

@@ -23,8 +23,9 @@ from idsync.cli.common import (
 )
 from idsync.config import Settings
 from idsync.domain.models import ImportProgress
-from idsync.engine.jobs import ImportReport, new_import_id, run_file_import
+from idsync.engine.jobs import ImportReport, new_import_id
 from idsync.errors import IdSyncError
+from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 
 COUNTS = ("created", "updated", "activated", "deactivated", "deleted", "unchanged", "skipped", "failed")
@@ -157,7 +158,7 @@ def status_command(
     store = Store(settings.store.url)
     try:
         if import_id is None:
-            records = store.list_imports(limit=20)
+            records = store.imports.recent(limit=20)
             if as_json:
                 console.print_json(json.dumps([r.progress().model_dump(mode="json") for r in records]))
                 return
@@ -177,7 +178,7 @@ def status_command(
                 )
             console.print(table)
             return
-        record = store.get_import(import_id)
+        record = store.imports.get(import_id)
         if record is None:
             fail_usage(f"no import {import_id!r}")
         progress = record.progress()
@@ -190,7 +191,7 @@ def status_command(
             return
         print_report(
             ImportReport(
-                progress, 0, (record.updated_at - record.started_at), store.reason_summary(import_id)
+                progress, 0, (record.updated_at - record.started_at), store.imports.reason_summary(import_id)
             )
         )
     finally:

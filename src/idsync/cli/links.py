@@ -23,7 +23,7 @@ def conflicts_command(
     error link_conflict): resolve each as a login_taken failure (docs/migration.md). Exit 1 if any."""
     store = Store(settings_or_exit(config).store.url)
     try:
-        found = store.link_conflicts()
+        found = store.links.conflicts()
     finally:
         store.close()
     if as_json:

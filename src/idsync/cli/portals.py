@@ -80,7 +80,7 @@ def sync_command(
 async def _sync(
     settings: Settings, tenant: str, specs: list[PortalSpec], secrets: SecretsFile | None, dry_run: bool
 ) -> list[PortalOutcome]:
-    async with Runtime(settings, activate_on_mode_switch=False) as runtime:
+    async with Runtime(settings) as runtime:
         policy = settings.policy(tenant)
         assert policy is not None
         idp = runtime.idps[policy.idp]

@@ -1,4 +1,4 @@
-"""`idsync safety`: runs held by the safety threshold (engine/safety.py), released or discarded."""
+"""`idsync safety`: runs held by the safety threshold (domain/safety.py), released or discarded."""
 
 from __future__ import annotations
 

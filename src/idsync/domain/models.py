@@ -7,6 +7,7 @@ errors must name the field and the reason, so every constraint here carries its 
 from __future__ import annotations
 
 import enum
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
@@ -263,3 +264,24 @@ def validation_reason(exc: ValidationError) -> Reason:
     """A single Reason (code `invalid`) naming every bad field."""
     errors = describe_validation_error(exc)
     return Reason(code="invalid", message="; ".join(f"{e.field}: {e.reason}" for e in errors))
+
+
+def stored_change(payload: str) -> ChangeMessage:
+    """A change read back from the queue. It was validated once, when it was received (ingest),
+    and stored as `model_dump_json` wrote it; so it is rebuilt here without validating again.
+    A payload that is not such a dump (a damaged row) is validated, to say what is wrong."""
+    try:
+        data = json.loads(payload)
+        user = data.get("user")
+        return ChangeMessage.model_construct(
+            tenant=data["tenant"],
+            op=Op(data["op"]),
+            source=data["source"],
+            key=data["key"],
+            user=UserFields.model_construct(**user) if user else None,
+            version=data.get("version"),
+            import_id=data.get("import_id"),
+            message_id=data.get("message_id"),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return ChangeMessage.model_validate_json(payload)

@@ -17,6 +17,11 @@ from idsync.domain.profile import map_profile, profile_hash
 from idsync.domain.text import email_domain, login_key
 
 
+def outdated(version: int | None, applied: int | None) -> bool:
+    """The version rule: a change older than the version last applied never acts."""
+    return version is not None and applied is not None and version < applied
+
+
 @dataclass(frozen=True)
 class CreateUser:
     profile: Mapping[str, Any]
@@ -89,12 +94,7 @@ def plan(change: ChangeMessage, link: Link | None, policy: TenantPolicy) -> Plan
     """Decide what one change needs. Never performs I/O."""
     if policy.mode is SyncMode.OFF:
         return _skip("sync_off", f"sync mode of tenant {policy.tenant} is off")
-    if (
-        link is not None
-        and change.version is not None
-        and link.version is not None
-        and change.version < link.version
-    ):
+    if link is not None and outdated(change.version, link.version):
         return _skip(
             "outdated_version",
             f"version {change.version} is older than the applied version {link.version}",

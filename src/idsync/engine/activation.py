@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from idsync.adapters.store.sql import IngestRow
 from idsync.domain.links import IdpStatus
 from idsync.domain.models import Lane, Op, user_key
-from idsync.engine.db import AsyncStore
+from idsync.domain.records import IngestRow
+from idsync.ports import Stores
 
 PAGE = 1000
 
@@ -26,17 +26,16 @@ class ActivationPlan:
     staged: int
 
 
-async def count_staged(db: AsyncStore, tenant: str, source: str | None = None) -> ActivationPlan:
-    staged = await db.call(db.store.count_links, tenant, [IdpStatus.STAGED], source)
+async def count_staged(stores: Stores, tenant: str, source: str | None = None) -> ActivationPlan:
+    staged = await stores.links.count(tenant, [IdpStatus.STAGED], source)
     return ActivationPlan(tenant, source, staged)
 
 
 async def enqueue_activation(
-    db: AsyncStore, job_id: str, tenant: str, *, source: str | None = None, origin: str = "activation"
+    stores: Stores, job_id: str, tenant: str, *, source: str | None = None, origin: str = "activation"
 ) -> int:
     """Queue one `activate` change per staged user of the tenant; returns how many were new."""
-    await db.call(
-        db.store.create_import,
+    await stores.imports.create(
         job_id,
         tenant,
         origin,
@@ -45,8 +44,8 @@ async def enqueue_activation(
     after = ("", "")
     added = 0
     while True:
-        links = await db.call(
-            db.store.links_by_status, tenant, [IdpStatus.STAGED], source=source, after=after, limit=PAGE
+        links = await stores.links.by_status(
+            tenant, [IdpStatus.STAGED], source=source, after=after, limit=PAGE
         )
         if not links:
             break
@@ -73,8 +72,8 @@ async def enqueue_activation(
                     origin_ref=f"{job_id}:{link.source}:{link.key}",
                 )
             )
-        ids = await db.call(db.store.receive, rows)
-        added += sum(1 for i in ids if i is not None)
+        receipt = await stores.queue.receive(rows)
+        added += sum(1 for i in receipt.ids if i is not None)
         after = (links[-1].source, links[-1].key)
-    await db.call(db.store.finish_input, job_id)
+    await stores.imports.finish_input(job_id)
     return added

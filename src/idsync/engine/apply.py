@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from idsync.domain.decision import settled
 from idsync.domain.identity import Adopt, Reject, Share, claim_existing
 from idsync.domain.links import IdpStatus, Link, PendingOp
 from idsync.domain.models import Reason, Status
@@ -32,7 +33,7 @@ from idsync.domain.planner import (
 )
 from idsync.domain.policy import TenantPolicy
 from idsync.domain.profile import profile_hash
-from idsync.engine.db import GroupCommitter
+from idsync.engine.commit import GroupCommitter
 from idsync.errors import (
     Conflict,
     IllegalTransition,
@@ -42,7 +43,7 @@ from idsync.errors import (
     ProviderError,
     UnknownOutcome,
 )
-from idsync.ports import AccountDirectory, IdentityProvider, IdpUser
+from idsync.ports import IdentityProvider, IdpUser, LinkStore
 
 CREATE_ATTEMPTS = 3
 
@@ -67,7 +68,7 @@ class _Run:
 
 
 class PlanRunner:
-    def __init__(self, writes: GroupCommitter, accounts: AccountDirectory) -> None:
+    def __init__(self, writes: GroupCommitter, accounts: LinkStore) -> None:
         self._writes = writes
         self._accounts = accounts
 
@@ -97,13 +98,7 @@ class PlanRunner:
                 await idp.delete_user(action.idp_id, deprovisioned=action.deprovisioned)
                 run.link = replace(run.link, idp_id=None, idp_status=None, profile_hash=None, login=None)
             touched_id = run.link.idp_id or touched_id
-        current = replace(
-            run.link,
-            version=plan.version if plan.version is not None else run.link.version,
-            pending_op=None,
-            last_error_code=None,
-            last_error_message=None,
-        )
+        current = settled(run.link, plan)
         if plan.handover:
             current = replace(current, handover=True, idp_id=None, login=None, idp_status=None, via=None)
         return Applied(run.status, current, touched_id, run.reason, run.activation_url)
@@ -125,7 +120,7 @@ class PlanRunner:
             holder = await self._accounts.holder_by_login(idp.name, login, besides=me)
             if holder is not None:
                 return await self._decide(None, holder, action, run, idp, policy, our_create=False)
-            listed = await self._accounts.listed_account(idp.name, login)
+            listed = await self._accounts.listed(idp.name, login)
             if listed is not None:
                 return await self._existing(listed, action, run, idp, policy, our_create=False)
         await self._writes.save_link(replace(link, pending_op=PendingOp.CREATE, login=login))

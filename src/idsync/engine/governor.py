@@ -225,6 +225,10 @@ class Governor:
             attempt, base_s=self.settings.backoff_base_s, max_s=self.settings.backoff_max_s, rng=self.rng
         )
 
+    def retry_at(self) -> float:
+        """When calls may go out again after the circuit opened (ports.Pacing)."""
+        return self.breaker.retry_at()
+
     def circuit_allows(self) -> bool:
         return self.breaker.allow(self.clock.time())
 

@@ -11,35 +11,24 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 from pydantic import ValidationError
 
-from idsync.adapters.files import RawRecord, parse_json_object
-from idsync.adapters.store.features.safety import Screen
-from idsync.adapters.store.sql import IngestRow
-from idsync.config import Settings
+from idsync.domain.decision import newer, next_step
 from idsync.domain.links import Link
 from idsync.domain.models import ChangeMessage, Lane, Reason, Status, validation_reason
-from idsync.domain.planner import plan
 from idsync.domain.policy import TenantPolicy
-from idsync.engine.db import AsyncStore
-from idsync.engine.safety import rules_for
+from idsync.domain.records import IngestRow, Received
+from idsync.ports import ChangeQueue, LinkStore
+
+Policies = Callable[[str], TenantPolicy | None]
+T = TypeVar("T")
 
 BATCH = 1000
 log = logging.getLogger("idsync.ingest")
-
-
-@dataclass(frozen=True)
-class Received:
-    """One message as it came in, before validation."""
-
-    payload: dict[str, Any] | str  # the decoded object, or the reason it could not be decoded
-    origin_ref: str | None = None
-    raw: str | None = None
-    text: str | None = None  # the JSON text, when it was not decoded yet (see `received_from_text`)
 
 
 @dataclass(frozen=True)
@@ -53,7 +42,7 @@ class Defaults:
     # Store a row for each unchanged user? Ways in that send a result per change need it; a file
     # import counts them instead (a million-user re-import would write a million rows of "unchanged").
     record_unchanged: bool = True
-    # Let this run deactivate/delete beyond the tenant's safety threshold (engine/safety.py).
+    # Let this run deactivate/delete beyond the tenant's safety threshold (domain/safety.py).
     force: bool = False
 
 
@@ -100,28 +89,36 @@ def _from_text(text: str, defaults: Defaults) -> ChangeMessage | None:
 
 
 class Ingestor:
-    def __init__(self, db: AsyncStore, settings: Settings) -> None:
-        self.db = db
-        self.settings = settings
-        self._policies: dict[str, TenantPolicy | None] = {}
-        self._safety = rules_for(settings)
+    def __init__(self, queue: ChangeQueue, links: LinkStore, policies: Policies) -> None:
+        self._queue = queue
+        self._links = links
+        self._policies = policies
+        self._known: dict[str, TenantPolicy | None] = {}
 
     def policy(self, tenant: str) -> TenantPolicy | None:
-        if tenant not in self._policies:
-            self._policies[tenant] = self.settings.policy(tenant)
-        return self._policies[tenant]
+        if tenant not in self._known:
+            self._known[tenant] = self._policies(tenant)
+        return self._known[tenant]
 
     async def receive(
         self, items: Sequence[Received], defaults: Defaults, *, cursor: int | None = None
     ) -> list[tuple[int | None, ChangeMessage | Reason]]:
         """Validate, pre-decide and store one batch. Returns (change id, change or reason) per item."""
-        parsed = [to_change(item, defaults) for item in items]
+        return await self.store([to_change(item, defaults) for item in items], items, defaults, cursor=cursor)
+
+    async def store(
+        self,
+        parsed: Sequence[ChangeMessage | Reason],
+        items: Sequence[Received],
+        defaults: Defaults,
+        *,
+        cursor: int | None = None,
+    ) -> list[tuple[int | None, ChangeMessage | Reason]]:
+        """Pre-decide and store one batch that was validated already (`to_change`: once per message,
+        whatever the way in). Returns (change id, change or reason) per item."""
         valid = [p for p in parsed if isinstance(p, ChangeMessage)]
-        keys = [(c.tenant, c.source, c.key) for c in valid]
-        links = await self.db.call(self.db.store.get_links, keys) if keys else {}
-        busy = (
-            await self.db.call(self.db.store.open_user_keys, [c.user_key for c in valid]) if valid else set()
-        )
+        links = await self._links.get_many([(c.tenant, c.source, c.key) for c in valid]) if valid else {}
+        busy = await self._queue.open_user_keys([c.user_key for c in valid]) if valid else set()
         rows: list[IngestRow] = []
         kept: list[ChangeMessage | Reason] = []
         unrecorded = 0
@@ -136,25 +133,24 @@ class Ingestor:
                 continue
             rows.append(row)
             kept.append(p)
-        screen = Screen(self._safety, force=defaults.force)  # the safety threshold, in the transaction
-        ids = await self.db.call(
-            self.db.store.receive,
+        receipt = await self._queue.receive(
             rows,
             import_id=defaults.import_id,
             cursor=cursor,
             unrecorded_unchanged=unrecorded,
-            after_insert=screen,
+            force=defaults.force,
         )
-        for run in screen.tripped:
+        for tripped in receipt.tripped:
+            run_id = tripped.split(":", 1)[0]
             log.warning(
                 "safety threshold: %s; nothing more of it is sent until it is released "
                 "(idsync safety release %s, or POST /safety/runs/{run_id}/release) or its held "
                 "changes are discarded (idsync safety discard %s)",
-                run.describe(),
-                run.run_id,
-                run.run_id,
+                tripped,
+                run_id,
+                run_id,
             )
-        return list(zip(ids, kept, strict=True))
+        return list(zip(receipt.ids, kept, strict=True))
 
     def _rejected(self, item: Received, reason: Reason, defaults: Defaults) -> IngestRow:
         data = item.payload if isinstance(item.payload, dict) else {}
@@ -217,16 +213,11 @@ class Ingestor:
             )
         if change.user_key in busy:
             return None, None  # queue behind the user's earlier change
-        decided = plan(change, link, policy)
+        decided = next_step([change], link, policy).plan
         if decided.needs_worker:
             busy.add(change.user_key)
             return None, None
-        if (
-            decided.status is Status.UNCHANGED
-            and link is not None
-            and change.version is not None
-            and (link.version is None or change.version > link.version)
-        ):
+        if decided.status is Status.UNCHANGED and link is not None and newer(change.version, link.version):
             busy.add(change.user_key)  # a newer version to record: let the worker write the link
             return None, None
         return decided.status, decided.reason
@@ -239,8 +230,8 @@ def _lane(change: ChangeMessage, defaults: Defaults) -> Lane:
     return Lane.BULK if (defaults.import_id or change.import_id) else Lane.INTERACTIVE
 
 
-def batches(records: Iterable[RawRecord], size: int = BATCH) -> Iterator[list[RawRecord]]:
-    batch: list[RawRecord] = []
+def batches(records: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
+    batch: list[T] = []
     for record in records:
         batch.append(record)
         if len(batch) >= size:
@@ -248,33 +239,3 @@ def batches(records: Iterable[RawRecord], size: int = BATCH) -> Iterator[list[Ra
             batch = []
     if batch:
         yield batch
-
-
-def received_from_file(record: RawRecord) -> Received:
-    if record.error is not None:
-        return Received(payload=record.error)
-    if record.data is not None:
-        return Received(payload=record.data)
-    assert record.text is not None
-    return received_from_text(record.text)
-
-
-def received_from_text(text: str, origin_ref: str | None = None) -> Received:
-    """A JSON message, decoded only if the fast path cannot take it (see `to_change`)."""
-    return _LazyReceived(text, origin_ref)
-
-
-class _LazyReceived(Received):
-    """Decodes the JSON text on first use of `payload`: most lines never need it."""
-
-    def __init__(self, text: str, origin_ref: str | None) -> None:
-        object.__setattr__(self, "text", text)
-        object.__setattr__(self, "origin_ref", origin_ref)
-        object.__setattr__(self, "raw", text[:2000])
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "payload":
-            payload = parse_json_object(self.text or "")
-            object.__setattr__(self, "payload", payload)
-            return payload
-        raise AttributeError(name)

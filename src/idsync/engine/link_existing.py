@@ -7,24 +7,23 @@ from __future__ import annotations
 
 import logging
 
-from idsync.engine.db import AsyncStore
-from idsync.ports import IdentityProvider, IdpUser
+from idsync.ports import IdentityProvider, IdpUser, LinkStore
 
 PAGE = 200  # Okta's documented maximum page of GET /api/v1/users (okta/FACTS.md §1)
 _SAVE_EVERY = 2000
 log = logging.getLogger("idsync.link_existing")
 
 
-async def list_org_accounts(db: AsyncStore, idp: IdentityProvider) -> int:
+async def list_org_accounts(links: LinkStore, idp: IdentityProvider) -> int:
     """Store every account of the IdP (any status) by login; returns how many were listed."""
     listed = 0
     batch: list[IdpUser] = []
     async for user in idp.list_users(page_size=PAGE):
         batch.append(user)
         if len(batch) >= _SAVE_EVERY:
-            listed += await db.call(db.store.save_org_accounts, idp.name, batch)
+            listed += await links.save_listed(idp.name, batch)
             batch = []
     if batch:
-        listed += await db.call(db.store.save_org_accounts, idp.name, batch)
+        listed += await links.save_listed(idp.name, batch)
     log.info("link-existing: %d accounts of %s listed; matched by login before any create", listed, idp.name)
     return listed

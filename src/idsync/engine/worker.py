@@ -18,19 +18,18 @@ from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
-from idsync.adapters.store.sql import ClaimedUser, Finished, Outcome, QueuedChange
 from idsync.clock import Clock
-from idsync.config import Settings
+from idsync.domain.decision import next_step
 from idsync.domain.links import Link, PendingOp
-from idsync.domain.models import ChangeMessage, Lane, Reason, Status, validation_reason
-from idsync.domain.planner import plan
-from idsync.engine.accounts import StoreAccounts
+from idsync.domain.models import ChangeMessage, Lane, Reason, Status, stored_change, validation_reason
+from idsync.domain.policy import TenantPolicy
+from idsync.domain.records import ClaimedUser, Finished, Outcome, QueuedChange
 from idsync.engine.apply import Applied, PlanRunner
-from idsync.engine.db import AsyncStore, GroupCommitter
+from idsync.engine.commit import GroupCommitter
 from idsync.engine.lanes import current_lane
 from idsync.engine.retry import backoff_delay
 from idsync.errors import CircuitOpen, ProviderError
-from idsync.ports import IdentityProvider
+from idsync.ports import ChangeQueue, IdentityProvider, LinkStore, Pacing
 
 log = logging.getLogger("idsync.worker")
 
@@ -80,42 +79,29 @@ def _interrupted(user: ClaimedUser) -> Link | None:
     return link
 
 
-def segments(changes: list[QueuedChange]) -> list[list[QueuedChange]]:
-    """Split one user's changes into runs: consecutive upserts form one run, any other op its own."""
-    out: list[list[QueuedChange]] = []
-    for c in changes:
-        if out and c.op == "upsert" and out[-1][-1].op == "upsert":
-            out[-1].append(c)
-        else:
-            out.append([c])
-    return out
-
-
-def effective(run: list[QueuedChange]) -> QueuedChange:
-    """The change that wins a run of upserts: the highest version, the latest arrival on a tie."""
-    return max(run, key=lambda c: (c.version if c.version is not None else -1, c.id))
-
-
 class Worker:
     def __init__(
         self,
-        db: AsyncStore,
-        settings: Settings,
+        queue: ChangeQueue,
+        links: LinkStore,
+        policies: Callable[[str], TenantPolicy | None],
         idps: Mapping[str, IdentityProvider],
+        pacing: Mapping[str, Pacing],
         clock: Clock,
         *,
         options: WorkerOptions | None = None,
         owner: str | None = None,
     ) -> None:
-        self.db = db
-        self.settings = settings
+        self.queue = queue
+        self.policies = policies
         self.idps = idps
+        self.pacing = pacing
         self.clock = clock
         self.options = options or WorkerOptions()
         self.owner = owner or f"worker-{uuid.uuid4().hex[:8]}"
         self.wakeup = asyncio.Event()
-        self.writes = GroupCommitter(db)
-        self._runner = PlanRunner(self.writes, StoreAccounts(db))
+        self.writes = GroupCommitter(queue)
+        self._runner = PlanRunner(self.writes, links)
         self._active: dict[str, asyncio.Task[None]] = {}
         self._waiters: dict[int, asyncio.Future[Outcome]] = {}
         self._rng = random.Random()
@@ -166,7 +152,7 @@ class Worker:
                 if claimed:
                     continue
                 if until_idle is not None and until_idle() and not self._active:
-                    due = await self.db.call(self.db.store.next_due)
+                    due = await self.queue.next_due()
                     if due is None:
                         return
                     await self._sleep(min(max(due - self.clock.time(), 0.01), self.options.poll_s), stop)
@@ -200,8 +186,7 @@ class Worker:
         lanes = tuple(lane for lane, n in room.items() if n > 0)
         if not lanes:
             return []
-        return await self.db.call(
-            self.db.store.claim,
+        return await self.queue.claim(
             self.owner,
             limit=sum(max(n, 0) for n in room.values()),
             lease_s=self.options.lease_s,
@@ -218,22 +203,18 @@ class Worker:
     async def _report_backlog(self, stop: asyncio.Event) -> None:
         """Tell the governors how much bulk work waits, so a small job is not spread over a window."""
         while not stop.is_set():
-            pending = await self.db.call(self.db.store.pending_by_lane)
+            pending = await self.queue.pending_by_lane()
             waiting = pending[Lane.BULK] + sum(
                 1 for t in self._active.values() if getattr(t, "idsync_lane", Lane.BULK) is Lane.BULK
             )
-            for idp in self.idps.values():
-                governor = getattr(idp, "governor", None)
-                if governor is not None:
-                    governor.set_backlog(waiting)
+            for pacing in self.pacing.values():
+                pacing.set_backlog(waiting)
             await asyncio.sleep(self.options.backlog_poll_s)
 
     async def _renew_leases(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await asyncio.sleep(self.options.lease_s / 3)
-            await self.db.call(
-                self.db.store.renew_leases, self.owner, self.options.lease_s, self.clock.time()
-            )
+            await self.queue.renew_leases(self.owner, self.options.lease_s, self.clock.time())
 
     async def _guarded(self, user: ClaimedUser) -> None:
         task = asyncio.current_task()
@@ -245,11 +226,8 @@ class Worker:
             log.exception(
                 "unexpected error while syncing %s/%s; the change is retried later", user.source, user.key
             )
-            await self.db.call(
-                self.db.store.postpone,
-                user,
-                self.owner,
-                not_before=self.clock.time() + self.options.retry_base_s,
+            await self.queue.postpone(
+                user, self.owner, not_before=self.clock.time() + self.options.retry_base_s
             )
         finally:
             self._active.pop(user.user_key, None)
@@ -261,83 +239,82 @@ class Worker:
         current_lane.set(user.lane)
         link = _interrupted(user)
         outcomes: list[Outcome] = []
-        runs = segments(user.changes)
-        for i, run in enumerate(runs):
-            result = await self._apply(effective(run), link, user)
-            if isinstance(result, _Postpone):
-                later = [c for r in runs[i:] for c in r]
+        pending = list(user.changes)
+        while pending:
+            step = await self._step(pending, link, user)
+            if isinstance(step, _Postpone):
                 if outcomes:
                     await self.writes.finish(
                         Finished(user.user_key, self.owner, outcomes, release=False), link
                     )
                     self._resolve(outcomes)
-                await self.db.call(
-                    self.db.store.postpone,
+                await self.queue.postpone(
                     user,
                     self.owner,
-                    only=later,
-                    not_before=self.clock.time() + result.delay_s,
-                    link=result.link,
-                    count_attempt=result.count_attempt,
+                    only=pending,
+                    not_before=self.clock.time() + step.delay_s,
+                    link=step.link,
+                    count_attempt=step.count_attempt,
                 )
                 return
-            link = result.link
+            done, size = step
+            link = done.link
             outcomes.extend(
-                Outcome(c.id, result.status, result.idp_id, result.reason, c.import_id, result.activation_url)
-                for c in run
+                Outcome(c.id, done.status, done.idp_id, done.reason, c.import_id, done.activation_url)
+                for c in pending[:size]
             )
+            pending = pending[size:]
         await self.writes.finish(Finished(user.user_key, self.owner, outcomes), link)
         self.processed += len(outcomes)
         self._resolve(outcomes)
 
-    async def _apply(
-        self, change_row: QueuedChange, link: Link | None, user: ClaimedUser
-    ) -> _Done | _Postpone:
-        try:
-            change = ChangeMessage.model_validate_json(change_row.payload)
-        except ValidationError as exc:
-            return _Done(Status.FAILED, None, validation_reason(exc), link)
-        policy = self.settings.policy(change.tenant)
+    async def _step(
+        self, pending: list[QueuedChange], link: Link | None, user: ClaimedUser
+    ) -> tuple[_Done, int] | _Postpone:
+        """Decide and carry out the next step of the user's changes (domain/decision.py)."""
+        changes: list[ChangeMessage] = []
+        for c in pending:  # read back as validated when received; a damaged row stops the run
+            try:
+                changes.append(stored_change(c.payload))
+            except ValidationError as exc:
+                if not changes:
+                    return _Done(Status.FAILED, None, validation_reason(exc), link), 1
+                break
+        tenant = changes[0].tenant
+        policy = self.policies(tenant)
         if policy is None:
-            return _Done(
-                Status.FAILED,
-                None,
-                Reason(code="unknown_tenant", message=f"tenant {change.tenant!r} is not configured"),
-                link,
-            )
+            reason = Reason(code="unknown_tenant", message=f"tenant {tenant!r} is not configured")
+            return _Done(Status.FAILED, None, reason, link), len(pending)
         idp = self.idps.get(policy.idp)
         if idp is None:
-            return _Done(
-                Status.FAILED,
-                None,
-                Reason(code="unknown_idp", message=f"IdP {policy.idp!r} is not configured"),
-                link,
-            )
-        decided = plan(change, link, policy)
-        base = link or Link(tenant=change.tenant, source=change.source, key=change.key, idp=policy.idp)
+            reason = Reason(code="unknown_idp", message=f"IdP {policy.idp!r} is not configured")
+            return _Done(Status.FAILED, None, reason, link), len(pending)
+        step = next_step(changes, link, policy)
+        base = link or Link(tenant=tenant, source=user.source, key=user.key, idp=policy.idp)
         if not base.idp:
             base = replace(base, idp=policy.idp)
         try:
-            applied: Applied = await self._runner.run(decided, base, idp, policy)
+            applied: Applied = await self._runner.run(step.plan, base, idp, policy)
         except ProviderError as exc:
-            return await self._failed(exc, change_row, user, idp, link)
+            failed = await self._failed(exc, pending[0], user, policy.idp, link)
+            return failed if isinstance(failed, _Postpone) else (failed, step.size)
         keep = applied.link if (link is not None or applied.link.exists) else None
-        return _Done(applied.status, applied.idp_id, applied.reason, keep, applied.activation_url)
+        return _Done(applied.status, applied.idp_id, applied.reason, keep, applied.activation_url), step.size
 
     async def _failed(
         self,
         exc: ProviderError,
         change_row: QueuedChange,
         user: ClaimedUser,
-        idp: IdentityProvider,
+        idp: str,
         link: Link | None,
     ) -> _Done | _Postpone:
         partial: Link | None = exc.partial_link if isinstance(exc.partial_link, Link) else link
         if partial is not None and not partial.exists and link is None:
             partial = None if partial.pending_op is None else partial
         if isinstance(exc, CircuitOpen):
-            governor = getattr(idp, "governor", None)
-            retry_at = governor.breaker.retry_at() if governor is not None else self.clock.time() + 30
+            pacing = self.pacing.get(idp)
+            retry_at = pacing.retry_at() if pacing is not None else self.clock.time() + 30
             return _Postpone(max(retry_at - self.clock.time(), 0.5), count_attempt=False, link=partial)
         if exc.retryable and change_row.attempts + 1 < self.options.max_attempts:
             delay = backoff_delay(

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from idsync.adapters.okta.inbound import OktaInbound
+from idsync.adapters.store.aio import AsyncStore
 from idsync.clock import Clock
-from idsync.engine.db import AsyncStore
 from idsync.inbound.config import DEFAULT_ACTIVE_STATUSES, InboundSettings
 from idsync.inbound.mapping import MappingRules
 from idsync.inbound.queue import EventQueue

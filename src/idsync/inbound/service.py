@@ -14,9 +14,9 @@ from typing import Any
 
 from idsync.adapters.okta.connector import OktaConnector
 from idsync.adapters.okta.inbound import OktaInbound
+from idsync.adapters.store.aio import AsyncStore
 from idsync.clock import Clock, SystemClock
 from idsync.config import Settings
-from idsync.engine.db import AsyncStore
 from idsync.errors import ConfigError, IdSyncError
 from idsync.inbound.context import Context, rules_from_settings
 from idsync.inbound.events import okta_time, parse_delivery

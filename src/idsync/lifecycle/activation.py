@@ -91,7 +91,7 @@ def estimate_activation(
 ) -> ActivationEstimate:
     """What an activation run would do, from the store alone (no IdP call)."""
     policy = tenant_policy(settings, tenant)
-    staged = store.count_links(tenant, [IdpStatus.STAGED], source)
+    staged = store.links.count(tenant, [IdpStatus.STAGED], source)
     limits = known_limits(store, settings, policy.idp, live=live)
     return ActivationEstimate(
         tenant,
@@ -122,10 +122,11 @@ async def prepare_activation(
     if policy.mode is SyncMode.OFF:
         raise ConfigError(f"tenant {tenant!r} has sync mode off: nothing can be activated")
     db = runtime.db
+    stores = runtime.stores
     existing: ActivationJob | None = None
     if job_id is not None:
         existing = await db.call(get_job, db.store, job_id)
-        record = await db.call(db.store.get_import, job_id)
+        record = await stores.imports.get(job_id)
         if existing is None and record is not None:
             raise ConfigError(f"--job-id: {job_id!r} is an import, not an activation job")
         if existing is not None and (existing.tenant != tenant or existing.source != source):
@@ -136,12 +137,12 @@ async def prepare_activation(
     else:
         existing = await db.call(find_running_job, db.store, tenant, source)
     job_id = existing.id if existing is not None else (job_id or new_job_id(tenant))
-    record = await db.call(db.store.get_import, job_id)
+    record = await stores.imports.get(job_id)
     if existing is None:
         await db.call(record_job, db.store, job_id, tenant, source, trigger)
     if record is None:  # visible (progress 0) at once, before the staged users are queued
         name = f"activate {tenant}" + (f" source {source}" if source else "")
-        await db.call(db.store.create_import, job_id, tenant, ORIGIN, input_name=name)
+        await stores.imports.create(job_id, tenant, ORIGIN, input_name=name)
     return PreparedJob(
         job_id,
         tenant,
@@ -153,7 +154,7 @@ async def prepare_activation(
 
 
 async def _feed(runtime: Runtime, job: PreparedJob) -> None:
-    await enqueue_activation(runtime.db, job.job_id, job.tenant, source=job.source, origin=ORIGIN)
+    await enqueue_activation(runtime.stores, job.job_id, job.tenant, source=job.source, origin=ORIGIN)
     runtime.worker.notify()
 
 
@@ -162,7 +163,7 @@ async def run_activation(
 ) -> ImportReport:
     """Queue the staged users (unless an earlier run queued them all) and work until done."""
     feed = None if job.input_done else (lambda: _feed(runtime, job))
-    return await run_job(runtime, job.job_id, feed, on_progress=on_progress)
+    return await run_job(runtime.engine, job.job_id, feed, on_progress=on_progress)
 
 
 async def start_in_service(
@@ -185,12 +186,12 @@ async def start_in_service(
 
 async def watch_rate(runtime: Runtime, job_id: str, *, poll_s: float = 1.0) -> None:
     """Keep the job's rate (and so its ETA) current while the service's worker runs it."""
-    db = runtime.db
+    stores = runtime.stores
     meter = RateMeter()
     while True:
-        record = await db.call(db.store.get_import, job_id)
+        record = await stores.imports.get(job_id)
         if record is None or record.state.value != "running":
             return
         rate = meter.add(time.monotonic(), record.progress().done)
-        await db.call(db.store.set_import_rate, job_id, rate)
+        await stores.imports.set_rate(job_id, rate)
         await asyncio.sleep(poll_s)

@@ -75,7 +75,7 @@ def iter_failures(
     """Rows in change order, after change id `after`, read `page` at a time."""
     wanted = list(statuses)
     while True:
-        rows = store.import_results(import_id, statuses=wanted, limit=page, after_id=after)
+        rows = store.imports.results(import_id, statuses=wanted, limit=page, after_id=after)
         for r in rows:
             yield FailureRow(
                 status=str(r["status"]),
@@ -132,7 +132,7 @@ def write_csv(rows: Iterable[FailureRow], out: IO[str]) -> int:
 def retry_counts(store: Store, import_id: str) -> tuple[int, int]:
     """(failed changes a retry would send again, failed lines it leaves for the input to be fixed)."""
     retried = kept = 0
-    for status, code, n, _example in store.reason_summary(import_id):
+    for status, code, n, _example in store.imports.reason_summary(import_id):
         if status != Status.FAILED.value:
             continue
         if code in NOT_RETRIED:

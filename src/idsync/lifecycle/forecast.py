@@ -2,22 +2,19 @@
 
 `idsync plan` feeds every line of a file through `to_change` and `planner.plan` against the
 stored links; this module counts the outcomes and the API calls each plan costs, and plays the
-plan forward on the link (`after`), so a user who appears twice in one file is decided the second
-time exactly as the worker would decide it after the first.
+plan forward on the link (`domain/decision.link_after`), so a user who appears twice in one file is
+decided the second time exactly as the worker would decide it after the first.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from idsync.domain.links import IdpStatus, Link
 from idsync.domain.models import Reason, Status
 from idsync.domain.planner import ActivateUser, CreateUser, DeactivateUser, DeleteUser, Plan, UpdateProfile
 
-__all__ = ["PLANNED_ID", "Tally", "after", "calls_of"]
-
-PLANNED_ID = "(planned)"  # stands for the IdP id a create will return
+__all__ = ["Tally", "calls_of"]
 
 
 def calls_of(plan: Plan) -> Counter[str]:
@@ -26,7 +23,8 @@ def calls_of(plan: Plan) -> Counter[str]:
     for action in plan.actions:
         if isinstance(action, CreateUser):
             calls["lookup"] += 1 if action.lookup_first else 0
-            calls["create"] += 1  # create and activate are one call when the mode activates
+            calls["create"] += 1  # create and activate are one call when the mode activates ...
+            calls["activate"] += 1 if action.activate_silently else 0  # ... unless it must be silent
         elif isinstance(action, UpdateProfile):
             calls["update"] += 1
         elif isinstance(action, ActivateUser):
@@ -37,32 +35,6 @@ def calls_of(plan: Plan) -> Counter[str]:
         elif isinstance(action, DeleteUser):
             calls["delete"] += 1 if action.deprovisioned else 2  # Okta: deactivate, then delete
     return +calls
-
-
-def after(plan: Plan, link: Link) -> Link:
-    """The link as the worker leaves it once `plan` succeeded."""
-    current = link
-    for action in plan.actions:
-        if isinstance(action, CreateUser):
-            current = replace(
-                current,
-                idp_id=PLANNED_ID,
-                login=str(action.profile.get("login", "")),
-                profile_hash=plan.profile_hash,
-                idp_status=IdpStatus.PROVISIONED if action.activate else IdpStatus.STAGED,
-            )
-        elif isinstance(action, UpdateProfile):
-            current = replace(
-                current, login=str(action.profile.get("login", current.login)), profile_hash=plan.profile_hash
-            )
-        elif isinstance(action, ActivateUser):
-            current = replace(current, idp_status=IdpStatus.PROVISIONED)
-        elif isinstance(action, DeactivateUser):
-            current = replace(current, idp_status=IdpStatus.DEPROVISIONED)
-        elif isinstance(action, DeleteUser):
-            current = replace(current, idp_id=None, idp_status=None, profile_hash=None, login=None)
-    version = plan.version if plan.version is not None else current.version
-    return replace(current, version=version, pending_op=None)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The limits an estimate uses: live from a running governor, else stored, else documented defaults.
 
-`remember_limits` saves what the governors learned (called when a runtime closes, and every
-minute by the service), so a later `idsync plan` or dry run uses this org's real numbers.
+`Runtime.remember_limits` saves what the governors learned (when a runtime closes, and every
+minute in the service), so a later `idsync plan` or dry run uses this org's real numbers.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from idsync.adapters.store.features.limits import load_limits, save_limits
+from idsync.adapters.store.features.limits import load_limits
 from idsync.adapters.store.sql import Store
 from idsync.config import Settings
 from idsync.engine.governor import Governor
@@ -23,7 +23,7 @@ from idsync.lifecycle.estimate import (
     estimate,
 )
 
-__all__ = ["LimitSet", "estimate_calls", "known_limits", "remember_limits"]
+__all__ = ["LimitSet", "estimate_calls", "known_limits"]
 
 log = logging.getLogger("idsync.lifecycle.limits")
 
@@ -66,14 +66,3 @@ def estimate_calls(calls_by_kind: Mapping[str, int], limit_set: LimitSet) -> Est
         budget_share=limit_set.budget_share,
         interactive_reserve=limit_set.interactive_reserve,
     )
-
-
-def remember_limits(store: Store, governors: Mapping[str, Governor]) -> int:
-    """Save every governor's learned limits; never raises (closing must not fail on it)."""
-    saved = 0
-    for name, governor in governors.items():
-        try:
-            saved += save_limits(store, name, governor.snapshot(), now=governor.clock.time())
-        except Exception as exc:  # a store problem here must not hide the job's own outcome
-            log.warning("could not save the rate limits learned from %s: %s", name, exc)
-    return saved

@@ -51,6 +51,7 @@ class ModeSwitch:
 async def activate_on_mode_switch(runtime: Runtime) -> list[ModeSwitch]:
     """Record each tenant's mode; queue an activation job where the mode became sync_and_activate."""
     db = runtime.db
+    stores = runtime.stores
     settings = runtime.settings
     tenants = {t for t in settings.tenants if t != DEFAULT_TENANT}
     if DEFAULT_TENANT in settings.tenants:
@@ -69,14 +70,14 @@ async def activate_on_mode_switch(runtime: Runtime) -> list[ModeSwitch]:
         job_id = None
         staged = 0
         if policy.mode is SyncMode.SYNC_AND_ACTIVATE:
-            staged = await db.call(db.store.count_links, tenant, [IdpStatus.STAGED], None)
+            staged = await stores.links.count(tenant, [IdpStatus.STAGED], None)
             job_id = new_job_id(tenant) if staged else None
         old = seen.mode if seen is not None else None
         if not await db.call(switch_mode, db.store, tenant, expected=old, mode=mode, activation_job=job_id):
             continue  # another instance recorded this switch and acts on it
         if job_id is not None:
             await db.call(record_job, db.store, job_id, tenant, None, "mode_switch")
-            await enqueue_activation(db, job_id, tenant, origin=ORIGIN)
+            await enqueue_activation(stores, job_id, tenant, origin=ORIGIN)
             runtime.worker.notify()
             log.warning(
                 "tenant %s: sync mode is now %s (was %s); activation job %s queued for %d staged users",
@@ -93,8 +94,9 @@ async def activate_on_mode_switch(runtime: Runtime) -> list[ModeSwitch]:
 async def _finish_queueing(runtime: Runtime, tenant: str, job_id: str) -> None:
     """A start-up after a crash between recording the switch and queuing every user."""
     db = runtime.db
-    record = await db.call(db.store.get_import, job_id)
+    stores = runtime.stores
+    record = await stores.imports.get(job_id)
     if record is None or not record.input_done:
         await db.call(record_job, db.store, job_id, tenant, None, "mode_switch")
-        await enqueue_activation(db, job_id, tenant, origin=ORIGIN)
+        await enqueue_activation(stores, job_id, tenant, origin=ORIGIN)
         runtime.worker.notify()

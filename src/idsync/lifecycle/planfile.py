@@ -16,17 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from idsync.adapters.files import count_records, detect_format, read_records
+from idsync.adapters.files import count_records, detect_format, read_records, received_from_file
 from idsync.adapters.store.sql import Store
 from idsync.config import Settings
+from idsync.domain.decision import link_after, next_step, winner
 from idsync.domain.links import Link
 from idsync.domain.models import ChangeMessage, Op, Reason
-from idsync.domain.planner import Plan, plan
+from idsync.domain.planner import Plan
 from idsync.domain.policy import TenantPolicy
-from idsync.engine.ingest import Defaults, batches, received_from_file, to_change
+from idsync.engine.ingest import Defaults, batches, to_change
 from idsync.errors import ConfigError
 from idsync.lifecycle.estimate import Estimate
-from idsync.lifecycle.forecast import Tally, after
+from idsync.lifecycle.forecast import Tally
 from idsync.lifecycle.limits import LimitSet, estimate_calls, known_limits
 
 __all__ = ["FilePlan", "plan_file"]
@@ -69,7 +70,7 @@ def plan_file(
         parsed: list[ChangeMessage | Reason] = [to_change(received_from_file(r), defaults) for r in batch]
         keys = [(c.tenant, c.source, c.key) for c in parsed if isinstance(c, ChangeMessage)]
         wanted = [k for k in keys if k not in queued]
-        stored = store.get_links(wanted) if wanted else {}
+        stored = store.links.get_many(wanted) if wanted else {}
         for item in parsed:
             if isinstance(item, Reason):
                 tally.add_rejected(item)
@@ -80,13 +81,13 @@ def plan_file(
                 queued[key] = _coalesce(tally, earlier.run, item, policy)
                 continue
             link = earlier.link if earlier is not None else stored.get(key)
-            decided = plan(item, link, policy)
+            decided = next_step([item], link, policy).plan
             tally.add_plan(decided)
             moved = link is not None and decided.version is not None and decided.version != link.version
             if earlier is not None or decided.calls_idp or moved:
                 base = link or Link(tenant=item.tenant, source=item.source, key=item.key, idp=policy.idp)
                 run = (link, item, decided, 1) if item.op is Op.UPSERT else None
-                queued[key] = _Queued(after(decided, base), run)
+                queued[key] = _Queued(link_after(decided, base), run)
     limits = known_limits(store, settings, policy.idp)
     return FilePlan(path, tenant, policy, tally, estimate_calls(tally.calls, limits), limits, total)
 
@@ -94,15 +95,12 @@ def plan_file(
 def _coalesce(
     tally: Tally, run: tuple[Link | None, ChangeMessage, Plan, int], item: ChangeMessage, policy: TenantPolicy
 ) -> _Queued:
-    """The worker's rule (engine/worker.py `effective`): the highest version wins, the latest on a
-    tie; the run is planned once against the link before it, and every change reports its status."""
-    base, winner, old_plan, size = run
-    if (item.version if item.version is not None else -1) >= (
-        winner.version if winner.version is not None else -1
-    ):
-        winner = item
+    """The worker's rule (domain/decision.py): the run's winner is planned once against the link
+    before it, and every change of the run reports its status."""
+    base, chosen, old_plan, size = run
+    chosen = (chosen, item)[winner([chosen.version, item.version])]
     tally.remove_plan(old_plan, size)
-    decided = plan(winner, base, policy)
+    decided = next_step([chosen], base, policy).plan
     tally.add_plan(decided, size + 1)
     start = base or Link(tenant=item.tenant, source=item.source, key=item.key, idp=policy.idp)
-    return _Queued(after(decided, start), (base, winner, decided, size + 1))
+    return _Queued(link_after(decided, start), (base, chosen, decided, size + 1))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
+from idsync.adapters.store.aio import AsyncStore
 from idsync.adapters.store.features.portals import (
     FAILED,
     REGISTERED,
@@ -28,7 +29,6 @@ from idsync.adapters.store.features.portals import (
     release_portal,
 )
 from idsync.domain.models import Reason
-from idsync.engine.db import AsyncStore
 from idsync.errors import ProviderError
 from idsync.lifecycle.portals import LABEL_PREFIX, PortalSpec
 from idsync.ports import OidcApp, OidcAppRegistry

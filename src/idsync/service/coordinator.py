@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Mapping
 
-from idsync.engine.db import AsyncStore
+from idsync.adapters.store.aio import AsyncStore
 from idsync.engine.governor import Governor
 from idsync.service.budget import Split
 from idsync.service.store import BucketReport, ServiceStore
@@ -131,10 +131,10 @@ class Coordinator:
         for gone in await self.db.call(self.service.gone_instances, self.ttl_s, now):
             if gone == self.instance:
                 continue
-            released = await self.db.call(store.release_expired, now, owner=gone)
+            released = await self.db.call(store.queue.release_expired, now, owner=gone)
             log.warning("instance %s is gone: took back %d users it had in progress", gone, released)
             await self.db.call(self.service.leave, gone)
-        released = await self.db.call(store.release_expired, now)
+        released = await self.db.call(store.queue.release_expired, now)
         if released:
             log.info("took back %d users whose lease ran out", released)
 

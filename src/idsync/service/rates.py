@@ -40,17 +40,18 @@ class ImportRates:
 
     async def measure_once(self) -> None:
         db = self.runtime.db
+        stores = self.runtime.stores
         if not await db.call(self.service.hold_lease, LEASE, self.instance, self.ttl_s, time.time()):
             return
         running = [
             r
-            for r in await db.call(db.store.list_imports, limit=200)
+            for r in await stores.imports.recent(limit=200)
             if r.origin == "http" and r.state is ImportState.RUNNING
         ]
         for record in running:
             done = record.progress().done
             rate = self._meters.setdefault(record.id, RateMeter()).add(time.monotonic(), done)
-            await db.call(db.store.set_import_rate, record.id, rate)
+            await stores.imports.set_rate(record.id, rate)
         live = {r.id for r in running}
         for gone in set(self._meters) - live:
             del self._meters[gone]

@@ -81,9 +81,9 @@ class Service:
         log.info("%s stopped", self.instance)
 
     async def _give_back(self) -> None:
-        db = self.runtime.db
+        stores = self.runtime.stores
         try:
-            returned = await db.call(db.store.release_expired, owner=self.instance)
+            returned = await stores.queue.release_expired(owner=self.instance)
         except Exception as exc:
             log.warning("could not give back held users (%s); their leases will expire", type(exc).__name__)
             return

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, delete, or_, select, update
 
-from idsync.adapters.store import ImportRecord, Store
+from idsync.adapters.store import Store
 from idsync.adapters.store.features.service import (
     budget_pools,
     budget_shares,
@@ -21,6 +21,7 @@ from idsync.adapters.store.features.service import (
     service_leases,
 )
 from idsync.adapters.store.schema import changes, imports
+from idsync.domain.records import ImportRecord
 from idsync.service.budget import OtherShare, Split, split
 
 
@@ -225,7 +226,7 @@ class ServiceStore:
         )
         with self.engine.begin() as conn:
             ids = list(conn.execute(q.order_by(imports.c.started_at)).scalars())
-        records = [r for r in (self.store.get_import(i) for i in ids) if r is not None]
+        records = [r for r in (self.store.imports.get(i) for i in ids) if r is not None]
         return [
             r
             for r in records

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from idsync.adapters.store import ImportRecord
 from idsync.domain.models import ImportState, Reason, Result, Status
+from idsync.domain.records import ImportRecord
 from idsync.runtime import Runtime
 
 ChangeState = Literal["queued", "in_progress", "done"]
@@ -146,10 +146,10 @@ async def wait_for_result(runtime: Runtime, change_id: int, timeout_s: float) ->
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     future = runtime.worker.wait_for(change_id)
-    db = runtime.db
+    stores = runtime.stores
     try:
         while True:
-            row = await db.call(db.store.change_result, change_id)
+            row = await stores.queue.change_result(change_id)
             if row is not None and row["state"] == "done":
                 return row
             left = deadline - loop.time()

@@ -225,7 +225,7 @@ INSERT INTO "schema_migrations" VALUES('activation_0001','activation_jobs and te
 INSERT INTO "schema_migrations" VALUES('inbound_0001','inbound sync: integrations, links, events, execution log',1.7962193245039641857e+09);
 INSERT INTO "schema_migrations" VALUES('limits_0001','idp_limits: rate limits learned per IdP and bucket (estimates without an IdP call)',1.79621932450396561619e+09);
 INSERT INTO "schema_migrations" VALUES('portals_0001','portals: OpenID Connect applications registered per tenant portal (never the client secret)',1.7962193245039668083e+09);
-INSERT INTO "schema_migrations" VALUES('safety_0001','safety_runs and held_changes: the mass deactivate/delete threshold (engine/safety.py)',1.79621932450396800035e+09);
+INSERT INTO "schema_migrations" VALUES('safety_0001','safety_runs and held_changes: the mass deactivate/delete threshold (domain/safety.py)',1.79621932450396800035e+09);
 INSERT INTO "schema_migrations" VALUES('service_0001','service: instances, budget pools and shares, leases',1.79621932450396871571e+09);
 CREATE TABLE service_instances (
 	instance VARCHAR(100) NOT NULL, 

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
-from idsync.adapters.files import MAX_RECORD_BYTES, parse_json_object
+from idsync.adapters.files import MAX_RECORD_BYTES
 from idsync.domain.models import (
     Identifier,
     ImportProgress,
@@ -32,7 +32,7 @@ from idsync.domain.models import (
     Status,
     describe_validation_error,
 )
-from idsync.engine.ingest import Received
+from idsync.domain.records import Received, parse_json_object
 
 TYPE_HEADER = "idsync-type"
 # A dead letter carries at most this much of the refused value, so it always fits in a message

@@ -32,7 +32,8 @@ from idsync.adapters.kafka.codec import (
 )
 from idsync.config import KafkaSettings
 from idsync.domain.models import ChangeMessage, Lane, Reason
-from idsync.engine.ingest import Defaults, Received, to_change
+from idsync.domain.records import Received
+from idsync.engine.ingest import Defaults, to_change
 from idsync.engine.jobs import link_existing_accounts
 from idsync.runtime import Runtime
 
@@ -187,7 +188,7 @@ class ChangeConsumer:
             tenant = next(
                 (str(i.payload.get("tenant") or "?") for _, i in run if isinstance(i.payload, dict)), "?"
             )
-            await rt.db.call(rt.db.store.create_import, import_id, tenant[:100], "kafka")
+            await rt.stores.imports.create(import_id, tenant[:100], "kafka")
             if len(self._known_imports) > 10_000:
                 self._known_imports.clear()
             self._known_imports.add(import_id)
@@ -204,18 +205,16 @@ class ChangeConsumer:
 
     async def _import_end(self, end: ImportEnd) -> None:
         rt = self.runtime
-        await rt.db.call(rt.db.store.create_import, end.import_id, end.tenant, "kafka", total=end.total)
+        await rt.stores.imports.create(end.import_id, end.tenant, "kafka", total=end.total)
         self._known_imports.add(end.import_id)
         log.info("import %s: %d changes in all", end.import_id, end.total)
 
     async def _import_start(self, start: ImportStart) -> None:
         rt = self.runtime
-        record = await rt.db.call(
-            rt.db.store.create_import, start.import_id, start.tenant, "kafka", total=start.expected
-        )
+        record = await rt.stores.imports.create(start.import_id, start.tenant, "kafka", total=start.expected)
         self._known_imports.add(start.import_id)
         if start.link_existing and record.counts["received"] == 0:
-            await link_existing_accounts(rt, start.tenant)
+            await link_existing_accounts(rt.engine, start.tenant)
         log.info(
             "import %s started%s", start.import_id, f": {start.expected} changes" if start.expected else ""
         )

@@ -17,9 +17,9 @@ import time
 from aiokafka import AIOKafkaProducer
 
 from idsync.adapters.kafka.codec import Outgoing, progress_message, result_message
-from idsync.adapters.store import ImportRecord
 from idsync.config import KafkaSettings
 from idsync.domain.models import ImportProgress, ImportState
+from idsync.domain.records import ImportRecord
 from idsync.engine.jobs import RateMeter
 from idsync.runtime import Runtime
 from idsync.service.store import PublishRow, ServiceStore
@@ -125,6 +125,7 @@ class ResultPublisher:
 
     async def _progress(self) -> None:
         db = self.runtime.db
+        stores = self.runtime.stores
         now = time.time()
         records = await db.call(self.service.imports_to_report, "kafka", self._reported_until)
         sends = []
@@ -134,7 +135,7 @@ class ResultPublisher:
                 continue
             progress = self._measure(record)
             if record.state is ImportState.RUNNING:
-                await db.call(db.store.set_import_rate, record.id, progress.rate)
+                await stores.imports.set_rate(record.id, progress.rate)
             else:
                 self._final_sent.add(record.id)
                 self._meters.pop(record.id, None)
@@ -152,9 +153,9 @@ class ResultPublisher:
             and record.total is not None
             and record.counts["received"] >= record.total
         ):
-            db = self.runtime.db
-            await db.call(db.store.finish_input, record.id)
-            again = await db.call(db.store.get_import, record.id)
+            stores = self.runtime.stores
+            await stores.imports.finish_input(record.id)
+            again = await stores.imports.get(record.id)
             return again or record
         return record
 

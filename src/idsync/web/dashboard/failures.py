@@ -15,9 +15,9 @@ from typing import Literal
 
 from sqlalchemy import or_, select
 
+from idsync.adapters.store.aio import AsyncStore
 from idsync.adapters.store.schema import changes
 from idsync.adapters.store.sql import Store
-from idsync.engine.db import AsyncStore
 from idsync.lifecycle.failures import FailureRow, csv_lines, login_of
 
 __all__ = ["PAGE", "FailureFilter", "FailureStatus", "csv_chunks", "failure_page"]

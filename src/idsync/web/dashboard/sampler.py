@@ -138,8 +138,8 @@ def running_done(records: Iterable[Any]) -> dict[str, int]:
 async def sample_once(app: FastAPI) -> None:
     state: DashboardState = app.state.dashboard
     rt = app.state.runtime
-    depth = await rt.db.call(rt.store.queue_depth)
-    records = await rt.db.call(rt.store.list_imports, limit=200)
+    depth = await rt.stores.queue.queue_depth()
+    records = await rt.stores.imports.recent(limit=200)
     queue = (depth.get(Lane.INTERACTIVE, 0), depth.get(Lane.BULK, 0))
     state.history.observe(time.time(), bucket_totals(rt.governors), queue, running_done(records))
     state.samples += 1

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from idsync.adapters.store import ImportRecord
 from idsync.domain.models import ImportState, Status
+from idsync.domain.records import ImportRecord
 from idsync.web.dashboard.sampler import BucketKey, History, Point
 
 __all__ = [

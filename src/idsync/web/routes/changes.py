@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from idsync.domain.models import ChangeMessage, Lane, Reason
-from idsync.engine.ingest import Defaults, Received
+from idsync.domain.records import Received
+from idsync.engine.ingest import Defaults
 from idsync.runtime import Runtime
 from idsync.service.views import ChangeView, change_view, wait_for_result
 
@@ -31,7 +32,7 @@ async def submit_change(change: ChangeMessage, request: Request, response: Respo
     rt.worker.notify(Lane(parsed.lane))
     row = await wait_for_result(rt, change_id, request.app.state.settings.service.interactive_wait_s)
     if row is None:
-        row = await rt.db.call(rt.db.store.change_result, change_id)
+        row = await rt.stores.queue.change_result(change_id)
         assert row is not None
         response.status_code = status.HTTP_202_ACCEPTED
         response.headers["Location"] = f"/changes/{change_id}"
@@ -42,7 +43,7 @@ async def submit_change(change: ChangeMessage, request: Request, response: Respo
 async def get_change(change_id: int, request: Request) -> ChangeView:
     """A change's state and, once done, its result."""
     rt: Runtime = request.app.state.runtime
-    row = await rt.db.call(rt.db.store.change_result, change_id)
+    row = await rt.stores.queue.change_result(change_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no change {change_id}")
     return change_view(row)

@@ -19,8 +19,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.staticfiles import StaticFiles
 
 from idsync import __version__
-from idsync.adapters.store import ImportRecord
 from idsync.domain.models import Lane
+from idsync.domain.records import ImportRecord
 from idsync.lifecycle.failures import FailureRow
 from idsync.runtime import Runtime
 from idsync.web.dashboard import session
@@ -122,7 +122,7 @@ def _state(request: Request) -> tuple[Runtime, DashboardState]:
 
 async def _record(request: Request, import_id: str) -> ImportRecord:
     rt, _ = _state(request)
-    record = await rt.db.call(rt.store.get_import, import_id) if _ID.match(import_id) else None
+    record = await rt.stores.imports.get(import_id) if _ID.match(import_id) else None
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no import {import_id}")
     return record
@@ -132,13 +132,13 @@ async def _record(request: Request, import_id: str) -> ImportRecord:
 async def overview(request: Request, response: Response) -> Overview:
     """Imports and activation jobs (newest first) with progress, rate and ETA; the queue."""
     rt, state = _state(request)
-    records = await rt.db.call(rt.store.list_imports, limit=50)
+    records = await rt.stores.imports.recent(limit=50)
     history = state.history
     if history.queue:
         last = history.queue[-1]
         queue = QueueView(interactive=last.interactive, bulk=last.bulk, sampled_at=last.t)
     else:  # before the first sample
-        depth = await rt.db.call(rt.store.queue_depth)
+        depth = await rt.stores.queue.queue_depth()
         queue = QueueView(interactive=depth[Lane.INTERACTIVE], bulk=depth[Lane.BULK], sampled_at=None)
     response.headers.update(_NO_STORE)
     return Overview(generated_at=time.time(), imports=[import_row(r, history) for r in records], queue=queue)
@@ -166,7 +166,7 @@ async def import_detail(import_id: str, request: Request, response: Response) ->
     """One import or activation job: counts, rate, ETA, and its failures and skips by reason."""
     record = await _record(request, import_id)
     rt, state = _state(request)
-    reasons = await rt.db.call(rt.store.reason_summary, import_id)
+    reasons = await rt.stores.imports.reason_summary(import_id)
     response.headers.update(_NO_STORE)
     return ImportDetail(
         item=import_row(record, state.history),

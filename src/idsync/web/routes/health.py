@@ -22,7 +22,7 @@ async def readyz(request: Request, response: Response) -> dict[str, object]:
     if ready:
         rt = request.app.state.runtime
         try:
-            depth = await rt.db.call(rt.store.queue_depth)
+            depth = await rt.stores.queue.queue_depth()
             detail["queue_depth"] = {lane.name.lower(): n for lane, n in depth.items()}
         except Exception as exc:  # the store is down: not ready
             ready = False

@@ -16,11 +16,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from starlette.requests import ClientDisconnect
 
-from idsync.adapters.files import RawRecord
-from idsync.adapters.store import ImportRecord
+from idsync.adapters.files import RawRecord, received_from_file
 from idsync.adapters.store.features.safety import release_run
 from idsync.domain.models import Lane, Status
-from idsync.engine.ingest import BATCH, Defaults, received_from_file
+from idsync.domain.records import ImportRecord
+from idsync.engine.ingest import BATCH, Defaults
 from idsync.engine.jobs import link_existing_accounts, new_import_id
 from idsync.runtime import Runtime
 from idsync.service.ndjson import ndjson_records
@@ -72,9 +72,8 @@ async def start_import(
         )
     import_id = import_id or new_import_id()
     db = rt.db
-    record: ImportRecord = await db.call(
-        db.store.create_import, import_id, tenant, "http", input_name="upload"
-    )
+    stores = rt.stores
+    record: ImportRecord = await stores.imports.create(import_id, tenant, "http", input_name="upload")
     if record.tenant != tenant:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"import {import_id} is for another tenant")
     # One upload per import at a time, across instances: a second would store lines twice.
@@ -88,7 +87,7 @@ async def start_import(
         )
     keeper = asyncio.create_task(_keep_lease(rt, uploads, lease, owner))
     try:
-        current: ImportRecord | None = await db.call(db.store.get_import, import_id)
+        current: ImportRecord | None = await stores.imports.get(import_id)
         record = current or record  # its cursor, read under the lease
         if record.input_done:
             raise HTTPException(
@@ -97,7 +96,7 @@ async def start_import(
         if force:  # a run this import tripped before is let through as well
             await db.call(release_run, rt.store, f"{tenant}/{import_id}")
         if link_existing and record.input_cursor == 0:
-            await link_existing_accounts(rt, tenant)
+            await link_existing_accounts(rt.engine, tenant)
         received = await _receive(rt, request, import_id, tenant, record.input_cursor, lease, owner, force)
     except ClientDisconnect:
         log.info("upload of import %s broke off; sending it again resumes it", import_id)
@@ -105,7 +104,7 @@ async def start_import(
     finally:
         keeper.cancel()
         await db.call(uploads.drop_lease, lease, owner)
-    await db.call(db.store.finish_input, import_id)
+    await stores.imports.finish_input(import_id)
     return ImportStarted(
         import_id=import_id, received=received, resumed_after=record.input_cursor, url=f"/imports/{import_id}"
     )
@@ -163,7 +162,7 @@ async def list_imports(
 ) -> list[ImportView]:
     """The most recent imports first."""
     rt: Runtime = request.app.state.runtime
-    records = await rt.db.call(rt.db.store.list_imports, limit=limit, tenant=tenant)
+    records = await rt.stores.imports.recent(limit=limit, tenant=tenant)
     return [import_view(r) for r in records]
 
 
@@ -184,9 +183,7 @@ async def import_results(
     """Per-user results in arrival order, optionally only some statuses (e.g. `status=failed`)."""
     await _record(request, import_id)
     rt: Runtime = request.app.state.runtime
-    rows = await rt.db.call(
-        rt.db.store.import_results, import_id, statuses=status_, limit=limit, after_id=after
-    )
+    rows = await rt.stores.imports.results(import_id, statuses=status_, limit=limit, after_id=after)
     items = [result_item(r) for r in rows]
     return ResultPage(items=items, next_after=items[-1].change_id if len(items) == limit else None)
 
@@ -195,7 +192,7 @@ async def _record(request: Request, import_id: str) -> ImportRecord:
     rt: Runtime = request.app.state.runtime
     if not re.match(_ID, import_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such import")
-    record = await rt.db.call(rt.db.store.get_import, import_id)
+    record = await rt.stores.imports.get(import_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no import {import_id}")
     return record

@@ -29,7 +29,6 @@ from idsync.domain.models import Status
 from idsync.errors import ConfigError
 from idsync.lifecycle.activation import estimate_activation, start_in_service
 from idsync.lifecycle.failures import NOT_RETRIED, FailureRow, csv_lines, iter_failures, retry_counts
-from idsync.lifecycle.limits import remember_limits
 from idsync.lifecycle.messages import handle_portal_upsert
 from idsync.lifecycle.portals import PortalSpec
 from idsync.lifecycle.report import estimate_json
@@ -110,7 +109,7 @@ async def activations(
     rt = _rt(request)
     out = []
     for job in await rt.db.call(list_jobs, rt.store, tenant):
-        record = await rt.db.call(rt.store.get_import, job.id)
+        record = await rt.stores.imports.get(job.id)
         out.append(
             {"job_id": job.id, "tenant": job.tenant, "source": job.source, "trigger": job.trigger}
             | ({"progress": _progress(rt, record)} if record else {})
@@ -122,7 +121,7 @@ async def activations(
 async def activation(request: Request, job_id: str) -> dict[str, Any]:
     rt = _rt(request)
     job = await rt.db.call(get_job, rt.store, job_id)
-    record = await rt.db.call(rt.store.get_import, job_id)
+    record = await rt.stores.imports.get(job_id)
     if job is None or record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no activation job {job_id!r}")
     return {"job_id": job.id, "tenant": job.tenant, "source": job.source, "trigger": job.trigger} | {
@@ -213,7 +212,7 @@ async def failures(
 ) -> Any:
     """Every failed or skipped user with the reason: JSON pages, or the whole list as CSV."""
     rt = _rt(request)
-    record = await rt.db.call(rt.store.get_import, import_id)
+    record = await rt.stores.imports.get(import_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no import {import_id!r}")
     statuses = [Status(only)] if only else [Status.FAILED, Status.SKIPPED]
@@ -224,7 +223,7 @@ async def failures(
             headers={"Content-Disposition": f'attachment; filename="{import_id}-failures.csv"'},
         )
     page = await rt.db.call(_page, rt, import_id, statuses, limit, after)
-    summary = await rt.db.call(rt.store.reason_summary, import_id)
+    summary = await rt.stores.imports.reason_summary(import_id)
     return {
         "import_id": import_id,
         "progress": _progress(rt, record),  # a retry in progress: its users are pending, not failed
@@ -260,12 +259,12 @@ async def _csv(rt: Runtime, import_id: str, statuses: list[Status]) -> AsyncIter
 async def retry(request: Request, import_id: str, body: RetryRequest | None = None) -> JSONResponse:
     """Queue an import's failed users again (not lines rejected as invalid input)."""
     rt = _rt(request)
-    if await rt.db.call(rt.store.get_import, import_id) is None:
+    if await rt.stores.imports.get(import_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no import {import_id!r}")
     retried, kept = await rt.db.call(retry_counts, rt.store, import_id)
     if body is not None and body.dry_run:
         return JSONResponse({"dry_run": True, "would_retry": retried, "not_retried": kept})
-    requeued = await rt.db.call(rt.store.requeue_failed, import_id, except_codes=NOT_RETRIED)
+    requeued = await rt.stores.imports.requeue_failed(import_id, except_codes=NOT_RETRIED)
     rt.worker.notify()
     return JSONResponse(
         {"import_id": import_id, "requeued": requeued, "not_retried": kept, "url": f"/imports/{import_id}"},
@@ -286,7 +285,7 @@ async def _background(app: FastAPI) -> None:
     rate limits every minute (for estimates without an IdP call)."""
     rt: Runtime = app.state.runtime
     for job in await rt.db.call(list_jobs, rt.store, None):
-        record = await rt.db.call(rt.store.get_import, job.id)
+        record = await rt.stores.imports.get(job.id)
         if record is not None and record.state.value == "running" and not record.input_done:
             with contextlib.suppress(ConfigError):
                 await start_in_service(
@@ -296,4 +295,4 @@ async def _background(app: FastAPI) -> None:
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), LIMITS_EVERY_S)
-        await rt.db.call(remember_limits, rt.store, rt.governors)
+        await rt.db.call(rt.remember_limits)

@@ -95,7 +95,7 @@ async def metrics(request: Request) -> Response:
     """Prometheus text format (requires the API token like every route but health)."""
     registry, collector = request.app.state.metrics
     rt = request.app.state.runtime
-    depth = await rt.db.call(rt.db.store.queue_depth)
+    depth = await rt.stores.queue.queue_depth()
     snapshot: dict[str, Any] = {
         "instance": rt.worker.owner,
         "store": rt.store.dialect,

@@ -1,5 +1,5 @@
 """The safety threshold over HTTP: runs held for deactivating or deleting too many users
-(engine/safety.py), and the operator's answer: release them or discard what they hold."""
+(domain/safety.py), and the operator's answer: release them or discard what they hold."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@
 `Screen` runs inside the store's receive transaction (`Store.receive(after_insert=...)`), so a
 crash never leaves a change counted but not held or held but not counted, and a redelivered
 message (dropped by its origin reference before the hook) is never counted twice. The rules
-are in `idsync.engine.safety`.
+are in `idsync.domain.safety`.
 """
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ from idsync.adapters.store import schema
 from idsync.adapters.store.schema import changes, links
 from idsync.domain.links import IdpStatus
 from idsync.domain.models import Reason, Status
-from idsync.engine.safety import DEPROVISIONING_OPS, SafetyRules, run_id, window_start
+from idsync.domain.safety import DEPROVISIONING_OPS, SafetyRules, run_id, window_start
 
 if TYPE_CHECKING:
-    from idsync.adapters.store.sql import IngestRow, Store
+    from idsync.adapters.store.sql import Store
+    from idsync.domain.records import IngestRow
 
 __all__ = [
     "REASON_CODE",
@@ -98,7 +99,7 @@ def _create_tables(conn: Connection) -> None:
 
 schema.register(
     "safety_0001",
-    "safety_runs and held_changes: the mass deactivate/delete threshold (engine/safety.py)",
+    "safety_runs and held_changes: the mass deactivate/delete threshold (domain/safety.py)",
     _create_tables,
 )
 
@@ -402,7 +403,7 @@ def discard_run(store: Store, ref: str, now: float | None = None) -> tuple[Safet
     """Drop a tripped run's held deactivations/deletions: each ends `skipped` (reason
     `safety_threshold`, published like any result); other held changes of their users go back
     to the queue. The run stays tripped: what it sends later is held again."""
-    from idsync.adapters.store.sql import Finished, Outcome
+    from idsync.domain.records import Finished, Outcome
 
     now = time.time() if now is None else now
     run = find_run(store, ref)
@@ -424,7 +425,7 @@ def discard_run(store: Store, ref: str, now: float | None = None) -> tuple[Safet
         if op in DEPROVISIONING_OPS
     ]
     if dropped:  # first: a crash after this leaves only bookkeeping to redo
-        store.write_batch(
+        store.queue.write_batch(
             finished=[Finished(f"safety:{run.run_id}", "safety", dropped, release=False)], now=now
         )
     with store.engine.begin() as conn:

@@ -24,20 +24,17 @@ cancels it), midPoint's task thresholds (stop at the Nth deletion) and user-sync
   `idsync safety discard` ends the held deprovisions as `skipped` (reason `safety_threshold`).
 
 This module holds the rules (pure); the bookkeeping runs inside the store's receive transaction
-(`idsync.adapters.store.features.safety`).
+(`idsync.adapters.store.features.safety`); a tenant's rules come from its settings
+(`Settings.safety_rules`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from idsync.config import Settings
-from idsync.domain.policy import DeletePolicy
-
-__all__ = ["SafetyRules", "rules_for", "run_id", "window_start"]
+__all__ = ["DEPROVISIONING_OPS", "SafetyRules", "run_id", "window_start"]
 
 DEPROVISIONING_OPS = ("deactivate", "delete")
 
@@ -56,28 +53,6 @@ class SafetyRules:
 
     def deprovisions(self, op: str) -> bool:
         return op == "deactivate" or (op == "delete" and self.delete_acts)
-
-
-def rules_for(settings: Settings) -> Callable[[str], SafetyRules | None]:
-    """The rules of each tenant (None: an unknown tenant, whose changes never reach an IdP)."""
-    cache: dict[str, SafetyRules | None] = {}
-
-    def rules(tenant: str) -> SafetyRules | None:
-        if tenant not in cache:
-            t = settings.tenant(tenant)
-            cache[tenant] = (
-                SafetyRules(
-                    share=t.max_deprovision_share,
-                    floor=t.deprovision_floor,
-                    window_s=t.safety_window_s,
-                    delete_acts=t.delete_policy is not DeletePolicy.IGNORE,
-                )
-                if t is not None
-                else None
-            )
-        return cache[tenant]
-
-    return rules
 
 
 def window_start(now: float, window_s: float) -> float:

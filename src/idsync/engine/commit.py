@@ -1,42 +1,17 @@
-"""Runs the synchronous store in worker threads so the event loop never blocks on the database."""
+"""Group commit: the writes of many concurrent workers go to the store in one transaction."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
 
-from idsync.adapters.store import Finished, Store
 from idsync.domain.links import Link
+from idsync.domain.records import Finished
 from idsync.errors import LinkConflict
+from idsync.ports import ChangeQueue
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-class AsyncStore:
-    """PostgreSQL calls run in a thread pool (they wait on the network). SQLite calls run inline
-    on the event loop: they take well under a millisecond, and a store thread would spend most of
-    its time waiting to get the GIL back from the busy loop after every statement (measured: 6-10
-    ms per transaction in a thread, 0.3 ms inline)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._inline = store.dialect == "sqlite"
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="idsync-store")
-
-    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        if self._inline:
-            return fn(*args, **kwargs)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        self.store.close()
+__all__ = ["GroupCommitter"]
 
 
 class GroupCommitter:
@@ -49,8 +24,8 @@ class GroupCommitter:
     again one entry at a time, so only the writer of that link learns of it.
     """
 
-    def __init__(self, db: AsyncStore, *, max_delay_s: float = 0.01, max_batch: int = 500) -> None:
-        self._db = db
+    def __init__(self, queue: ChangeQueue, *, max_delay_s: float = 0.01, max_batch: int = 500) -> None:
+        self._queue = queue
         self._max_delay_s = max_delay_s
         self._max_batch = max_batch
         self._entries: list[_Entry] = []
@@ -102,7 +77,7 @@ class GroupCommitter:
     async def _write(self, entries: list[_Entry]) -> None:
         links = [link for e in entries for link in e.links]
         finished = [f for e in entries for f in e.finished]
-        await self._db.call(self._db.store.write_batch, saved_links=links, finished=finished)
+        await self._queue.write_batch(saved_links=links, finished=finished)
 
 
 @dataclass

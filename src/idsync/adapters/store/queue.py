@@ -1,0 +1,307 @@
+"""The durable two-lane queue: claims (leases) of users being worked on, interactive lane first,
+and their results, group-committed with the links they produced and the import counters."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
+
+from idsync.adapters.store import links as link_sql
+from idsync.adapters.store.common import CHUNK, Part, bump_import, chunks
+from idsync.adapters.store.schema import changes, claims, links
+from idsync.domain.links import Link
+from idsync.domain.models import Lane, user_key
+from idsync.domain.records import ClaimedUser, Finished, Outcome, QueuedChange
+
+__all__ = ["ChangeQueue"]
+
+
+class ChangeQueue(Part):
+    def claim(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        lease_s: float,
+        now: float | None = None,
+        lanes: Sequence[Lane] = (Lane.INTERACTIVE, Lane.BULK),
+        lane_limits: dict[Lane, int] | None = None,
+    ) -> list[ClaimedUser]:
+        """Take up to `limit` users with pending changes, interactive lane first, under a lease.
+
+        All pending changes of a taken user come along (they coalesce into one plan), with the
+        user's link. A user already claimed elsewhere is passed over, so one user's changes never
+        run concurrently. `lane_limits` caps the users taken per lane.
+        """
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            q = (
+                select(changes.c.id, changes.c.user_key, changes.c.lane)
+                .where(
+                    changes.c.state == "pending",
+                    changes.c.not_before <= now,
+                    changes.c.lane.in_([int(x) for x in lanes]),
+                )
+                .order_by(changes.c.lane, changes.c.id)
+                .limit(limit * 4)
+            )
+            if self.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            candidates: dict[str, Lane] = {}
+            for _id, key, lane in conn.execute(q):
+                if key not in candidates:
+                    candidates[key] = Lane(lane)
+            if not candidates:
+                return []
+            held = set(
+                conn.execute(
+                    select(claims.c.user_key).where(claims.c.user_key.in_(list(candidates)))
+                ).scalars()
+            )
+            room = dict(lane_limits) if lane_limits is not None else {}
+            wanted: list[str] = []
+            for key, lane in candidates.items():
+                if key in held or len(wanted) >= limit:
+                    continue
+                if lane in room:
+                    if room[lane] <= 0:
+                        continue
+                    room[lane] -= 1
+                wanted.append(key)
+            taken = self._take(conn, wanted, owner, now + lease_s)
+            if not taken:
+                return []
+            rows = (
+                conn.execute(
+                    select(changes)
+                    .where(
+                        changes.c.user_key.in_(taken),
+                        changes.c.state == "pending",
+                        changes.c.not_before <= now,
+                    )
+                    .order_by(changes.c.id)
+                )
+                .mappings()
+                .all()
+            )
+            conn.execute(
+                update(changes).where(changes.c.id.in_([r["id"] for r in rows])).values(state="inflight")
+            )
+            grouped: dict[str, ClaimedUser] = {}
+            for r in rows:
+                cu = grouped.setdefault(
+                    r["user_key"], ClaimedUser(r["user_key"], r["tenant"], r["source"], r["key"])
+                )
+                cu.changes.append(
+                    QueuedChange(
+                        r["id"],
+                        r["op"],
+                        r["version"],
+                        r["payload"] or "",
+                        r["import_id"],
+                        r["message_id"],
+                        Lane(r["lane"]),
+                        r["attempts"],
+                        r["origin"],
+                    )
+                )
+            keys = [(u.tenant, u.source, u.key) for u in grouped.values()]
+            found = {
+                (r["tenant"], r["source"], r["key"]): link_sql.link_from_row(r)
+                for r in conn.execute(
+                    select(links).where(tuple_(links.c.tenant, links.c.source, links.c.key).in_(keys))
+                ).mappings()
+            }
+            for k, link in link_sql.resolve(conn, found).items():
+                user = grouped.get(user_key(*k))
+                if user is not None:
+                    user.link = link
+        return [grouped[u] for u in taken if u in grouped]
+
+    def _take(self, conn: Connection, wanted: list[str], owner: str, lease_until: float) -> list[str]:
+        if not wanted:
+            return []
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(claims).on_conflict_do_nothing().returning(claims.c.user_key)
+            got = conn.execute(
+                stmt, [{"user_key": k, "owner": owner, "lease_until": lease_until} for k in wanted]
+            )
+            mine = set(got.scalars())
+            return [k for k in wanted if k in mine]
+        conn.execute(
+            insert(claims), [{"user_key": k, "owner": owner, "lease_until": lease_until} for k in wanted]
+        )
+        return wanted
+
+    def renew_leases(self, owner: str, lease_s: float, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            return conn.execute(
+                update(claims).where(claims.c.owner == owner).values(lease_until=now + lease_s)
+            ).rowcount
+
+    def release_expired(self, now: float | None = None, *, owner: str | None = None) -> int:
+        """Give back users whose lease ran out (their worker died); with `owner`, all of its claims."""
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            cond = claims.c.owner == owner if owner is not None else claims.c.lease_until < now
+            dead = list(conn.execute(select(claims.c.user_key).where(cond)).scalars())
+            for chunk in chunks(dead, CHUNK):
+                # Interrupted: a write may have reached the IdP, so the retry looks before it writes.
+                conn.execute(
+                    update(changes)
+                    .where(changes.c.user_key.in_(chunk), changes.c.state == "inflight")
+                    .values(state="pending", attempts=changes.c.attempts + 1)
+                )
+                conn.execute(delete(claims).where(claims.c.user_key.in_(chunk)))
+            return len(dead)
+
+    def release_all(self) -> int:
+        """At start-up of the single-process (SQLite) set-up, every claim belongs to a dead run."""
+        with self._tx() as conn:
+            dead = list(conn.execute(select(claims.c.user_key)).scalars())
+            conn.execute(
+                update(changes)
+                .where(changes.c.state == "inflight")
+                .values(state="pending", attempts=changes.c.attempts + 1)
+            )
+            conn.execute(delete(claims))
+            return len(dead)
+
+    def complete(
+        self,
+        user: ClaimedUser,
+        owner: str,
+        outcomes: Sequence[Outcome],
+        link: Link | None,
+        now: float | None = None,
+        *,
+        release: bool = True,
+    ) -> None:
+        """Record results, the new link and the import counters in one transaction; release the user."""
+        self.write_batch(
+            saved_links=[link] if link is not None else [],
+            finished=[Finished(user.user_key, owner, list(outcomes), release)],
+            now=now,
+        )
+
+    def save_links(self, saved: Sequence[Link]) -> None:
+        self.write_batch(saved_links=saved)
+
+    def write_batch(
+        self, *, saved_links: Sequence[Link] = (), finished: Sequence[Finished] = (), now: float | None = None
+    ) -> None:
+        """One transaction for many workers' writes (group commit): links (write-ahead intents and
+        results), outcomes of finished changes, import counters, released claims."""
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            latest: dict[tuple[str, str, str], Link] = {}
+            for link in saved_links:
+                latest[(link.tenant, link.source, link.key)] = link
+            if latest:
+                link_sql.upsert_links(conn, list(latest.values()), now)
+            outcomes = [o for f in finished for o in f.outcomes]
+            if outcomes:
+                conn.execute(
+                    _FINISH,
+                    [
+                        {
+                            "cid": o.change_id,
+                            "st": o.status.value,
+                            "idp": o.idp_id,
+                            "rc": o.reason.code if o.reason else None,
+                            "rm": o.reason.message if o.reason else None,
+                            "at": now,
+                            "au": o.activation_url,
+                        }
+                        for o in outcomes
+                    ],
+                )
+            by_import: dict[str, Counter[str]] = {}
+            for o in outcomes:
+                if o.import_id:
+                    by_import.setdefault(o.import_id, Counter())[o.status.value] += 1
+            for imp, counts in sorted(by_import.items()):  # one lock order: no deadlock
+                bump_import(conn, imp, counts, now)
+            released = [{"uk": f.user_key, "ow": f.owner} for f in finished if f.release]
+            if released:
+                conn.execute(_RELEASE, released)
+
+    def next_due(self) -> float | None:
+        """The earliest `not_before` of a pending change (None: nothing pending)."""
+        with self._tx() as conn:
+            value = conn.execute(
+                select(func.min(changes.c.not_before)).where(changes.c.state == "pending")
+            ).scalar()
+        return float(value) if value is not None else None
+
+    def postpone(
+        self,
+        user: ClaimedUser,
+        owner: str,
+        *,
+        not_before: float,
+        link: Link | None = None,
+        count_attempt: bool = True,
+        only: Sequence[QueuedChange] | None = None,
+    ) -> None:
+        """Put a user's changes back in the queue until `not_before` (IdP down, circuit open)."""
+        with self._tx() as conn:
+            if link is not None:
+                link_sql.upsert_links(conn, [link], time.time())
+            ids = [c.id for c in changes_] if (changes_ := only) is not None else [c.id for c in user.changes]
+            values: dict[str, object] = {"state": "pending", "not_before": not_before}
+            if count_attempt:
+                values["attempts"] = changes.c.attempts + 1
+            conn.execute(update(changes).where(changes.c.id.in_(ids)).values(**values))
+            conn.execute(delete(claims).where(claims.c.user_key == user.user_key, claims.c.owner == owner))
+
+    def pending_by_lane(self) -> dict[Lane, int]:
+        """Changes waiting to be claimed, per lane (served by the partial index of pending rows)."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(changes.c.lane, func.count())
+                .where(changes.c.state == "pending")
+                .group_by(changes.c.lane)
+            ).all()
+        depth = dict.fromkeys(Lane, 0)
+        for lane, n in rows:
+            depth[Lane(lane)] = int(n)
+        return depth
+
+    def queue_depth(self) -> dict[Lane, int]:
+        with self._tx() as conn:
+            rows = conn.execute(
+                select(changes.c.lane, func.count()).where(changes.c.state != "done").group_by(changes.c.lane)
+            ).all()
+        depth = dict.fromkeys(Lane, 0)
+        for lane, n in rows:
+            depth[Lane(lane)] = int(n)
+        return depth
+
+    def change_result(self, change_id: int) -> dict[str, object] | None:
+        with self._tx() as conn:
+            row = conn.execute(select(changes).where(changes.c.id == change_id)).mappings().first()
+        return dict(row) if row else None
+
+
+# Hot statements, built once: SQLAlchemy then reuses their compiled form for every batch.
+_FINISH = (
+    update(changes)
+    .where(changes.c.id == bindparam("cid"))
+    .values(
+        state="done",
+        status=bindparam("st"),
+        idp_id=bindparam("idp"),
+        reason_code=bindparam("rc"),
+        reason_message=bindparam("rm"),
+        finished_at=bindparam("at"),
+        activation_url=bindparam("au"),
+    )
+)
+_RELEASE = delete(claims).where(claims.c.user_key == bindparam("uk"), claims.c.owner == bindparam("ow"))

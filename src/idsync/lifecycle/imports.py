@@ -1,0 +1,60 @@
+"""A whole file import in one process: stream the file into the store, run the worker until
+every change is done, report progress. Resumable: an import id that exists continues after the
+last line it stored, and the queue holds what was left in progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from idsync.adapters.files import count_records, detect_format, read_records, received_from_file
+from idsync.adapters.store.features.safety import release_run
+from idsync.domain.records import ImportRecord
+from idsync.engine.ingest import Defaults, batches
+from idsync.engine.jobs import ImportReport, ProgressCallback, link_existing_accounts, new_import_id, run_job
+from idsync.runtime import Runtime
+
+__all__ = ["run_file_import"]
+
+
+async def run_file_import(
+    runtime: Runtime,
+    path: Path,
+    *,
+    tenant: str,
+    import_id: str | None = None,
+    source: str | None = None,
+    fmt: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    poll_s: float = 0.25,
+    force: bool = False,
+    link_existing: bool = False,
+) -> ImportReport:
+    """Import a CSV/JSONL file; an existing `import_id` resumes after the last stored record.
+    `force` lets it deactivate/delete beyond the tenant's safety threshold (domain/safety.py);
+    `link_existing` lists the org's accounts first, to match them by login (engine/link_existing.py)."""
+    engine = runtime.engine
+    fmt = fmt or detect_format(path)
+    import_id = import_id or new_import_id()
+    total = count_records(path, fmt)
+    record: ImportRecord = await engine.stores.imports.create(
+        import_id, tenant, "file", input_name=str(path), total=total
+    )
+    if force:  # a run this import tripped before is let through as well
+        await runtime.db.call(release_run, runtime.store, f"{tenant}/{import_id}")
+
+    async def ingest() -> None:
+        if link_existing and record.input_cursor == 0:  # counted with the import's calls
+            await link_existing_accounts(engine, tenant)
+        defaults = Defaults(
+            origin="file", tenant=tenant, import_id=import_id, record_unchanged=False, force=force
+        )
+        for batch in batches(read_records(path, fmt=fmt, start_after=record.input_cursor, source=source)):
+            await engine.ingestor.receive(
+                [received_from_file(r) for r in batch], defaults, cursor=batch[-1].number
+            )
+            engine.worker.wakeup.set()
+        await engine.stores.imports.finish_input(import_id)
+
+    return await run_job(
+        engine, import_id, None if record.input_done else ingest, on_progress=on_progress, poll_s=poll_s
+    )
