@@ -67,7 +67,7 @@ def write_input(path: Path) -> Path:
     lines.append(_change("bad-2", 1, "y@example.com", last=""))  # invalid: empty last name
     lines.append(_change("5", 2, "user5@example.com", first="U5", last="Lee-Smith", title="Analyst"))
     lines.append(_change("shared-a", 1, "shared@example.com", first="Sam"))  # two keys, one login:
-    lines.append(_change("shared-b", 1, "shared@example.com", first="Samuel"))  # adopted, not duplicated
+    lines.append(_change("shared-b", 1, "shared@example.com", first="Samuel"))  # login_taken, not adopted
     lines.append(_change("10", 2, "", op="deactivate"))
     lines.append(_change("11", 2, "", op="delete"))
     lines.append(_change("12", 2, "", op="activate"))
@@ -116,12 +116,12 @@ async def migrate(
         first = await run_file_import(runtime, path, tenant=TENANT, import_id="phase-1", poll_s=0.05)
         again = await run_file_import(runtime, path, tenant=TENANT, import_id="re-run", poll_s=0.05)
         edits = await run_file_import(runtime, changes, tenant=TENANT, import_id="edits", poll_s=0.05)
-        activation = await run_job(runtime, "phase-2", lambda: _enqueue(runtime), poll_s=0.05)
+        activation = await run_job(runtime.engine, "phase-2", lambda: _enqueue(runtime), poll_s=0.05)
     return [table(first), table(again), table(edits), table(activation)]
 
 
 async def _enqueue(runtime: Runtime) -> None:
-    await enqueue_activation(runtime.db, "phase-2", TENANT)
+    await enqueue_activation(runtime.stores, "phase-2", TENANT)
 
 
 def scim_state(url: str) -> dict[str, bool]:
@@ -156,17 +156,23 @@ async def test_an_import_gives_the_same_results_through_okta_and_scim(tmp_path: 
     assert phase1 == {
         "received": 52,
         "created": 42,  # 40 users, key 5 twice (two changes, one account), shared-a
-        "updated": 1,  # shared-b: its login was taken by shared-a; the account was adopted, not duplicated
+        "updated": 0,  # shared-b: its login is held by shared-a: login_taken, the account untouched
         "activated": 1,
         "deactivated": 1,
         "deleted": 1,
         "unchanged": 0,
         "skipped": 4,
-        "failed": 2,
-        "reasons": {("skipped", "external_idp"): 3, ("skipped", "not_linked"): 1, ("failed", "invalid"): 2},
+        "failed": 3,
+        "reasons": {
+            ("skipped", "external_idp"): 3,
+            ("skipped", "not_linked"): 1,
+            ("failed", "invalid"): 2,
+            ("failed", "login_taken"): 1,
+        },
     }
-    assert (rerun["unchanged"], rerun["created"], rerun["updated"]) == (41, 0, 0)
+    assert (rerun["unchanged"], rerun["created"], rerun["updated"]) == (40, 0, 0)
+    assert rerun["reasons"][("failed", "login_taken")] == 1  # shared-b, decided without a call
     assert (edits["updated"], edits["failed"]) == (3, 0)
-    assert phase2["activated"] == 39 and phase2["failed"] == 0  # every staged link, shared-a and -b too
+    assert phase2["activated"] == 38 and phase2["failed"] == 0  # every staged account, once
     assert len(okta_users) == 40 and sum(okta_users.values()) == 39  # user11 deleted, user10 inactive
     assert "user11@example.com" not in okta_users and okta_users["user10@example.com"] is False

@@ -22,6 +22,7 @@ from idsync.domain.models import Status
 from idsync.engine.activation import enqueue_activation
 from idsync.engine.jobs import ImportReport, run_job
 from idsync.lifecycle.imports import run_file_import
+from idsync.lifecycle.modes import check_mode_switches
 from idsync.runtime import Runtime
 
 PHASES = ("created", "updated", "activated", "unchanged", "skipped", "failed")
@@ -129,6 +130,7 @@ async def _phases(settings: Any, samples: Any) -> tuple[list[tuple[str, ImportRe
     rows: list[tuple[str, ImportReport]] = []
     failures: list[str] = []
     async with Runtime(settings) as runtime:
+        await check_mode_switches(runtime)
         for label, path in (("phase 1: admins", samples.admins), ("phase 1: panelists", samples.panelists)):
             console.print(f"{label} ...")
             report = await run_file_import(runtime, path, tenant=TENANT)

@@ -26,6 +26,7 @@ from idsync.domain.models import ImportProgress
 from idsync.engine.jobs import ImportReport, new_import_id
 from idsync.errors import IdSyncError
 from idsync.lifecycle.imports import run_file_import
+from idsync.lifecycle.modes import check_mode_switches
 from idsync.runtime import Runtime
 
 COUNTS = ("created", "updated", "activated", "deactivated", "deleted", "unchanged", "skipped", "failed")
@@ -110,6 +111,7 @@ async def _run(
             bar.update(task, total=p.total, completed=p.done, rate=p.rate)
 
         async with Runtime(settings) as runtime:
+            await check_mode_switches(runtime)
             return await run_file_import(
                 runtime,
                 file,

@@ -32,6 +32,7 @@ from idsync.errors import IdSyncError
 from idsync.inbound.runlog import LogEntry
 from idsync.inbound.service import InboundService
 from idsync.inbound.worker import Worker
+from idsync.lifecycle.modes import check_mode_switches
 from idsync.runtime import Runtime
 
 app = typer.Typer(
@@ -51,6 +52,7 @@ def _run(config: Path | None, verbose: bool, work: Callable[[InboundService], Aw
 
     async def main() -> T:
         async with Runtime(settings) as rt:
+            await check_mode_switches(rt)
             service = InboundService(rt.settings, rt.db, rt.idps, clock=rt.clock)
             await service.start()
             try:

@@ -48,6 +48,17 @@ class ModeSwitch:
     staged: int
 
 
+async def check_mode_switches(runtime: Runtime) -> list[ModeSwitch]:
+    """At the start of a command or the service: tenants switched to sync_and_activate since the
+    last start get their staged users activated. A failure here is logged, never fatal: the next
+    start-up tries again, and the work at hand goes on."""
+    try:
+        return await activate_on_mode_switch(runtime)
+    except Exception:
+        log.exception("could not check the tenants' sync modes for a switch to sync_and_activate")
+        return []
+
+
 async def activate_on_mode_switch(runtime: Runtime) -> list[ModeSwitch]:
     """Record each tenant's mode; queue an activation job where the mode became sync_and_activate."""
     db = runtime.db

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from idsync import __version__
 from idsync.config import Settings
+from idsync.lifecycle.modes import check_mode_switches
 from idsync.runtime import Runtime
 from idsync.web import routes
 from idsync.web.auth import check_bearer
@@ -33,6 +34,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, start_work
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             rt = runtime if runtime is not None else await stack.enter_async_context(Runtime(settings))
+            if runtime is None:
+                await check_mode_switches(rt)
             app.state.runtime = rt
             app.state.stop = asyncio.Event()
             tasks: list[asyncio.Task[Any]] = []
