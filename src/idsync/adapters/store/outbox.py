@@ -7,7 +7,7 @@ Synchronous, like `Store` (the caller runs them through `AsyncStore.call`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
@@ -43,21 +43,7 @@ def unpublished(store: Store, origin: str, limit: int) -> list[PublishRow]:
     """Finished changes that came in on `origin` and whose result was not sent yet, oldest first."""
     c = changes.c
     q = (
-        select(
-            c.id,
-            c.tenant,
-            c.source,
-            c.key,
-            c.version,
-            c.import_id,
-            c.message_id,
-            c.status,
-            c.idp_id,
-            c.reason_code,
-            c.reason_message,
-            c.origin_ref,
-            c.activation_url,
-        )
+        select(*(c[f.name] for f in fields(PublishRow)))
         .where(c.state == "done", c.published == False, c.origin == origin)  # noqa: E712
         .order_by(c.id)
         .limit(limit)
