@@ -4,7 +4,7 @@ IdSyncError
 ├── ConfigError            the configuration file or environment is wrong (exit code 2)
 ├── InputError             an input file cannot be read at all (bad rows are results, not errors)
 ├── StoreError             the state store failed
-│   └── LinkConflict       a second identity would hold one IdP account
+│   └── LinkConflict       a second identity would hold one IdP account (inbound: one app user)
 └── ProviderError          an IdP call failed; `code` becomes the result's reason code
     ├── Unauthorized       the token was refused (401/403 on auth)
     ├── NotFound           no such user/app at the IdP
@@ -41,7 +41,8 @@ class StoreError(IdSyncError):
 
 class LinkConflict(StoreError):
     """A link would make a second identity hold an IdP account (the store's unique constraint on
-    (idp, idp_id) refused it): another identity claimed the account first."""
+    (idp, idp_id) refused it): another identity claimed the account first. Inbound sync raises it
+    when an application user is linked to another Okta user already."""
 
 
 class ProviderError(IdSyncError):

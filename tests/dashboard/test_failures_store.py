@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from idsync.adapters.store.failures import FailureFilter, failure_page
 from idsync.domain.models import Lane
 from idsync.domain.records import Received
 from idsync.engine.ingest import Defaults
+from idsync.lifecycle.failures import csv_chunks
 from idsync.runtime import Runtime
-from idsync.web.dashboard.failures import FailureFilter, csv_chunks, failure_page
 
 from .support import TENANT, sample, settings
 

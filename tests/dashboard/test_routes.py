@@ -240,7 +240,7 @@ def test_the_csv_holds_exactly_the_filtered_rows(client: httpx.Client) -> None:
 def test_the_csv_streams_past_one_store_page(
     emulator: EmulatorThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from idsync.web.dashboard import failures
+    from idsync.lifecycle import failures
 
     monkeypatch.setattr(failures, "PAGE", 7)  # several pages from few rows: no row lost or repeated
     app = create_app(settings(f"sqlite:///{tmp_path / 'x.db'}", emulator.url), start_worker=False)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import typer
 from rich.table import Table
 
+from idsync.adapters.store.inbound import LogEntry
 from idsync.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
@@ -29,7 +30,6 @@ from idsync.cli.common import (
 )
 from idsync.config import Settings
 from idsync.errors import IdSyncError
-from idsync.inbound.runlog import LogEntry
 from idsync.inbound.service import InboundService
 from idsync.inbound.worker import Worker
 from idsync.lifecycle.modes import check_mode_switches

@@ -9,12 +9,10 @@ from dataclasses import dataclass, field
 
 from idsync.adapters.okta.inbound import OktaInbound
 from idsync.adapters.store.aio import AsyncStore
+from idsync.adapters.store.inbound import EventQueue, ExecutionLog, InboundStore
 from idsync.clock import Clock
 from idsync.inbound.config import DEFAULT_ACTIVE_STATUSES, InboundSettings
 from idsync.inbound.mapping import MappingRules
-from idsync.inbound.queue import EventQueue
-from idsync.inbound.runlog import ExecutionLog
-from idsync.inbound.store import InboundStore
 from idsync.inbound.targets import Target
 
 __all__ = ["Context", "UserLocks", "rules_from_settings"]

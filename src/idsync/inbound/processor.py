@@ -15,12 +15,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from idsync.adapters.store.inbound import QueuedEvent, log_values
 from idsync.inbound.context import Context
 from idsync.inbound.events import FETCH_GROUPS_ON, EventRow, superseded
 from idsync.inbound.mapping import OktaGroupRef, role_for
-from idsync.inbound.queue import QueuedEvent
 from idsync.inbound.reconcile import Ask, Outcome, reconcile
-from idsync.inbound.runlog import log_values
 
 __all__ = ["process_due"]
 

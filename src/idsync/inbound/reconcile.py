@@ -12,13 +12,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy.exc import IntegrityError
-
-from idsync.errors import ProviderError
+from idsync.adapters.store.inbound import InboundLink
+from idsync.errors import LinkConflict, ProviderError
 from idsync.inbound.context import Context
 from idsync.inbound.events import parse_okta_time
 from idsync.inbound.mapping import AppUser, OktaGroupRef, OktaUserState, Plan, match_values, plan, plan_roles
-from idsync.inbound.store import InboundLink
 from idsync.inbound.targets import Ambiguous, TargetChange, TargetError
 
 __all__ = ["Ask", "Outcome", "reconcile"]
@@ -63,9 +61,8 @@ async def reconcile(ctx: Context, ask: Ask) -> Outcome:
             code = "ambiguous" if isinstance(exc, Ambiguous) else "target_error"
             status = "skipped" if isinstance(exc, Ambiguous) else "failed"
             return Outcome(status, ask.okta_id, code=code, reason=str(exc), retryable=exc.retryable)
-        except IntegrityError:  # the application key is linked to another Okta user already
-            reason = "the application user is linked to another Okta user"
-            return Outcome("skipped", ask.okta_id, code="conflict", reason=reason)
+        except LinkConflict as exc:  # the application key is linked to another Okta user already
+            return Outcome("skipped", ask.okta_id, code="conflict", reason=str(exc))
         except Exception as exc:  # e.g. the state store is down: try again later
             log.exception("inbound %s: user %s failed", ctx.name, ask.okta_id)
             return Outcome("failed", ask.okta_id, code="internal", reason=type(exc).__name__, retryable=True)

@@ -15,16 +15,15 @@ from typing import Any
 from idsync.adapters.okta.connector import OktaConnector
 from idsync.adapters.okta.inbound import OktaInbound
 from idsync.adapters.store.aio import AsyncStore
+from idsync.adapters.store.inbound import EventQueue, ExecutionLog, InboundStore, Integration, LogEntry
+from idsync.adapters.targets import build_target
 from idsync.clock import Clock, SystemClock
 from idsync.config import Settings
 from idsync.errors import ConfigError, IdSyncError
 from idsync.inbound.context import Context, rules_from_settings
 from idsync.inbound.events import okta_time, parse_delivery
 from idsync.inbound.hook import register_event_hook
-from idsync.inbound.queue import EventQueue
-from idsync.inbound.runlog import ExecutionLog, LogEntry
-from idsync.inbound.store import InboundStore, Integration
-from idsync.inbound.targets import TargetError, build_target
+from idsync.inbound.targets import TargetError
 from idsync.ports import IdentityProvider
 
 __all__ = ["InboundService", "Received", "UnknownIntegration"]

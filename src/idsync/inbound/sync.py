@@ -18,11 +18,11 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
+from idsync.adapters.store.inbound import LogEntry
 from idsync.errors import IdSyncError
 from idsync.inbound.context import Context
 from idsync.inbound.mapping import OktaGroupRef, OktaUserState, role_for
 from idsync.inbound.reconcile import Ask, Outcome, reconcile
-from idsync.inbound.runlog import LogEntry
 
 __all__ = ["Tally", "run_sync"]
 

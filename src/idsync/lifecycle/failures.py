@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import asdict
 from typing import IO
 
+from idsync.adapters.store.aio import AsyncStore
+from idsync.adapters.store.failures import FailureFilter, FailureRow, failure_page
 from idsync.adapters.store.sql import Store
 from idsync.domain.models import Status
 
 __all__ = [
     "COLUMNS",
     "NOT_RETRIED",
+    "PAGE",
+    "FailureFilter",
     "FailureRow",
+    "csv_chunks",
     "csv_lines",
     "iter_failures",
     "retry_counts",
@@ -34,34 +38,8 @@ __all__ = [
 # Reason codes decided from the input alone: retrying cannot help (fix the input instead).
 NOT_RETRIED = ("invalid", "tenant_mismatch")
 COLUMNS = ("status", "reason_code", "reason", "tenant", "source", "key", "op", "login", "idp_id", "change_id")
+PAGE = 1000  # rows per store read while streaming
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-@dataclass(frozen=True)
-class FailureRow:
-    status: str
-    reason_code: str
-    reason: str
-    tenant: str
-    source: str
-    key: str
-    op: str
-    login: str
-    idp_id: str
-    change_id: int
-
-
-def login_of(payload: object) -> str:
-    """The user's login from a stored change (empty for a line that was not even JSON)."""
-    if not isinstance(payload, str) or not payload:
-        return ""
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        return ""
-    user = data.get("user") if isinstance(data, dict) else None
-    login = user.get("login") if isinstance(user, dict) else None
-    return str(login)[:200] if login is not None else ""
 
 
 def iter_failures(
@@ -69,29 +47,31 @@ def iter_failures(
     import_id: str,
     *,
     statuses: Iterable[Status] = (Status.FAILED, Status.SKIPPED),
-    page: int = 1000,
+    page: int = PAGE,
     after: int = 0,
 ) -> Iterator[FailureRow]:
     """Rows in change order, after change id `after`, read `page` at a time."""
-    wanted = list(statuses)
+    filt = FailureFilter(statuses=tuple(s.value for s in statuses))
     while True:
-        rows = store.imports.results(import_id, statuses=wanted, limit=page, after_id=after)
-        for r in rows:
-            yield FailureRow(
-                status=str(r["status"]),
-                reason_code=str(r["reason_code"] or ""),
-                reason=str(r["reason_message"] or ""),
-                tenant=str(r["tenant"]),
-                source=str(r["source"]),
-                key=str(r["key"]),
-                op=str(r["op"]),
-                login=login_of(r["payload"]),
-                idp_id=str(r["idp_id"] or ""),
-                change_id=int(str(r["id"])),
-            )
+        rows = failure_page(store, import_id, filt, after=after, limit=page)
+        yield from rows
         if len(rows) < page:
             return
-        after = int(str(rows[-1]["id"]))
+        after = rows[-1].change_id
+
+
+async def csv_chunks(db: AsyncStore, import_id: str, filt: FailureFilter) -> AsyncIterator[str]:
+    """The CSV of every row the filter matches, one chunk per page read from the store (each read
+    like any store call), so a million-row report streams in constant memory."""
+    after, header = 0, True
+    while True:
+        rows = await db.call(failure_page, db.store, import_id, filt, after=after, limit=PAGE)
+        if rows or header:
+            yield "".join(csv_lines(rows, header=header))
+        header = False
+        if len(rows) < PAGE:
+            return
+        after = rows[-1].change_id
 
 
 def _cell(value: object) -> str:

@@ -20,9 +20,9 @@ import uuid
 from collections.abc import Mapping
 
 from idsync.adapters.store.aio import AsyncStore
+from idsync.adapters.store.instances import BucketReport, ServiceStore
 from idsync.engine.governor import Governor
 from idsync.service.budget import Split
-from idsync.service.store import BucketReport, ServiceStore
 
 log = logging.getLogger("idsync.service.coordinator")
 

@@ -9,10 +9,10 @@ import contextlib
 import logging
 import time
 
+from idsync.adapters.store.instances import ServiceStore
 from idsync.domain.models import ImportState
 from idsync.engine.jobs import RateMeter
 from idsync.runtime import Runtime
-from idsync.service.store import ServiceStore
 
 log = logging.getLogger("idsync.service.rates")
 LEASE = "import-rates"

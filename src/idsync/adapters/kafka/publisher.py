@@ -17,12 +17,13 @@ import time
 from aiokafka import AIOKafkaProducer
 
 from idsync.adapters.kafka.codec import Outgoing, progress_message, result_message
+from idsync.adapters.store.instances import ServiceStore
+from idsync.adapters.store.outbox import PublishRow, imports_to_report, mark_published, unpublished
 from idsync.config import KafkaSettings
 from idsync.domain.models import ImportProgress, ImportState
 from idsync.domain.records import ImportRecord
 from idsync.engine.jobs import RateMeter
 from idsync.runtime import Runtime
-from idsync.service.store import PublishRow, ServiceStore
 
 log = logging.getLogger("idsync.kafka.publisher")
 LEASE = "kafka-publisher"
@@ -104,12 +105,12 @@ class ResultPublisher:
         db = self.runtime.db
         total = 0
         while True:
-            rows: list[PublishRow] = await db.call(self.service.unpublished, "kafka", _PAGE)
+            rows: list[PublishRow] = await db.call(unpublished, db.store, "kafka", _PAGE)
             if not rows:
                 return total
             sends = [await self._send(self.settings.topics.results, _result(r)) for r in rows]
             await asyncio.gather(*sends)  # every result acknowledged before it counts as sent
-            await db.call(self.service.mark_published, [r.id for r in rows])
+            await db.call(mark_published, db.store, [r.id for r in rows])
             total += len(rows)
             self.results_sent += len(rows)
             if len(rows) < _PAGE:
@@ -127,7 +128,7 @@ class ResultPublisher:
         db = self.runtime.db
         stores = self.runtime.stores
         now = time.time()
-        records = await db.call(self.service.imports_to_report, "kafka", self._reported_until)
+        records = await db.call(imports_to_report, db.store, "kafka", self._reported_until)
         sends = []
         for record in records:
             record = await self._maybe_finish(record)

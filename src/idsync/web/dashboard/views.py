@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from idsync.adapters.store.failures import FailureRow
 from idsync.domain.models import ImportState, Status
 from idsync.domain.records import ImportRecord
 from idsync.web.dashboard.sampler import BucketKey, History, Point
@@ -20,7 +21,6 @@ from idsync.web.dashboard.sampler import BucketKey, History, Point
 __all__ = [
     "COUNTED",
     "BucketView",
-    "FailureItem",
     "FailurePage",
     "IdpView",
     "ImportDetail",
@@ -71,23 +71,8 @@ class ImportDetail(BaseModel):
     reasons: list[ReasonRow]
 
 
-class FailureItem(BaseModel):
-    """One failed or skipped user (the columns of the failure report)."""
-
-    status: str
-    reason_code: str
-    reason: str
-    tenant: str
-    source: str
-    key: str
-    op: str
-    login: str
-    idp_id: str
-    change_id: int
-
-
 class FailurePage(BaseModel):
-    items: list[FailureItem]
+    items: list[FailureRow]  # the columns of the failure report
     next_after: int | None  # pass as `after` for the next page; None: this was the last
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request, status
@@ -19,15 +18,14 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.staticfiles import StaticFiles
 
 from idsync import __version__
+from idsync.adapters.store.failures import FailureFilter, FailureRow, FailureStatus, failure_page
 from idsync.domain.models import Lane
 from idsync.domain.records import ImportRecord
-from idsync.lifecycle.failures import FailureRow
+from idsync.lifecycle.failures import csv_chunks
 from idsync.runtime import Runtime
 from idsync.web.dashboard import session
-from idsync.web.dashboard.failures import FailureFilter, FailureStatus, csv_chunks, failure_page
 from idsync.web.dashboard.sampler import DashboardState, run_sampler
 from idsync.web.dashboard.views import (
-    FailureItem,
     FailurePage,
     ImportDetail,
     LimitsView,
@@ -206,7 +204,7 @@ async def failures(
     )
     response.headers.update(_NO_STORE)
     return FailurePage(
-        items=[FailureItem(**asdict(row)) for row in rows],
+        items=rows,
         next_after=rows[-1].change_id if len(rows) == limit else None,
     )
 

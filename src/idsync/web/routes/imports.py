@@ -18,13 +18,13 @@ from starlette.requests import ClientDisconnect
 
 from idsync.adapters.files import RawRecord, received_from_file
 from idsync.adapters.store.features.safety import release_run
+from idsync.adapters.store.instances import ServiceStore
 from idsync.domain.models import Lane, Status
 from idsync.domain.records import ImportRecord
 from idsync.engine.ingest import BATCH, Defaults
 from idsync.engine.jobs import link_existing_accounts, new_import_id
 from idsync.runtime import Runtime
 from idsync.service.ndjson import ndjson_records
-from idsync.service.store import ServiceStore
 from idsync.service.views import ImportStarted, ImportView, ResultPage, import_view, result_item
 
 log = logging.getLogger("idsync.web.imports")

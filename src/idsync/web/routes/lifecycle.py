@@ -13,22 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, SecretStr
 
+from idsync.adapters.store.failures import failure_page
 from idsync.adapters.store.features.activation import get_job, list_jobs
 from idsync.adapters.store.features.portals import list_portals
-from idsync.domain.models import Status
 from idsync.errors import ConfigError
 from idsync.lifecycle.activation import estimate_activation, start_in_service
-from idsync.lifecycle.failures import NOT_RETRIED, FailureRow, csv_lines, iter_failures, retry_counts
+from idsync.lifecycle.failures import NOT_RETRIED, FailureFilter, FailureRow, csv_chunks, retry_counts
 from idsync.lifecycle.messages import handle_portal_upsert
 from idsync.lifecycle.portals import PortalSpec
 from idsync.lifecycle.report import estimate_json
@@ -215,44 +213,24 @@ async def failures(
     record = await rt.stores.imports.get(import_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no import {import_id!r}")
-    statuses = [Status(only)] if only else [Status.FAILED, Status.SKIPPED]
+    filt = FailureFilter(statuses=(only,)) if only else FailureFilter()
     if fmt == "csv":
         return StreamingResponse(
-            _csv(rt, import_id, statuses),
+            csv_chunks(rt.db, import_id, filt),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{import_id}-failures.csv"'},
         )
-    page = await rt.db.call(_page, rt, import_id, statuses, limit, after)
+    page = await rt.db.call(failure_page, rt.store, import_id, filt, after=after, limit=limit)
     summary = await rt.stores.imports.reason_summary(import_id)
     return {
         "import_id": import_id,
         "progress": _progress(rt, record),  # a retry in progress: its users are pending, not failed
         "summary": [
-            {"status": s, "code": c, "users": n, "example": m} for s, c, n, m in summary if s in statuses
+            {"status": s, "code": c, "users": n, "example": m} for s, c, n, m in summary if s in filt.statuses
         ],
         "items": [_row(r) for r in page],
         "next_after": page[-1].change_id if len(page) == limit else None,
     }
-
-
-def _page(rt: Runtime, import_id: str, statuses: list[Status], limit: int, after: int) -> list[FailureRow]:
-    return list(
-        itertools.islice(
-            iter_failures(rt.store, import_id, statuses=statuses, page=limit, after=after), limit
-        )
-    )
-
-
-async def _csv(rt: Runtime, import_id: str, statuses: list[Status]) -> AsyncIterator[str]:
-    """The whole list, a page at a time (each page read like any store call)."""
-    after, header = 0, True
-    while True:
-        page = await rt.db.call(_page, rt, import_id, statuses, 1000, after)
-        if page or header:
-            yield "".join(csv_lines(page, header=header))
-        if len(page) < 1000:
-            return
-        after, header = page[-1].change_id, False
 
 
 @router.post("/imports/{import_id}/retry", responses={202: {"description": "Queued again"}, 404: {}})

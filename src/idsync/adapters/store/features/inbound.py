@@ -1,4 +1,4 @@
-"""Tables of inbound sync (Okta -> application); the queries live in `idsync.inbound.store`.
+"""Tables of inbound sync (Okta -> application); the queries live in `idsync.adapters.store.inbound`.
 
 - `inbound_integrations`: one row per `[inbound.<name>]`: state (active/paused/removed), when it
   was paused, the delta cursor, the registered Okta event hook, and the lease of the one

@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 
 from idsync.adapters.store import schema
+from idsync.adapters.store.repository import dialect_insert
 from idsync.adapters.store.schema import changes, links
 from idsync.domain.links import IdpStatus
 from idsync.domain.models import Reason, Status
@@ -234,11 +235,7 @@ class Screen:
 
 
 def _insert_ignore(conn: Connection) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    return dialect_insert(safety_runs).on_conflict_do_nothing()
+    return dialect_insert(conn.dialect.name, safety_runs).on_conflict_do_nothing()
 
 
 def _linked_users(conn: Connection, tenant: str) -> int:

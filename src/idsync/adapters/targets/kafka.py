@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError
 
 from idsync.inbound.config import KafkaTargetSettings
 from idsync.inbound.mapping import AppUser
-from idsync.inbound.targets.base import TargetChange, TargetError, change_message
+from idsync.inbound.targets import TargetChange, TargetError, change_message
 
 __all__ = ["KafkaTarget"]
 

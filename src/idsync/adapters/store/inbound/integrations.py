@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import RowMapping, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, RowMapping, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from idsync.adapters.store.features.inbound import integrations, links
-from idsync.inbound.repo import Repository
+from idsync.adapters.store.repository import Repository
+from idsync.errors import LinkConflict
 
 __all__ = ["InboundLink", "InboundStore", "Integration"]
 
@@ -101,25 +103,15 @@ class InboundStore(Repository):
     # ---- links -------------------------------------------------------------------------------
 
     def get_link(self, integration: str, okta_id: str) -> InboundLink | None:
-        with self._tx() as conn:
-            row = (
-                conn.execute(
-                    select(links).where(links.c.integration == integration, links.c.okta_id == okta_id)
-                )
-                .mappings()
-                .first()
-            )
-        return _link(row) if row else None
+        return self._one_link(integration, links.c.okta_id == okta_id)
 
     def link_for_key(self, integration: str, app_key: str) -> InboundLink | None:
+        return self._one_link(integration, links.c.app_key == app_key)
+
+    def _one_link(self, integration: str, which: ColumnElement[bool]) -> InboundLink | None:
         with self._tx() as conn:
-            row = (
-                conn.execute(
-                    select(links).where(links.c.integration == integration, links.c.app_key == app_key)
-                )
-                .mappings()
-                .first()
-            )
+            q = select(links).where(links.c.integration == integration, which)
+            row = conn.execute(q).mappings().first()
         return _link(row) if row else None
 
     def all_links(self, integration: str) -> list[InboundLink]:
@@ -133,6 +125,8 @@ class InboundStore(Repository):
             return int(conn.execute(q).scalar_one())
 
     def save_links(self, saved: Sequence[InboundLink], now: float) -> None:
+        """Insert or update; raises `LinkConflict` when an application key is linked to another
+        Okta user already (the unique index on (integration, app_key))."""
         if not saved:
             return
         stmt = self._insert(links)
@@ -140,8 +134,11 @@ class InboundStore(Repository):
         stmt = stmt.on_conflict_do_update(
             index_elements=["integration", "okta_id"], set_={c: stmt.excluded[c] for c in columns}
         )
-        with self._tx() as conn:
-            conn.execute(stmt, [_link_values(link, now) for link in saved])
+        try:
+            with self._tx() as conn:
+                conn.execute(stmt, [_link_values(link, now) for link in saved])
+        except IntegrityError as exc:
+            raise LinkConflict("the application user is linked to another Okta user") from exc
 
     def clear_links(self, integration: str) -> int:
         with self._tx() as conn:

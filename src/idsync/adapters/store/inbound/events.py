@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import RowMapping, delete, func, select, update
 
 from idsync.adapters.store.features.inbound import events
+from idsync.adapters.store.repository import Repository
 from idsync.inbound.events import EventRow
-from idsync.inbound.repo import Repository
 
 __all__ = ["EventQueue", "QueuedEvent"]
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import RowMapping, delete, insert, select, update
 
 from idsync.adapters.store.features.inbound import log
-from idsync.inbound.repo import Repository
+from idsync.adapters.store.repository import Repository
 
 __all__ = ["ExecutionLog", "LogEntry", "log_values"]
 
@@ -49,7 +49,7 @@ class ExecutionLog(Repository):
         detail: dict[str, Any] | None = None,
         finished: bool = True,
     ) -> int:
-        values = _log_values(integration, kind, status, now, ref, okta_user_id, summary, detail, finished)
+        values = log_values(integration, kind, status, now, ref, okta_user_id, summary, detail, finished)
         with self._tx() as conn:
             return int(conn.execute(insert(log).values(values).returning(log.c.id)).scalar_one())
 
@@ -162,7 +162,7 @@ class ExecutionLog(Repository):
         return [_entry(r) for r in rows]
 
 
-def _log_values(
+def log_values(
     integration: str,
     kind: str,
     status: str,
@@ -173,6 +173,7 @@ def _log_values(
     detail: dict[str, Any] | None,
     finished: bool,
 ) -> dict[str, Any]:
+    """One row of the log, for `ExecutionLog.record_many` (the processor logs events in batches)."""
     return {
         "integration": integration,
         "kind": kind,
@@ -184,9 +185,6 @@ def _log_values(
         "started_at": now,
         "finished_at": now if finished else None,
     }
-
-
-log_values = _log_values  # for batched `log_many` entries
 
 
 def _entry(r: RowMapping) -> LogEntry:

@@ -33,7 +33,7 @@ from idsync.adapters.store.engine import build_engine
 from idsync.errors import ConfigError
 from idsync.inbound.config import SqlTargetSettings
 from idsync.inbound.mapping import AppUser, MappingRules
-from idsync.inbound.targets.base import Ambiguous, TargetChange, TargetError
+from idsync.inbound.targets import Ambiguous, TargetChange, TargetError
 
 __all__ = ["SqlTarget"]
 

@@ -1,28 +1,31 @@
-"""The service's own queries on the state store: heartbeats, budget shares, leases, the outbox.
+"""The service instances sharing one store: heartbeats, budget shares, named leases.
 
 Synchronous, like `Store` (the caller runs them through `AsyncStore.call`). Each runs on both
 SQLite and PostgreSQL; on PostgreSQL the pool row of a bucket is locked `FOR UPDATE` so that
-instances change their shares one at a time.
+instances change their shares one at a time. Tables: `idsync.adapters.store.features.service`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, and_, delete, or_, select, update
+from sqlalchemy import Connection, and_, delete, or_, select, update
 
-from idsync.adapters.store import Store
 from idsync.adapters.store.features.service import (
     budget_pools,
     budget_shares,
     service_instances,
     service_leases,
 )
-from idsync.adapters.store.schema import changes, imports
-from idsync.domain.records import ImportRecord
+from idsync.adapters.store.repository import Repository
 from idsync.service.budget import OtherShare, Split, split
+
+if TYPE_CHECKING:
+    from idsync.adapters.store.sql import Store
+
+__all__ = ["BucketReport", "ServiceStore"]
 
 
 @dataclass(frozen=True)
@@ -37,59 +40,33 @@ class BucketReport:
     cap: int  # the governor's current cap
 
 
-@dataclass(frozen=True)
-class PublishRow:
-    id: int
-    tenant: str
-    source: str
-    key: str
-    version: int | None
-    import_id: str | None
-    message_id: str | None
-    status: str
-    idp_id: str | None
-    reason_code: str | None
-    reason_message: str | None
-    origin_ref: str | None
-    activation_url: str | None = None
-
-
-def _insert(conn: Connection, table: Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    return insert(table)
-
-
-class ServiceStore:
+class ServiceStore(Repository):
     def __init__(self, store: Store) -> None:
-        self.store = store
-        self.engine = store.engine
-        self.locks = store.dialect == "postgresql"
+        super().__init__(store)
+        self.locks = self.dialect == "postgresql"
 
     # ---- instances ---------------------------------------------------------------------------
 
     def heartbeat(self, instance: str, host: str, pid: int, started_at: float, now: float) -> None:
-        with self.engine.begin() as conn:
-            stmt = _insert(conn, service_instances).values(
+        with self._tx() as conn:
+            stmt = self._insert(service_instances).values(
                 instance=instance, host=host[:200], pid=pid, started_at=started_at, heartbeat_at=now
             )
             conn.execute(stmt.on_conflict_do_update(index_elements=["instance"], set_={"heartbeat_at": now}))
 
     def live_instances(self, ttl_s: float, now: float) -> list[str]:
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             q = select(service_instances.c.instance).where(service_instances.c.heartbeat_at >= now - ttl_s)
             return sorted(conn.execute(q).scalars())
 
     def gone_instances(self, ttl_s: float, now: float) -> list[str]:
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             q = select(service_instances.c.instance).where(service_instances.c.heartbeat_at < now - ttl_s)
             return sorted(conn.execute(q).scalars())
 
     def leave(self, instance: str) -> None:
         """Forget an instance: its budget shares are free, its leases open, its heartbeat gone."""
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             conn.execute(delete(budget_shares).where(budget_shares.c.instance == instance))
             conn.execute(delete(service_leases).where(service_leases.c.owner == instance))
             conn.execute(delete(service_instances).where(service_instances.c.instance == instance))
@@ -102,7 +79,7 @@ class ServiceStore:
         """Record this instance's shares and compute its next ones, bucket by bucket, in one
         transaction (pool rows locked in a fixed order: no deadlock between instances)."""
         out: dict[tuple[str, str], Split] = {}
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             for r in sorted(reports, key=lambda r: (r.idp, r.bucket)):
                 out[(r.idp, r.bucket)] = self._sync_bucket(conn, instance, r, now, ttl_s, grace_s)
         return out
@@ -112,7 +89,7 @@ class ServiceStore:
     ) -> Split:
         key = and_(budget_pools.c.idp == r.idp, budget_pools.c.bucket == r.bucket)
         conn.execute(
-            _insert(conn, budget_pools)
+            self._insert(budget_pools)
             .values(idp=r.idp, bucket=r.bucket, budget=r.budget, updated_at=now)
             .on_conflict_do_nothing()
         )
@@ -146,7 +123,7 @@ class ServiceStore:
             "demand_at": now if r.demand else previous_demand,
             "heartbeat_at": now,
         }
-        stmt = _insert(conn, budget_shares).values(idp=r.idp, bucket=r.bucket, instance=instance, **values)
+        stmt = self._insert(budget_shares).values(idp=r.idp, bucket=r.bucket, instance=instance, **values)
         conn.execute(stmt.on_conflict_do_update(index_elements=["idp", "bucket", "instance"], set_=values))
         return decided
 
@@ -155,16 +132,16 @@ class ServiceStore:
         q = select(budget_shares).order_by(budget_shares.c.idp, budget_shares.c.bucket)
         if idp is not None:
             q = q.where(budget_shares.c.idp == idp)
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
 
     # ---- leases ----------------------------------------------------------------------------------
 
     def hold_lease(self, name: str, owner: str, ttl_s: float, now: float) -> bool:
         """Take or renew a named role; True while this owner holds it."""
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             conn.execute(
-                _insert(conn, service_leases)
+                self._insert(service_leases)
                 .values(name=name, owner=owner, lease_until=now + ttl_s)
                 .on_conflict_do_nothing()
             )
@@ -179,58 +156,7 @@ class ServiceStore:
             return bool(got.rowcount)
 
     def drop_lease(self, name: str, owner: str) -> None:
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             conn.execute(
                 delete(service_leases).where(service_leases.c.name == name, service_leases.c.owner == owner)
             )
-
-    # ---- the outbox: results to send back on the channel a change came in on ---------------------
-
-    def unpublished(self, origin: str, limit: int) -> list[PublishRow]:
-        c = changes.c
-        q = (
-            select(
-                c.id,
-                c.tenant,
-                c.source,
-                c.key,
-                c.version,
-                c.import_id,
-                c.message_id,
-                c.status,
-                c.idp_id,
-                c.reason_code,
-                c.reason_message,
-                c.origin_ref,
-                c.activation_url,
-            )
-            .where(c.state == "done", c.published == False, c.origin == origin)  # noqa: E712
-            .order_by(c.id)
-            .limit(limit)
-        )
-        with self.engine.begin() as conn:
-            return [PublishRow(**dict(r)) for r in conn.execute(q).mappings()]
-
-    def mark_published(self, ids: Sequence[int]) -> None:
-        with self.engine.begin() as conn:
-            for i in range(0, len(ids), 500):
-                conn.execute(update(changes).where(changes.c.id.in_(ids[i : i + 500])).values(published=True))
-
-    def imports_to_report(self, origin: str, changed_since: float) -> list[ImportRecord]:
-        """Imports that came in on `origin` and changed since the last report, or still have
-        changes to do (a Kafka import without `import_end` stays running, but once all it
-        received is done and nothing more comes, there is nothing new to say)."""
-        q = select(imports.c.id).where(
-            imports.c.origin == origin,
-            or_(imports.c.state == "running", imports.c.updated_at >= changed_since),
-        )
-        with self.engine.begin() as conn:
-            ids = list(conn.execute(q.order_by(imports.c.started_at)).scalars())
-        records = [r for r in (self.store.imports.get(i) for i in ids) if r is not None]
-        return [
-            r
-            for r in records
-            if r.updated_at >= changed_since
-            or r.progress().pending > 0
-            or (r.total is not None and not r.input_done and r.counts["received"] >= r.total)
-        ]

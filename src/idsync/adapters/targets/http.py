@@ -19,7 +19,7 @@ from idsync.adapters.governed import parse_retry_after
 from idsync.clock import Clock, SystemClock
 from idsync.inbound.config import HttpTargetSettings
 from idsync.inbound.mapping import AppUser
-from idsync.inbound.targets.base import TargetChange, TargetError, change_message
+from idsync.inbound.targets import TargetChange, TargetError, change_message
 
 __all__ = ["HttpTarget"]
 

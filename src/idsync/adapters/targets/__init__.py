@@ -1,25 +1,28 @@
-"""Application targets of inbound sync; `build_target` picks one from the settings."""
+"""The application targets of inbound sync (the application's own SQL table, an HTTP callback,
+a Kafka topic); `build_target` picks one from the settings. The contract they implement is
+`idsync.inbound.targets.Target`. Imported lazily: each pulls in its own driver.
+"""
 
 from __future__ import annotations
 
 from idsync.clock import Clock
 from idsync.inbound.config import AnyTarget, HttpTargetSettings, KafkaTargetSettings, SqlTargetSettings
 from idsync.inbound.mapping import MappingRules
-from idsync.inbound.targets.base import Ambiguous, Target, TargetChange, TargetError, change_message
+from idsync.inbound.targets import Target
 
-__all__ = ["Ambiguous", "Target", "TargetChange", "TargetError", "build_target", "change_message"]
+__all__ = ["build_target"]
 
 
 def build_target(settings: AnyTarget, rules: MappingRules, *, clock: Clock, where: str) -> Target:
     if isinstance(settings, SqlTargetSettings):
-        from idsync.inbound.targets.sql import SqlTarget
+        from idsync.adapters.targets.sql import SqlTarget
 
         return SqlTarget(settings, rules, where=where)
     if isinstance(settings, HttpTargetSettings):
-        from idsync.inbound.targets.http import HttpTarget
+        from idsync.adapters.targets.http import HttpTarget
 
         return HttpTarget(settings, clock=clock, where=where)
     assert isinstance(settings, KafkaTargetSettings)
-    from idsync.inbound.targets.kafka import KafkaTarget
+    from idsync.adapters.targets.kafka import KafkaTarget
 
     return KafkaTarget(settings, where=where)

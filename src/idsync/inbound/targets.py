@@ -1,4 +1,5 @@
-"""The application side of inbound sync: one small interface, three targets (SQL, HTTP, Kafka).
+"""The application side of inbound sync: one small interface (the port), three targets (SQL,
+HTTP, Kafka) in `idsync.adapters.targets`.
 
 A *readable* target (the SQL table) can be asked for a user by key or by e-mail/login, so
 idsync compares with what the application really holds (local edits included) and re-links
