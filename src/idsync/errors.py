@@ -5,6 +5,8 @@ IdSyncError
 ├── InputError             an input file cannot be read at all (bad rows are results, not errors)
 ├── StoreError             the state store failed
 │   └── LinkConflict       a second identity would hold one IdP account (inbound: one app user)
+├── TargetError            writing to an application (inbound target) failed
+│   └── Ambiguous          several application users match one Okta user
 └── ProviderError          an IdP call failed; `code` becomes the result's reason code
     ├── Unauthorized       the token was refused (401/403 on auth)
     ├── NotFound           no such user/app at the IdP
@@ -110,3 +112,18 @@ class UnknownOutcome(ProviderError):
 class CircuitOpen(ProviderError):
     code = "circuit_open"
     retryable = True
+
+
+class TargetError(IdSyncError):
+    """Writing to the application failed; `retryable` says whether trying later may help."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Ambiguous(TargetError):
+    """More than one application user matches the Okta user's e-mail/login: none is guessed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from idsync.inbound.events import okta_time
+from idsync.domain.events import okta_time
 
 from .conftest import API_TOKEN, HOOK_SECRET, OKTA_TOKEN, InboundEnv, wait_for
 

@@ -11,8 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from idsync.config import settings_from_dict
-from idsync.errors import ConfigError
-from idsync.inbound.events import (
+from idsync.domain.events import (
     DeliveryError,
     EventRow,
     okta_time,
@@ -20,6 +19,7 @@ from idsync.inbound.events import (
     parse_okta_time,
     superseded,
 )
+from idsync.errors import ConfigError
 
 # The sample delivery of Okta's event hooks concept page (okta/docs/event-hooks-concept.md), kept
 # with the tests so that it runs on every machine.

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idsync.inbound.mapping import (
+from idsync.domain.inbound import (
     AppUser,
     MappingRules,
     OktaGroupRef,

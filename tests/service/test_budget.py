@@ -14,8 +14,8 @@ import pytest
 
 from idsync.adapters.store import Store
 from idsync.adapters.store.aio import AsyncStore, Runner
+from idsync.domain.budget import OtherShare, split, target
 from idsync.engine.governor import BucketUsage
-from idsync.service.budget import OtherShare, split, target
 from idsync.service.coordinator import Coordinator
 
 BUDGET = 100

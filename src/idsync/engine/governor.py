@@ -31,7 +31,7 @@ class Permit:
 
 @dataclass(frozen=True)
 class BucketUsage:
-    """What a budget coordinator needs to know of one bucket (see idsync.service.budget)."""
+    """What a budget coordinator needs to know of one bucket (see idsync.domain.budget)."""
 
     limit: int | None  # learned from the IdP's headers; None before the first answer
     full_budget: int  # calls per window at the configured share (0 while the limit is unknown)

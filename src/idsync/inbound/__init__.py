@@ -4,5 +4,5 @@ An initial (and re-runnable) sync pages through the IdP's users; Okta event hook
 real-time changes, queued durably before they are acknowledged and applied asynchronously. The
 pure mapping (`mapping`) decides what changes; targets (`targets`) write to the application.
 
-Kept import-light on purpose: `idsync.config` imports `idsync.inbound.config`.
+Its settings live in `idsync.config.inbound`.
 """

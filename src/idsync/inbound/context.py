@@ -11,9 +11,9 @@ from idsync.adapters.okta.inbound import OktaInbound
 from idsync.adapters.store.aio import AsyncStore
 from idsync.adapters.store.inbound import EventQueue, ExecutionLog, InboundStore
 from idsync.clock import Clock
-from idsync.inbound.config import DEFAULT_ACTIVE_STATUSES, InboundSettings
-from idsync.inbound.mapping import MappingRules
-from idsync.inbound.targets import Target
+from idsync.config.inbound import DEFAULT_ACTIVE_STATUSES, InboundSettings
+from idsync.domain.inbound import MappingRules
+from idsync.ports import Target
 
 __all__ = ["Context", "UserLocks", "rules_from_settings"]
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from idsync.domain.events import SUBSCRIBED_EVENTS
 from idsync.inbound.context import Context
-from idsync.inbound.events import SUBSCRIBED_EVENTS
 
 __all__ = ["register_event_hook"]
 

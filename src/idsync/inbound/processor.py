@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from idsync.adapters.store.inbound import QueuedEvent, log_values
+from idsync.domain.events import FETCH_GROUPS_ON, EventRow, superseded
+from idsync.domain.inbound import OktaGroupRef, role_for
 from idsync.inbound.context import Context
-from idsync.inbound.events import FETCH_GROUPS_ON, EventRow, superseded
-from idsync.inbound.mapping import OktaGroupRef, role_for
 from idsync.inbound.reconcile import Ask, Outcome, reconcile
 
 __all__ = ["process_due"]

@@ -13,11 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from idsync.adapters.store.inbound import InboundLink
-from idsync.errors import LinkConflict, ProviderError
+from idsync.domain.events import parse_okta_time
+from idsync.domain.inbound import (
+    AppUser,
+    OktaGroupRef,
+    OktaUserState,
+    Plan,
+    TargetChange,
+    match_values,
+    plan,
+    plan_roles,
+)
+from idsync.errors import Ambiguous, LinkConflict, ProviderError, TargetError
 from idsync.inbound.context import Context
-from idsync.inbound.events import parse_okta_time
-from idsync.inbound.mapping import AppUser, OktaGroupRef, OktaUserState, Plan, match_values, plan, plan_roles
-from idsync.inbound.targets import Ambiguous, TargetChange, TargetError
 
 __all__ = ["Ask", "Outcome", "reconcile"]
 

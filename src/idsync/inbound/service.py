@@ -19,11 +19,10 @@ from idsync.adapters.store.inbound import EventQueue, ExecutionLog, InboundStore
 from idsync.adapters.targets import build_target
 from idsync.clock import Clock, SystemClock
 from idsync.config import Settings
-from idsync.errors import ConfigError, IdSyncError
+from idsync.domain.events import okta_time, parse_delivery
+from idsync.errors import ConfigError, IdSyncError, TargetError
 from idsync.inbound.context import Context, rules_from_settings
-from idsync.inbound.events import okta_time, parse_delivery
 from idsync.inbound.hook import register_event_hook
-from idsync.inbound.targets import TargetError
 from idsync.ports import IdentityProvider
 
 __all__ = ["InboundService", "Received", "UnknownIntegration"]

@@ -19,9 +19,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from idsync.adapters.store.inbound import LogEntry
+from idsync.domain.inbound import OktaGroupRef, OktaUserState, role_for
 from idsync.errors import IdSyncError
 from idsync.inbound.context import Context
-from idsync.inbound.mapping import OktaGroupRef, OktaUserState, role_for
 from idsync.inbound.reconcile import Ask, Outcome, reconcile
 
 __all__ = ["Tally", "run_sync"]

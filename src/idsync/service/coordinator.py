@@ -21,8 +21,8 @@ from collections.abc import Mapping
 
 from idsync.adapters.store.aio import AsyncStore
 from idsync.adapters.store.instances import BucketReport, ServiceStore
+from idsync.domain.budget import Split
 from idsync.engine.governor import Governor
-from idsync.service.budget import Split
 
 log = logging.getLogger("idsync.service.coordinator")
 

@@ -46,7 +46,13 @@ class Service:
         if settings.kafka is not None:
             from idsync.adapters.kafka.transport import KafkaTransport
 
-            self.kafka = KafkaTransport(settings.kafka, runtime, self.instance)
+            self.kafka = KafkaTransport(
+                settings.kafka,
+                runtime.engine,
+                runtime.db,
+                self.instance,
+                lease_ttl_s=settings.service.instance_ttl_s,
+            )
         self.rates = ImportRates(runtime, self.instance, ttl_s=settings.service.instance_ttl_s)
 
     async def run(

@@ -33,9 +33,9 @@ from idsync.adapters.kafka.codec import (
 from idsync.config import KafkaSettings
 from idsync.domain.models import ChangeMessage, Lane, Reason
 from idsync.domain.records import Received
+from idsync.engine.core import Engine
 from idsync.engine.ingest import Defaults, to_change
 from idsync.engine.jobs import link_existing_accounts
-from idsync.runtime import Runtime
 
 log = logging.getLogger("idsync.kafka.consumer")
 _IMPORT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$")
@@ -62,13 +62,13 @@ class ChangeConsumer:
     def __init__(
         self,
         settings: KafkaSettings,
-        runtime: Runtime,
+        engine: Engine,
         producer: AIOKafkaProducer,
         *,
         consumer_factory: Callable[[KafkaSettings], AIOKafkaConsumer] = make_consumer,
     ) -> None:
         self.settings = settings
-        self.runtime = runtime
+        self.engine = engine
         self.producer = producer
         self._factory = consumer_factory
         self.consumer: AIOKafkaConsumer | None = None
@@ -183,38 +183,39 @@ class ChangeConsumer:
             await self._store(run, run_import)
 
     async def _store(self, run: list[tuple[Record, Received]], import_id: str | None) -> None:
-        rt = self.runtime
+        engine = self.engine
         if import_id is not None and import_id not in self._known_imports:
             tenant = next(
                 (str(i.payload.get("tenant") or "?") for _, i in run if isinstance(i.payload, dict)), "?"
             )
-            await rt.stores.imports.create(import_id, tenant[:100], "kafka")
+            await engine.stores.imports.create(import_id, tenant[:100], "kafka")
             if len(self._known_imports) > 10_000:
                 self._known_imports.clear()
             self._known_imports.add(import_id)
         defaults = Defaults(origin="kafka", import_id=import_id)
-        invalid = [(rec, r) for rec, item in run if isinstance(r := to_change(item, defaults), Reason)]
+        parsed = [to_change(item, defaults) for _, item in run]  # validated once, here
+        invalid = [(rec, p) for (rec, _), p in zip(run, parsed, strict=True) if isinstance(p, Reason)]
         if invalid:
             await self._dead_letter(invalid)  # before the store: a crash repeats it, never skips it
-        results = await rt.ingestor.receive([item for _, item in run], defaults)
+        results = await engine.ingestor.store(parsed, [item for _, item in run], defaults)
         self.stats.consumed += len(run)
         self.stats.duplicates += sum(1 for change_id, _ in results if change_id is None)
         lanes = {p.lane for change_id, p in results if change_id is not None and isinstance(p, ChangeMessage)}
         for lane in sorted(lanes):
-            rt.worker.notify(Lane(lane))
+            engine.worker.notify(Lane(lane))
 
     async def _import_end(self, end: ImportEnd) -> None:
-        rt = self.runtime
-        await rt.stores.imports.create(end.import_id, end.tenant, "kafka", total=end.total)
+        await self.engine.stores.imports.create(end.import_id, end.tenant, "kafka", total=end.total)
         self._known_imports.add(end.import_id)
         log.info("import %s: %d changes in all", end.import_id, end.total)
 
     async def _import_start(self, start: ImportStart) -> None:
-        rt = self.runtime
-        record = await rt.stores.imports.create(start.import_id, start.tenant, "kafka", total=start.expected)
+        record = await self.engine.stores.imports.create(
+            start.import_id, start.tenant, "kafka", total=start.expected
+        )
         self._known_imports.add(start.import_id)
         if start.link_existing and record.counts["received"] == 0:
-            await link_existing_accounts(rt.engine, start.tenant)
+            await link_existing_accounts(self.engine, start.tenant)
         log.info(
             "import %s started%s", start.import_id, f": {start.expected} changes" if start.expected else ""
         )

@@ -17,13 +17,14 @@ import time
 from aiokafka import AIOKafkaProducer
 
 from idsync.adapters.kafka.codec import Outgoing, progress_message, result_message
+from idsync.adapters.store.aio import AsyncStore
 from idsync.adapters.store.instances import ServiceStore
 from idsync.adapters.store.outbox import PublishRow, imports_to_report, mark_published, unpublished
 from idsync.config import KafkaSettings
 from idsync.domain.models import ImportProgress, ImportState
 from idsync.domain.records import ImportRecord
 from idsync.engine.jobs import RateMeter
-from idsync.runtime import Runtime
+from idsync.ports import ImportStore
 
 log = logging.getLogger("idsync.kafka.publisher")
 LEASE = "kafka-publisher"
@@ -34,18 +35,20 @@ class ResultPublisher:
     def __init__(
         self,
         settings: KafkaSettings,
-        runtime: Runtime,
+        db: AsyncStore,
+        imports: ImportStore,
         producer: AIOKafkaProducer,
         instance: str,
         *,
         lease_ttl_s: float = 15.0,
     ) -> None:
         self.settings = settings
-        self.runtime = runtime
+        self.db = db
+        self.imports = imports
         self.producer = producer
         self.instance = instance
         self.lease_ttl_s = lease_ttl_s
-        self.service = ServiceStore(runtime.store)
+        self.service = ServiceStore(db.store)
         self.leading = False
         self.results_sent = 0
         self.progress_sent = 0
@@ -79,7 +82,7 @@ class ResultPublisher:
         with contextlib.suppress(Exception):
             await self.publish_once(progress=True)
         if self.leading:
-            db = self.runtime.db
+            db = self.db
             with contextlib.suppress(Exception):
                 await db.call(self.service.drop_lease, LEASE, self.instance)
             self.leading = False
@@ -89,7 +92,7 @@ class ResultPublisher:
         if self.leading and now < self._lease_until - self.lease_ttl_s / 2:
             return True
         was = self.leading
-        self.leading = await self.runtime.db.call(
+        self.leading = await self.db.call(
             self.service.hold_lease, LEASE, self.instance, self.lease_ttl_s, now
         )
         if self.leading:
@@ -102,7 +105,7 @@ class ResultPublisher:
     # ---- results -----------------------------------------------------------------------------
 
     async def _results(self) -> int:
-        db = self.runtime.db
+        db = self.db
         total = 0
         while True:
             rows: list[PublishRow] = await db.call(unpublished, db.store, "kafka", _PAGE)
@@ -125,8 +128,7 @@ class ResultPublisher:
     # ---- import progress -----------------------------------------------------------------------
 
     async def _progress(self) -> None:
-        db = self.runtime.db
-        stores = self.runtime.stores
+        db = self.db
         now = time.time()
         records = await db.call(imports_to_report, db.store, "kafka", self._reported_until)
         sends = []
@@ -136,7 +138,7 @@ class ResultPublisher:
                 continue
             progress = self._measure(record)
             if record.state is ImportState.RUNNING:
-                await stores.imports.set_rate(record.id, progress.rate)
+                await self.imports.set_rate(record.id, progress.rate)
             else:
                 self._final_sent.add(record.id)
                 self._meters.pop(record.id, None)
@@ -154,9 +156,8 @@ class ResultPublisher:
             and record.total is not None
             and record.counts["received"] >= record.total
         ):
-            stores = self.runtime.stores
-            await stores.imports.finish_input(record.id)
-            again = await stores.imports.get(record.id)
+            await self.imports.finish_input(record.id)
+            again = await self.imports.get(record.id)
             return again or record
         return record
 

@@ -13,19 +13,22 @@ from aiokafka.errors import KafkaError
 from idsync.adapters.kafka.clients import make_producer
 from idsync.adapters.kafka.consumer import ChangeConsumer
 from idsync.adapters.kafka.publisher import ResultPublisher
+from idsync.adapters.store.aio import AsyncStore
 from idsync.config import KafkaSettings
-from idsync.runtime import Runtime
+from idsync.engine.core import Engine
 
 log = logging.getLogger("idsync.kafka")
 
 
 class KafkaTransport:
-    def __init__(self, settings: KafkaSettings, runtime: Runtime, instance: str) -> None:
+    def __init__(
+        self, settings: KafkaSettings, engine: Engine, db: AsyncStore, instance: str, *, lease_ttl_s: float
+    ) -> None:
         self.settings = settings
         self.producer = make_producer(settings)
-        self.consumer = ChangeConsumer(settings, runtime, self.producer)
+        self.consumer = ChangeConsumer(settings, engine, self.producer)
         self.publisher = ResultPublisher(
-            settings, runtime, self.producer, instance, lease_ttl_s=runtime.settings.service.instance_ttl_s
+            settings, db, engine.stores.imports, self.producer, instance, lease_ttl_s=lease_ttl_s
         )
         self.connected = False
         self._publisher_stop = asyncio.Event()

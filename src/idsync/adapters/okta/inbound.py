@@ -12,9 +12,9 @@ from typing import Any
 from urllib.parse import quote
 
 from idsync.adapters.okta.connector import OktaConnector, _user, okta_literal
+from idsync.domain.inbound import OktaGroupRef, OktaUserState
 from idsync.domain.links import IdpStatus
 from idsync.errors import NotFound
-from idsync.inbound.mapping import OktaGroupRef, OktaUserState
 from idsync.ports import IdpUser
 
 __all__ = ["OktaInbound", "user_state"]

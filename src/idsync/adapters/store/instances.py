@@ -20,7 +20,7 @@ from idsync.adapters.store.features.service import (
     service_leases,
 )
 from idsync.adapters.store.repository import Repository
-from idsync.service.budget import OtherShare, Split, split
+from idsync.domain.budget import OtherShare, Split, split
 
 if TYPE_CHECKING:
     from idsync.adapters.store.sql import Store

@@ -1,14 +1,14 @@
 """The application targets of inbound sync (the application's own SQL table, an HTTP callback,
 a Kafka topic); `build_target` picks one from the settings. The contract they implement is
-`idsync.inbound.targets.Target`. Imported lazily: each pulls in its own driver.
+`idsync.ports.Target`. Imported lazily: each pulls in its own driver.
 """
 
 from __future__ import annotations
 
 from idsync.clock import Clock
-from idsync.inbound.config import AnyTarget, HttpTargetSettings, KafkaTargetSettings, SqlTargetSettings
-from idsync.inbound.mapping import MappingRules
-from idsync.inbound.targets import Target
+from idsync.config.inbound import AnyTarget, HttpTargetSettings, KafkaTargetSettings, SqlTargetSettings
+from idsync.domain.inbound import MappingRules
+from idsync.ports import Target
 
 __all__ = ["build_target"]
 

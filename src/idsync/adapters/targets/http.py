@@ -17,9 +17,9 @@ import httpx
 
 from idsync.adapters.governed import parse_retry_after
 from idsync.clock import Clock, SystemClock
-from idsync.inbound.config import HttpTargetSettings
-from idsync.inbound.mapping import AppUser
-from idsync.inbound.targets import TargetChange, TargetError, change_message
+from idsync.config.inbound import HttpTargetSettings
+from idsync.domain.inbound import AppUser, TargetChange, change_message
+from idsync.errors import TargetError
 
 __all__ = ["HttpTarget"]
 

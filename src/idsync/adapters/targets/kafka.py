@@ -15,9 +15,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from idsync.inbound.config import KafkaTargetSettings
-from idsync.inbound.mapping import AppUser
-from idsync.inbound.targets import TargetChange, TargetError, change_message
+from idsync.config.inbound import KafkaTargetSettings
+from idsync.domain.inbound import AppUser, TargetChange, change_message
+from idsync.errors import TargetError
 
 __all__ = ["KafkaTarget"]
 

@@ -30,10 +30,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from idsync.adapters.store.engine import build_engine
-from idsync.errors import ConfigError
-from idsync.inbound.config import SqlTargetSettings
-from idsync.inbound.mapping import AppUser, MappingRules
-from idsync.inbound.targets import Ambiguous, TargetChange, TargetError
+from idsync.config.inbound import SqlTargetSettings
+from idsync.domain.inbound import AppUser, MappingRules, TargetChange
+from idsync.errors import Ambiguous, ConfigError, TargetError
 
 __all__ = ["SqlTarget"]
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
+import typer
 
-from idsync.cli.emulator import app
+from idsync.emulator.okta.command import okta
 
 if __name__ == "__main__":
-    app(["okta", *sys.argv[1:]], prog_name="python -m idsync.emulator.okta")
+    typer.run(okta)

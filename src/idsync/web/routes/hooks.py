@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
 
-from idsync.inbound.events import DeliveryError
+from idsync.domain.events import DeliveryError
 from idsync.inbound.service import InboundService, Removed, UnknownIntegration
 from idsync.inbound.worker import Worker
 

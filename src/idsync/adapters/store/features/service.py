@@ -2,7 +2,7 @@
 
 - `service_instances`: who is alive (heartbeats), for the budget split and for operators.
 - `budget_shares`: per IdP rate-limit bucket, the calls per window each instance may make. The
-  sum over live instances never exceeds the bucket's budget (see idsync.service.budget).
+  sum over live instances never exceeds the bucket's budget (see idsync.domain.budget).
 - `budget_pools`: one row per bucket: the budget, and the row every instance locks while it
   changes its share, so two instances never hand out the same calls.
 - `service_leases`: named roles that one instance at a time holds (the results publisher).

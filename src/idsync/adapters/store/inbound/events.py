@@ -16,7 +16,7 @@ from sqlalchemy import RowMapping, delete, func, select, update
 
 from idsync.adapters.store.features.inbound import events
 from idsync.adapters.store.repository import Repository
-from idsync.inbound.events import EventRow
+from idsync.domain.events import EventRow
 
 __all__ = ["EventQueue", "QueuedEvent"]
 

@@ -8,6 +8,7 @@ them exhaustively with property-based tests.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -196,3 +197,41 @@ def _diff(
 
 def _skip(code: str, reason: str) -> Plan:
     return Plan("skip", code=code, reason=reason)
+
+
+@dataclass(frozen=True)
+class TargetChange:
+    integration: str
+    okta_id: str
+    login: str
+    key: str | None  # None: create a user
+    fields: Mapping[str, Any] = field(default_factory=dict)  # what changes (all mapped fields on create)
+    applied: Mapping[str, Any] = field(default_factory=dict)  # every mapped field after the change
+    roles_add: frozenset[str] = frozenset()
+    roles_remove: frozenset[str] = frozenset()
+    managed_roles: frozenset[str] | None = None  # managed roles held after; None: not considered
+    link: bool = False  # an existing application user is being linked to this Okta user
+    cause: str = ""  # "initial_sync", "event user.account.update_profile", ...
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)  # same across retries of one change
+
+
+def change_message(change: TargetChange, op: str = "upsert") -> dict[str, Any]:
+    """The JSON body (HTTP) or value (Kafka) sent to write-only targets."""
+    message: dict[str, Any] = {
+        "id": change.id,
+        "integration": change.integration,
+        "op": op,
+        "okta_id": change.okta_id,
+        "login": change.login,
+        "key": change.key,
+    }
+    if op == "upsert":
+        message["user"] = dict(change.applied)
+        message["changed"] = sorted(change.fields)
+        message["roles"] = {
+            "add": sorted(change.roles_add),
+            "remove": sorted(change.roles_remove),
+            "managed": sorted(change.managed_roles) if change.managed_roles is not None else None,
+        }
+        message["cause"] = change.cause
+    return message

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from idsync.config.inbound import InboundSettings, resolve_inbound
 from idsync.domain.policy import (
     DeletePolicy,
     ExistingAccount,
@@ -22,7 +23,6 @@ from idsync.domain.policy import (
 )
 from idsync.domain.safety import SafetyRules
 from idsync.errors import ConfigError
-from idsync.inbound.config import InboundSettings, resolve_inbound
 
 DEFAULT_TENANT = "*"
 EMULATOR_TOKEN = "idsync-emulator-token"
