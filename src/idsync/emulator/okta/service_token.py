@@ -182,8 +182,8 @@ async def client_credentials(emu: Emulator, request: Request, issuer: str) -> JS
         jkt = _dpop_jkt(emu, app, request, token_url)
         scopes = _scopes(emu, app, str(form.get("scope") or ""))
     except _Refused as refused:
-        body = {"error": refused.error, "error_description": refused.description}
-        return JSONResponse(body, status_code=refused.status, headers={**headers, **refused.headers})
+        error = {"error": refused.error, "error_description": refused.description}
+        return JSONResponse(error, status_code=refused.status, headers={**headers, **refused.headers})
     auth = service_auth(emu)
     if isinstance(claims.get("jti"), str):
         auth.assertions.remember(f"{client_id_of(app)}:{claims['jti']}", float(claims["exp"]) + LEEWAY_S, now)
