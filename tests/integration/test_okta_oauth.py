@@ -275,7 +275,8 @@ async def test_clock_skew_is_named(key: ServiceKey, closing: list[OktaConnector]
         with pytest.raises(Unauthorized) as refused:
             await okta.find_user("nobody@example.com")
     assert refused.value.error_code == "clock_skew"
-    assert re.search(r"this machine's clock is (599|600|601) s ahead of Okta's", str(refused.value))
+    found = re.search(r"this machine's clock is (\d+) s ahead of Okta's", str(refused.value))
+    assert found and 599 <= int(found.group(1)) < 660  # the emulator's clock stood still meanwhile
 
 
 async def test_a_key_that_is_not_a_private_key_is_a_config_error() -> None:
