@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from idsync.cli import activate, demo, emulator, failures, imports, plan, portals, route, safety, serve
+from idsync.cli import (
+    activate,
+    demo,
+    doctor,
+    emulator,
+    failures,
+    imports,
+    plan,
+    portals,
+    route,
+    safety,
+    serve,
+)
 from idsync.cli.inbound import app as inbound_app
 
 app = typer.Typer(
@@ -27,6 +39,7 @@ app.command("failures")(failures.failures_command)
 app.command("retry")(failures.retry_command)
 app.command("route")(route.route_command)
 app.add_typer(safety.app, name="safety")
+app.command("doctor")(doctor.doctor_command)
 
 
 def main() -> None:
