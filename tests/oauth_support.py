@@ -24,7 +24,7 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 @dataclass(frozen=True)
 class ServiceKey:
     kid: str
-    key: RSAKey
+    key: RSAKey | ECKey
 
     @property
     def pem(self) -> str:
@@ -32,10 +32,13 @@ class ServiceKey:
 
     @property
     def public_jwk(self) -> dict[str, Any]:
-        return {**self.key.as_dict(private=False), "kid": self.kid, "alg": "RS256", "use": "sig"}
+        alg = "RS256" if isinstance(self.key, RSAKey) else "ES256"
+        return {**self.key.as_dict(private=False), "kid": self.kid, "alg": alg, "use": "sig"}
 
 
-def new_key(kid: str = "k1") -> ServiceKey:
+def new_key(kid: str = "k1", kind: str = "RSA") -> ServiceKey:
+    if kind == "EC":
+        return ServiceKey(kid, ECKey.generate_key("P-256", private=True))
     return ServiceKey(kid, RSAKey.generate_key(2048, private=True))
 
 

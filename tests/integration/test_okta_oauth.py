@@ -279,6 +279,19 @@ async def test_clock_skew_is_named(key: ServiceKey, closing: list[OktaConnector]
     assert found and 599 <= int(found.group(1)) < 660  # the emulator's clock stood still meanwhile
 
 
+async def test_ec_pem_and_jwk_keys(emulator: EmulatorThread, closing: list[OktaConnector]) -> None:
+    ec, rsa = new_key("ec-1", kind="EC"), new_key("rsa-1")
+    client_id = register_service_app(emulator.url, emulator.token, [ec, rsa], [READ])
+    governor = Governor("okta", GovernorSettings(), SystemClock())
+    jwk = json.dumps({**rsa.key.as_dict(private=True), "kid": "rsa-1"})  # the JWK names its own kid
+    for private_key, kid in ((ec.pem, "ec-1"), (jwk, None)):
+        creds = OAuthCredentials(client_id, private_key, (READ,), key_id=kid)
+        okta = OktaConnector("okta", emulator.url, "", governor, oauth=creds)
+        closing.append(okta)
+        assert await okta.find_user("nobody@example.com") is None
+        assert okta.tokens is not None and okta.tokens.alg == ("ES256" if kid else "RS256")
+
+
 async def test_a_key_that_is_not_a_private_key_is_a_config_error() -> None:
     governor = Governor("okta", GovernorSettings(), SystemClock())
     creds = OAuthCredentials("0oa1", "-----BEGIN PUBLIC KEY-----\nAAAA\n", (READ,), key_source="env OKTA_KEY")
