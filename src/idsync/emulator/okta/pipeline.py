@@ -1,6 +1,7 @@
 """The ASGI app serving /api/v1: the order in which Okta's rules meet a request.
 
-concurrency cap → token check → 429 storm → rate limit → route → injected fault → handler,
+concurrency cap → token check (API token or OAuth access token: api_auth) → 429 storm → rate limit
+→ route → injected fault → handler,
 then the headers every answer carries (`X-Okta-Request-Id`, `Date`, `X-Rate-Limit-*`,
 `Content-Type: application/json;charset=UTF-8` when there is a body). Each step decides with
 values from the emulator's parts; only this module does ASGI I/O.
