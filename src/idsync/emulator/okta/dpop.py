@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import import_key
+from joserfc.jws import JWSRegistry
 
 __all__ = ["ALGS", "DPoPError", "JtiCache", "NonceSource", "Proof", "access_token_hash", "verify_proof"]
 
@@ -28,6 +29,17 @@ ALGS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 MAX_AGE_S = 300.0
 LEEWAY_S = 60.0
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
+
+
+def _registry() -> JWSRegistry:
+    """joserfc's registry with room for the `jwk` header of an RSA key up to 8192 bits (the official
+    okta SDK signs its proofs with a 3072-bit key; joserfc's default allows 512-byte headers)."""
+    registry = JWSRegistry(algorithms=ALGS)
+    registry.max_header_length = 4096
+    return registry
+
+
+_REGISTRY = _registry()
 
 
 class DPoPError(Exception):
@@ -65,7 +77,7 @@ def verify_proof(
 ) -> Proof:
     """The checked proof, or `DPoPError`. `urls`: the URLs this request may be named by."""
     try:
-        header: dict[str, Any] = jws.extract_compact(proof.encode("ascii")).headers()
+        header: dict[str, Any] = jws.extract_compact(proof.encode("ascii"), registry=_REGISTRY).headers()
     except (JoseError, UnicodeEncodeError, ValueError) as exc:
         raise DPoPError("The DPoP proof JWT is malformed.") from exc
     if header.get("typ") != "dpop+jwt":
@@ -78,7 +90,7 @@ def verify_proof(
         raise DPoPError("The DPoP proof JWT header 'jwk' must be a public key.")
     try:
         key = import_key(public)
-        token = jwt.decode(proof, key, algorithms=[str(alg)])
+        token = jwt.decode(proof, key, algorithms=[str(alg)], registry=_REGISTRY)
     except JoseError as exc:
         raise DPoPError("The DPoP proof JWT signature is invalid.") from exc
     claims = token.claims
