@@ -112,11 +112,13 @@ def test_a_wrong_key_and_a_wrong_token_are_named(
     assert "auth: the API token in DOCTOR_TOKEN was refused: Okta 401 E0000011: Invalid token provided" in out
 
 
-def test_an_unreachable_idp(tmp_path: Path) -> None:
+def test_an_unreachable_idp_and_a_key_that_is_none(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{closed_port()}"
-    config = write_config(tmp_path, f'type = "okta"\nurl = "{url}"\ntoken_env = "DOCTOR_TOKEN"')
-    code, out = doctor(tmp_path, config, DOCTOR_TOKEN=TOKEN)
-    assert code == 1 and f"cannot reach {url} (ConnectError)" in out, out
+    config = write_config(tmp_path, oauth_idp(url, "0oa1", USERS))
+    code, out = doctor(tmp_path, config, DOCTOR_KEY="not a key")
+    assert code == 1, out
+    assert f"cannot reach {url} (ConnectError)" in out
+    assert "environment variable DOCTOR_KEY (idps.okta.oauth.private_key_env) does not hold" in out
 
 
 def test_a_configuration_it_cannot_read(emulator: EmulatorThread, tmp_path: Path) -> None:

@@ -79,8 +79,6 @@ async def _reach(url: str) -> tuple[list[Finding], bool]:
 async def _check_okta(settings: Settings, name: str, idp: IdpSettings) -> list[Finding]:
     assert idp.url is not None
     found, reachable = await _reach(idp.url)
-    if not reachable:
-        return found
     quick = idp.governor.model_copy(update={"max_retries": 0, "max_rate_limit_waits": 1})
     governor = Governor(name, quick, SystemClock())
     try:
@@ -89,8 +87,14 @@ async def _check_okta(settings: Settings, name: str, idp: IdpSettings) -> list[F
         connector = OktaConnector(
             name, idp.url, token, governor, timeout_s=idp.governor.timeout_s, oauth=oauth
         )
-    except IdSyncError as exc:
-        return [*found, Finding("problem", str(exc), "fix the private key in the named environment variable")]
+    except IdSyncError as exc:  # a private key that is not one: checked even when Okta is out of reach
+        return [
+            *found,
+            Finding("problem", str(exc), "put the app's private key (PEM or JWK) in that variable"),
+        ]
+    if not reachable:
+        await connector.aclose()
+        return found
     try:
         authenticated, granted = await _auth(connector, idp, found)
         if authenticated:
