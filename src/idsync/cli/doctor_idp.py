@@ -30,7 +30,7 @@ PROBE_LOGIN = "idsync-doctor-probe@idsync.invalid"  # `.invalid` (RFC 2606): nev
 MAX_SKEW_S = 30.0
 USERS = {"okta.users.read": "look users up and list them", "okta.users.manage": "create and change users"}
 PORTALS = {"okta.apps.read", "okta.apps.manage", "okta.groups.read"}
-HOOKS = {"okta.eventHooks.read", "okta.eventHooks.manage"}
+HOOKS = {"okta.eventHooks.read", "okta.eventHooks.manage", "okta.groups.read"}  # inbound (docs/inbound.md)
 
 
 @dataclass(frozen=True)
