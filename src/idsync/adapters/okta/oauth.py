@@ -296,7 +296,8 @@ class ServiceTokens:
             return Unavailable(f"{where}: answered {status}", provider=self.provider, status_code=status)
         hint = _hint(self, error, description)
         skew = self._skew(response)
-        if skew is not None and abs(skew) > CLOCK_SKEW_S:
+        specific = any(w in description.lower() for w in ("signature", "kid", "client_id", "scope"))
+        if skew is not None and abs(skew) > CLOCK_SKEW_S and not specific:
             side = "ahead of" if skew > 0 else "behind"
             hint = (
                 f"clock skew: this machine's clock is {abs(skew):.0f} s {side} Okta's (its Date header), "
