@@ -109,8 +109,10 @@ class Runtime:
         assert url is not None
         if idp.type in ("okta", "emulator"):
             from idsync.adapters.okta import OktaConnector
+            from idsync.adapters.okta.oauth import credentials_from_settings
 
-            return OktaConnector(name, url, token, governor, timeout_s=idp.governor.timeout_s)
+            oauth = credentials_from_settings(name, idp)  # an OAuth 2.0 service app instead of token_env
+            return OktaConnector(name, url, token, governor, timeout_s=idp.governor.timeout_s, oauth=oauth)
         if idp.type == "scim":
             from idsync.adapters.scim import ScimConnector  # type: ignore[import-not-found,unused-ignore]
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import httpx
 
 from idsync.adapters.okta import OktaConnector
+from idsync.adapters.okta.oauth import OAuthCredentials
 from idsync.adapters.scim import ScimConnector
 from idsync.clock import SystemClock
 from idsync.config import GovernorSettings
@@ -24,6 +25,7 @@ from idsync.emulator.okta.client import EmulatorAdmin
 from idsync.emulator.okta.server import EmulatorThread
 from idsync.engine.governor import Governor
 from idsync.ports import IdentityProvider
+from tests.oauth_support import new_key, register_service_app
 
 from .scim_proxy import FaultProxy
 
@@ -130,6 +132,27 @@ class OktaBackend:
 
     def close(self) -> None:
         self.admin.close()
+
+
+class OktaOAuthBackend(OktaBackend):
+    """The same emulator, the connector signing in as a DPoP-bound OAuth 2.0 service app: every
+    retry (429, 5xx) needs a fresh DPoP proof, and the token requests must not meet the faults."""
+
+    name = "okta-oauth"
+
+    def __init__(self, emulator: EmulatorThread) -> None:
+        super().__init__(emulator)
+        self.key = new_key("conformance")
+        scopes = ["okta.users.read", "okta.users.manage", "okta.apps.read", "okta.apps.manage"]
+        self.scopes = (*scopes, "okta.groups.read")
+        self.client_id = register_service_app(
+            emulator.url, emulator.token, [self.key], list(self.scopes), dpop=True
+        )
+
+    def connector(self, *, token: str | None = None, settings: GovernorSettings = FAST) -> IdentityProvider:
+        key = self.key if token is None else new_key("conformance")  # a refused "token": another key
+        creds = OAuthCredentials(self.client_id, key.pem, self.scopes, key_id=key.kid)
+        return OktaConnector("okta", self.emulator.url, "", _governor("okta", settings), oauth=creds)
 
 
 class ScimBackend:

@@ -3,6 +3,7 @@ inject faults) and `connector` (the connector under test, talking to that server
 over every connector idsync ships. See docs/connectors.md: passing this suite is the contract.
 
 - okta:       OktaConnector -> the Okta emulator (a real HTTP server, one per test)
+- okta-oauth: the same, signing in as a DPoP-bound OAuth 2.0 service app instead of an API token
 - scim:       ScimConnector -> scim2-server announcing PATCH, /Bulk, filters and ETags
 - scim-basic: ScimConnector -> scim2-server announcing neither /Bulk nor PATCH (single requests, PUT)
 """
@@ -13,14 +14,15 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from idsync.emulator.okta.client import EmulatorAdmin
 from idsync.emulator.okta.server import EmulatorThread
 from idsync.emulator.okta.settings import EmulatorSettings
 from idsync.ports import IdentityProvider
 
-from .backends import Backend, OktaBackend, ScimBackend
+from .backends import Backend, OktaBackend, OktaOAuthBackend, ScimBackend
 from .servers import FARM, TOKEN, ScimFarm
 
-BACKENDS = ["okta", "scim", "scim-basic"]
+BACKENDS = ["okta", "okta-oauth", "scim", "scim-basic"]
 _SCIM_CONFIG = {"scim": "full", "scim-basic": "basic"}
 
 
@@ -48,6 +50,15 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         yield okta
         okta.clear_faults()
         okta.close()
+        return
+    if name == "okta-oauth":
+        emulator: EmulatorThread = request.getfixturevalue("okta_emulator")
+        EmulatorAdmin(emulator.url).reset()
+        oauth = OktaOAuthBackend(emulator)
+        oauth.clear_faults()
+        yield oauth
+        oauth.clear_faults()
+        oauth.close()
         return
     scim_farm: ScimFarm = request.getfixturevalue("scim_farm")
     running = scim_farm.get(_SCIM_CONFIG[name])

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from idsync.cli import activate, demo, emulator, failures, imports, links, plan, portals, route, safety, serve
+from idsync.cli import (
+    activate,
+    demo,
+    doctor,
+    emulator,
+    failures,
+    imports,
+    links,
+    plan,
+    portals,
+    route,
+    safety,
+    serve,
+)
 from idsync.cli.inbound import app as inbound_app
 
 app = typer.Typer(
@@ -28,6 +41,7 @@ app.command("retry")(failures.retry_command)
 app.command("route")(route.route_command)
 app.add_typer(safety.app, name="safety")
 app.add_typer(links.app, name="links")
+app.command("doctor")(doctor.doctor_command)
 
 
 def main() -> None:

@@ -5,12 +5,21 @@ Every error names the setting (`tenants.efs-prod.mode: ...`) so a typo never sta
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from idsync.config.inbound import InboundSettings, resolve_inbound
 from idsync.domain.policy import (
@@ -51,10 +60,32 @@ class GovernorSettings(_Strict):
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
 
 
+class OAuthSettings(_Strict):
+    """An Okta OAuth 2.0 service app instead of an API token (docs/deployment.md): client
+    credentials with private_key_jwt; DPoP when the org asks for it (`dpop = true` always)."""
+
+    client_id: Annotated[str, Field(min_length=1)]
+    private_key_env: Annotated[str, Field(min_length=1)]  # PEM (or JWK JSON) private key
+    scopes: Annotated[list[str], Field(min_length=1)]
+    key_id: str | None = None  # the `kid` of the app's public key this private key belongs to
+    dpop: bool | None = None
+    renew_before_s: Annotated[float, Field(ge=0, le=1800)] = 300.0
+    private_key: SecretStr | None = Field(default=None, exclude=True)
+
+    @field_validator("scopes")
+    @classmethod
+    def _okta_scopes(cls, scopes: list[str]) -> list[str]:
+        for scope in scopes:
+            if not re.fullmatch(r"okta\.[A-Za-z]+(\.[A-Za-z]+)+", scope):
+                raise ValueError(f"{scope!r} is not an Okta API scope (like okta.users.manage)")
+        return scopes
+
+
 class IdpSettings(_Strict):
     type: Literal["okta", "scim", "emulator"]
     url: str | None = None
     token_env: str | None = None
+    oauth: OAuthSettings | None = None  # type = "okta": a service app instead of token_env
     governor: GovernorSettings = GovernorSettings()
     # type = "emulator": an Okta emulator started in-process (the embedded default).
     state_file: str | None = None
@@ -65,8 +96,15 @@ class IdpSettings(_Strict):
     def _needs_url(self) -> IdpSettings:
         if self.type != "emulator" and not self.url:
             raise ValueError(f"url is required for an IdP of type {self.type}")
-        if self.type != "emulator" and not self.token_env:
-            raise ValueError("token_env is required: the name of the environment variable holding the token")
+        if self.oauth is not None and self.type != "okta":
+            raise ValueError("oauth: only an IdP of type okta can use an OAuth 2.0 service app")
+        if self.oauth is not None and self.token_env:
+            raise ValueError("token_env and oauth exclude each other: use an API token or a service app")
+        if self.type != "emulator" and not self.token_env and self.oauth is None:
+            raise ValueError(
+                "token_env is required: the name of the environment variable holding the token"
+                + (" (or oauth = {...} for an OAuth 2.0 service app)" if self.type == "okta" else "")
+            )
         return self
 
 
@@ -265,6 +303,9 @@ def _resolve_secrets(settings: Settings, environ: Mapping[str, str]) -> Settings
         settings = settings.model_copy(update={"kafka": kafka})
     idps = {}
     for name, idp in settings.idps.items():
+        if idp.oauth is not None:
+            idps[name] = idp.model_copy(update={"oauth": _resolve_oauth(name, idp.oauth, environ)})
+            continue
         if idp.type == "emulator":
             token = environ.get(idp.token_env, EMULATOR_TOKEN) if idp.token_env else EMULATOR_TOKEN
         else:
@@ -275,3 +316,12 @@ def _resolve_secrets(settings: Settings, environ: Mapping[str, str]) -> Settings
         idps[name] = idp.model_copy(update={"token": SecretStr(token)})
     inbound = resolve_inbound(settings.inbound, idps, environ)
     return settings.model_copy(update={"idps": idps, "inbound": inbound})
+
+
+def _resolve_oauth(name: str, oauth: OAuthSettings, environ: Mapping[str, str]) -> OAuthSettings:
+    key = environ.get(oauth.private_key_env, "")
+    if not key.strip():
+        raise ConfigError(
+            f"idps.{name}.oauth.private_key_env: environment variable {oauth.private_key_env} is not set"
+        )
+    return oauth.model_copy(update={"private_key": SecretStr(key)})

@@ -16,6 +16,8 @@ import httpx
 from idsync.adapters.governed import IDEMPOTENT, GovernedTransport
 from idsync.adapters.okta.buckets import okta_bucket
 from idsync.adapters.okta.errors import okta_error
+from idsync.adapters.okta.oauth import OAuthCredentials, ServiceTokens
+from idsync.adapters.okta.oauth_http import OAuthAuth, OAuthStamp
 from idsync.domain.links import IdpStatus
 from idsync.engine.governor import Governor
 from idsync.errors import IllegalTransition, InvalidRequest, NotFound
@@ -51,21 +53,34 @@ class OktaConnector:
         *,
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        oauth: OAuthCredentials | None = None,
     ) -> None:
         self.name = name
         self.governor = governor
-        inner = transport or httpx.AsyncHTTPTransport(
+        inner: httpx.AsyncBaseTransport = transport or httpx.AsyncHTTPTransport(
             retries=0, limits=httpx.Limits(max_connections=governor.settings.max_concurrency + 4)
         )
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        auth: httpx.Auth | None = None
+        self.tokens: ServiceTokens | None = None
+        if oauth is None:
+            headers["Authorization"] = f"SSWS {token}"
+        else:  # an OAuth 2.0 service app (oauth.py); its token requests bypass the governor
+            self.tokens = ServiceTokens(
+                base_url,
+                oauth,
+                provider=name,
+                transport=transport,
+                timeout_s=timeout_s,
+                user_agent=USER_AGENT,
+            )
+            inner, auth = OAuthStamp(inner, self.tokens), OAuthAuth(self.tokens)
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             transport=GovernedTransport(inner, governor, okta_bucket),
-            headers={
-                "Authorization": f"SSWS {token}",
-                "Accept": "application/json",
-                "User-Agent": USER_AGENT,
-            },
+            headers=headers,
             timeout=timeout_s,
+            auth=auth,
         )
 
     async def aclose(self) -> None:
@@ -89,6 +104,10 @@ class OktaConnector:
         if response.status_code >= 400:
             raise okta_error(self.name, response)
         return response
+
+    async def read_raw(self, path: str, params: Mapping[str, str] | None = None) -> httpx.Response:
+        """A GET answered as it is, errors included (`idsync doctor` reads statuses and headers)."""
+        return await self._client.get(path, params=params or None)
 
     # ---- users -------------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from idsync.errors import (
@@ -16,6 +18,7 @@ from idsync.errors import (
     Unavailable,
 )
 
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')  # WWW-Authenticate parameters of an OAuth answer
 _BY_CODE: dict[str, type[ProviderError]] = {
     "E0000011": Unauthorized,  # invalid token
     "E0000006": Unauthorized,  # no permission
@@ -44,6 +47,17 @@ def okta_error(provider: str, response: httpx.Response) -> ProviderError:
         causes = [c.get("errorSummary", "") for c in body.get("errorCauses") or [] if isinstance(c, dict)]
     detail = f"{summary}" + (f" ({'; '.join(causes)})" if causes else "")
     message = f"Okta {status} {code or ''}: {detail}".replace("  ", " ")
+    challenge = dict(_CHALLENGE.findall(response.headers.get("www-authenticate", "")))
+    if challenge.get("error") == "insufficient_scope":  # an OAuth access token without the scope
+        scope = challenge.get("scope", "?")
+        what = f"{response.request.method} {response.request.url.path}"
+        message = (
+            f"Okta {status}: the access token lacks the scope {scope} that {what} needs — grant {scope} "
+            "to the service app (Okta API Scopes) and list it in oauth.scopes"
+        )
+        return Unauthorized(message, provider=provider, status_code=status, error_code="insufficient_scope")
+    if challenge.get("error"):
+        message += f" ({challenge['error']}: {challenge.get('error_description', '')})"
     cls: type[ProviderError]
     if code == "E0000001" and any("already exists" in c for c in causes):
         cls = Conflict

@@ -10,6 +10,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from joserfc.errors import JoseError
+from joserfc.jwk import import_key
+
 from idsync.emulator.okta.errors import OktaError
 from idsync.emulator.okta.models import AppRecord
 from idsync.emulator.okta.org import Org
@@ -99,9 +102,30 @@ def _complete_oidc(
     oauth.setdefault("token_endpoint_auth_method", "client_secret_basic")
     given_secret = oauth.pop("client_secret", None)
     credentials["signing"].setdefault("kid", org.ids.token(43))
+    if oauth["token_endpoint_auth_method"] == "private_key_jwt":
+        _check_jwks(client)
     if oauth["token_endpoint_auth_method"] in _NO_SECRET:
         return None
     return str(given_secret) if given_secret else org.ids.secret()
+
+
+def _check_jwks(client: dict[str, Any]) -> None:
+    """`private_key_jwt` needs the app's public keys (`settings.oauthClient.jwks`; the emulator does
+    not fetch a `jwks_uri`). A private key or a key without a unique `kid` among several is refused."""
+    jwks = client.get("jwks")
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not keys:
+        raise _invalid("jwks", "A JSON Web Key Set is required for private_key_jwt client authentication")
+    kids = [k.get("kid") for k in keys if isinstance(k, dict)]
+    if len(keys) > 1 and (None in kids or len(set(kids)) != len(keys)):
+        raise _invalid("jwks", "Each key needs its own kid when there are several keys")
+    for i, key in enumerate(keys):
+        try:
+            imported = import_key(key) if isinstance(key, dict) else None
+        except (JoseError, ValueError, TypeError):
+            imported = None
+        if imported is None or imported.is_private:
+            raise _invalid("jwks", f"keys[{i}] is not a public RSA or EC JSON Web Key")
 
 
 def new_app(org: Org, body: Any, *, activate: bool) -> AppRecord:

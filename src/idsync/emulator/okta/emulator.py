@@ -16,6 +16,7 @@ from idsync.emulator.okta.journal import open_journal
 from idsync.emulator.okta.org import Org
 from idsync.emulator.okta.ratelimit import RateLimiter
 from idsync.emulator.okta.routes_apps import ROUTES as APP_ROUTES
+from idsync.emulator.okta.routes_grants import ROUTES as GRANT_ROUTES
 from idsync.emulator.okta.routes_groups import ROUTES as GROUP_ROUTES
 from idsync.emulator.okta.routes_hooks import ROUTES as HOOK_ROUTES
 from idsync.emulator.okta.routes_idsources import ROUTES as IDSOURCE_ROUTES
@@ -53,7 +54,9 @@ class Emulator:
         self.faults = FaultInjector(settings.faults, settings.seed, self.clock.now())
         self.stats = Stats()
         self.recorder = Recorder(settings.record_exchanges)
-        self.router = Router([*USER_ROUTES, *GROUP_ROUTES, *APP_ROUTES, *HOOK_ROUTES, *IDSOURCE_ROUTES])
+        self.router = Router(
+            [*USER_ROUTES, *GROUP_ROUTES, *APP_ROUTES, *GRANT_ROUTES, *HOOK_ROUTES, *IDSOURCE_ROUTES]
+        )
         self.tokens = frozenset(settings.tokens)
         self.in_flight = 0
 

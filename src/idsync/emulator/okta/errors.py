@@ -16,6 +16,9 @@ __all__ = ["OktaError"]
 class OktaError(Exception):
     """An error answer of the Okta API."""
 
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra response headers, e.g. `WWW-Authenticate` on an OAuth token's errors (api_auth)."""
+
     def __init__(self, status: int, code: str, summary: str, causes: Sequence[str] = ()) -> None:
         super().__init__(f"{status} {code} {summary}")
         self.status = status

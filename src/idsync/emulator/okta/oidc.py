@@ -18,11 +18,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from idsync.emulator.okta.dpop import ALGS as DPOP_ALGS
 from idsync.emulator.okta.emulator import Emulator
 from idsync.emulator.okta.login_pages import message_page
 from idsync.emulator.okta.oidc_adapters import SCOPES, EmulatorRequest, OktaClient, user_claims
 from idsync.emulator.okta.oidc_server import OktaAuthorizationServer
 from idsync.emulator.okta.oidc_state import OidcState
+from idsync.emulator.okta.service_token import client_credentials
 
 __all__ = ["SESSION_COOKIE", "OidcProvider", "oidc_routes", "provider"]
 
@@ -125,6 +127,10 @@ def _endpoints(name: str) -> dict[str, Handler]:
     async def discovery(request: Request) -> Response:
         p = provider(request)
         body = metadata(p.issuer(request, name), p.org_url(request) + SERVERS[name][1])
+        if name == "org":  # OAuth 2.0 service apps: client credentials, private_key_jwt, DPoP
+            body["grant_types_supported"] = [*body["grant_types_supported"], "client_credentials"]
+            body["token_endpoint_auth_methods_supported"].append("private_key_jwt")
+            body["dpop_signing_alg_values_supported"] = list(DPOP_ALGS)
         return JSONResponse(body, headers={"Cache-Control": "max-age=86400"})
 
     async def authorize(request: Request) -> Response:
@@ -152,6 +158,8 @@ def _endpoints(name: str) -> dict[str, Handler]:
 
     async def token(request: Request) -> Response:
         p = provider(request)
+        if name == "org" and (await request.form()).get("grant_type") == "client_credentials":
+            return await client_credentials(p.emulator, request, p.issuer(request, name))  # service apps
         req = await read_request(request, p.issuer(request, name))
         response: Response = p.servers[name].create_token_response(req)
         return response

@@ -1,6 +1,7 @@
 """The ASGI app serving /api/v1: the order in which Okta's rules meet a request.
 
-concurrency cap → token check → 429 storm → rate limit → route → injected fault → handler,
+concurrency cap → token check (API token or OAuth access token: api_auth) → 429 storm → rate limit
+→ route → injected fault → handler,
 then the headers every answer carries (`X-Okta-Request-Id`, `Date`, `X-Rate-Limit-*`,
 `Content-Type: application/json;charset=UTF-8` when there is a body). Each step decides with
 values from the emulator's parts; only this module does ASGI I/O.
@@ -18,6 +19,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
+from idsync.emulator.okta.api_auth import oauth_principal
 from idsync.emulator.okta.clock import http_date
 from idsync.emulator.okta.emulator import Emulator
 from idsync.emulator.okta.errors import OktaError
@@ -115,7 +117,10 @@ class OktaPipeline:
             estimate = now + max(1.0 * emu.settings.time_scale, 0.01)
             return self._error(OktaError.rate_limited(), (0, 0, estimate))
         try:
-            req.token = _auth_token(req.headers.get("authorization"), emu.tokens)
+            # An OAuth app's access token (api_auth: scopes, DPoP), else the API token.
+            req.token = oauth_principal(emu, req, raw_path) or _auth_token(
+                req.headers.get("authorization"), emu.tokens
+            )
         except OktaError as err:
             peek = emu.limiter.peek(bucket, now)
             return self._error(err, (peek.limit, peek.remaining, peek.reset_at))
@@ -161,7 +166,7 @@ class OktaPipeline:
         return _Answer(response.status, response.body, response.headers, rate)
 
     def _error(self, err: OktaError, rate: tuple[int, int, float]) -> _Answer:
-        return _Answer(err.status, err.body(self.emu.ids.error_id()), [], rate)
+        return _Answer(err.status, err.body(self.emu.ids.error_id()), list(err.headers), rate)
 
     async def _send(self, scope: Scope, send: Send, req: ApiRequest, template: str, answer: _Answer) -> None:
         emu = self.emu
@@ -199,7 +204,7 @@ class OktaPipeline:
                     req.path,
                     template,
                     scope.get("query_string", b"").decode("latin-1"),
-                    {k: v for k, v in req.headers.items() if k != "authorization"},
+                    {k: v for k, v in req.headers.items() if k not in ("authorization", "dpop")},
                     req.body,
                     answer.status,
                     out,
