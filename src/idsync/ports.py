@@ -67,6 +67,10 @@ class IdentityProvider(Protocol):
 
     name: str
 
+    def for_lane(self, lane: Lane) -> IdentityProvider:
+        """The same IdP, its calls paced in `lane` (interactive work goes ahead of bulk work)."""
+        ...
+
     async def create_user(self, profile: Mapping[str, Any], *, activate: bool) -> IdpUser: ...
 
     async def find_user(self, login: str) -> IdpUser | None:

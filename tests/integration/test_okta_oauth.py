@@ -26,8 +26,8 @@ from idsync.config import GovernorSettings, settings_from_dict
 from idsync.emulator.okta import EmulatorAdmin, EmulatorSettings, EmulatorThread
 from idsync.emulator.okta.clock import ManualClock
 from idsync.engine.governor import Governor
-from idsync.engine.jobs import run_file_import
 from idsync.errors import ConfigError, Unauthorized
+from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 from tests.oauth_support import ServiceKey, new_key, register_service_app
 from tests.reliability.scan import SCAN

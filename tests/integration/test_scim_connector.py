@@ -16,9 +16,7 @@ import pytest
 
 from idsync.adapters.scim import Capabilities, ScimConnector
 from idsync.domain.models import Lane
-from idsync.engine.lanes import current_lane
 from idsync.errors import Conflict, InvalidRequest, NotFound, Unauthorized, UnknownOutcome
-from idsync.ports import IdpUser
 from tests.conformance.backends import ScimBackend, profile
 from tests.conformance.servers import FARM, TOKEN
 
@@ -167,13 +165,9 @@ async def test_interactive_writes_never_ride_in_a_bulk_lane_batch(
 ) -> None:
     backend, connector = small_bulk
 
-    async def interactive(login: str) -> IdpUser:
-        current_lane.set(Lane.INTERACTIVE)  # this task's context only
-        return await connector.create_user(profile(login), activate=True)
-
     await asyncio.gather(
         connector.create_user(profile("bulk1@example.com"), activate=False),
-        asyncio.create_task(interactive("admin.edit@example.com")),
+        connector.for_lane(Lane.INTERACTIVE).create_user(profile("admin.edit@example.com"), activate=True),
         connector.create_user(profile("bulk2@example.com"), activate=False),
     )
 

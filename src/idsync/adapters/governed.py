@@ -15,8 +15,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from idsync.domain.models import Lane
 from idsync.engine.governor import Governor
-from idsync.engine.lanes import current_lane
 from idsync.engine.pacer import RateHeaders
 from idsync.errors import CircuitOpen, RateLimited, Unavailable, UnknownOutcome
 
@@ -51,10 +51,23 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 
 class GovernedTransport(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport, governor: Governor, classify: Classifier) -> None:
+    """One per lane over one shared inner transport: the lane a request is paced in is the
+    transport's (adapters/http.py builds the pair), never a value read from the context."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        governor: Governor,
+        classify: Classifier,
+        lane: Lane = Lane.BULK,
+        *,
+        owns_inner: bool = True,
+    ) -> None:
         self._inner = inner
         self._governor = governor
         self._classify = classify
+        self._lane = lane
+        self._owns_inner = owns_inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         gov = self._governor
@@ -72,7 +85,7 @@ class GovernedTransport(httpx.AsyncBaseTransport):
                     provider=gov.idp,
                 )
             is_probe = was_open  # allowed through an open circuit: the one half-open probe
-            permit = await gov.acquire(bucket, current_lane.get())
+            permit = await gov.acquire(bucket, self._lane)
             if gov.breaker.is_open and not is_probe:
                 gov.give_back(permit)  # the circuit opened while this call waited: do not send it
                 continue
@@ -137,4 +150,5 @@ class GovernedTransport(httpx.AsyncBaseTransport):
             return response
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        if self._owns_inner:
+            await self._inner.aclose()

@@ -26,7 +26,6 @@ from idsync.domain.policy import TenantPolicy
 from idsync.domain.records import ClaimedUser, Finished, Outcome, QueuedChange
 from idsync.engine.apply import Applied, PlanRunner
 from idsync.engine.commit import GroupCommitter
-from idsync.engine.lanes import current_lane
 from idsync.engine.retry import backoff_delay
 from idsync.errors import CircuitOpen, ProviderError
 from idsync.ports import ChangeQueue, IdentityProvider, LinkStore, Pacing
@@ -236,7 +235,6 @@ class Worker:
     # ---- one user ----------------------------------------------------------------------------
 
     async def _process(self, user: ClaimedUser) -> None:
-        current_lane.set(user.lane)
         link = _interrupted(user)
         outcomes: list[Outcome] = []
         pending = list(user.changes)
@@ -294,7 +292,7 @@ class Worker:
         if not base.idp:
             base = replace(base, idp=policy.idp)
         try:
-            applied: Applied = await self._runner.run(step.plan, base, idp, policy)
+            applied: Applied = await self._runner.run(step.plan, base, idp.for_lane(user.lane), policy)
         except ProviderError as exc:
             failed = await self._failed(exc, pending[0], user, policy.idp, link)
             return failed if isinstance(failed, _Postpone) else (failed, step.size)

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from idsync.domain.models import Identifier, Lane, Reason, validation_reason
-from idsync.engine.lanes import current_lane
 from idsync.lifecycle.portals import PortalSpec, portal_label
 from idsync.lifecycle.registry import PortalRegistrar, SecretSink
 from idsync.ports import OidcAppRegistry
@@ -105,12 +104,10 @@ async def handle_portal_upsert(
         return _failed(message, "unsupported", f"IdP {policy.idp!r} cannot register OpenID Connect apps")
     tenant_settings = runtime.settings.tenant(upsert.tenant)
     groups = tenant_settings.portal_groups if tenant_settings else ["Everyone"]
-    registrar = PortalRegistrar(runtime.db, idp, upsert.tenant, sink=sink, groups=groups)
-    token = current_lane.set(Lane.INTERACTIVE)  # one portal: ahead of bulk work
-    try:
-        outcome = await registrar.register(upsert.portal)
-    finally:
-        current_lane.reset(token)
+    one = idp.for_lane(Lane.INTERACTIVE)  # one portal: ahead of bulk work
+    assert isinstance(one, OidcAppRegistry)
+    registrar = PortalRegistrar(runtime.db, one, upsert.tenant, sink=sink, groups=groups)
+    outcome = await registrar.register(upsert.portal)
     return PortalUpsertResult(
         tenant=upsert.tenant,
         portal=upsert.portal.name,

@@ -6,6 +6,7 @@ call is paced and retried by one governor per IdP.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -13,12 +14,14 @@ from urllib.parse import quote
 
 import httpx
 
-from idsync.adapters.governed import IDEMPOTENT, GovernedTransport
+from idsync.adapters.governed import IDEMPOTENT
+from idsync.adapters.http import close_clients, governed_clients
 from idsync.adapters.okta.buckets import okta_bucket
 from idsync.adapters.okta.errors import okta_error
 from idsync.adapters.okta.oauth import OAuthCredentials, ServiceTokens
 from idsync.adapters.okta.oauth_http import OAuthAuth, OAuthStamp
 from idsync.domain.links import IdpStatus
+from idsync.domain.models import Lane
 from idsync.engine.governor import Governor
 from idsync.errors import IllegalTransition, InvalidRequest, NotFound
 from idsync.ports import Activation, IdpUser, OidcApp
@@ -57,16 +60,14 @@ class OktaConnector:
     ) -> None:
         self.name = name
         self.governor = governor
-        inner: httpx.AsyncBaseTransport = transport or httpx.AsyncHTTPTransport(
-            retries=0, limits=httpx.Limits(max_connections=governor.settings.max_concurrency + 4)
-        )
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         auth: httpx.Auth | None = None
+        wrap = None
         self.tokens: ServiceTokens | None = None
         if oauth is None:
             headers["Authorization"] = f"SSWS {token}"
         else:  # an OAuth 2.0 service app (oauth.py); its token requests bypass the governor
-            self.tokens = ServiceTokens(
+            tokens = self.tokens = ServiceTokens(
                 base_url,
                 oauth,
                 provider=name,
@@ -74,17 +75,31 @@ class OktaConnector:
                 timeout_s=timeout_s,
                 user_agent=USER_AGENT,
             )
-            inner, auth = OAuthStamp(inner, self.tokens), OAuthAuth(self.tokens)
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            transport=GovernedTransport(inner, governor, okta_bucket),
+            auth = OAuthAuth(tokens)
+
+            def wrap(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+                return OAuthStamp(inner, tokens)
+
+        self._clients = governed_clients(
+            base_url,
+            governor,
+            okta_bucket,
             headers=headers,
-            timeout=timeout_s,
+            timeout_s=timeout_s,
+            transport=transport,
+            wrap=wrap,
             auth=auth,
         )
+        self._client = self._clients[Lane.BULK]
+
+    def for_lane(self, lane: Lane) -> OktaConnector:
+        """This connector with its calls paced in `lane` (ports.IdentityProvider)."""
+        view = copy.copy(self)
+        view._client = self._clients[lane]
+        return view
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await close_clients(self._clients)
 
     async def _call(
         self,

@@ -29,7 +29,6 @@ from typing import Any
 
 from idsync.adapters.scim.errors import copy_error
 from idsync.domain.models import Lane
-from idsync.engine.lanes import current_lane
 from idsync.errors import ProviderError, Unavailable
 
 __all__ = ["BULK_REQUEST", "MicroBatcher", "OpResult", "Operation"]
@@ -69,8 +68,8 @@ class OpResult:
 
 
 # A batch's outcome: for each operation, in order, its result or its error.
-BatchSender = Callable[[Sequence[Operation]], Awaitable[list[OpResult | ProviderError]]]
-SingleSender = Callable[[Operation], Awaitable[OpResult]]
+BatchSender = Callable[[Sequence[Operation], Lane], Awaitable[list[OpResult | ProviderError]]]
+SingleSender = Callable[[Operation, Lane], Awaitable[OpResult]]
 
 
 @dataclass
@@ -108,12 +107,11 @@ class MicroBatcher:
             return False
         return self.max_payload_bytes is None or batch.size + op_size <= self.max_payload_bytes
 
-    async def submit(self, op: Operation) -> OpResult:
-        """Send `op` in the next batch of the caller's lane; its own result or error comes back."""
+    async def submit(self, op: Operation, lane: Lane) -> OpResult:
+        """Send `op` in the next batch of its lane; its own result or error comes back."""
         size = op.size
         if self.max_payload_bytes is not None and _ENVELOPE_BYTES + size > self.max_payload_bytes:
-            return await self._send_one(op)  # too big for any bulk request the server accepts
-        lane = current_lane.get()
+            return await self._send_one(op, lane)  # too big for any bulk request the server accepts
         batch = self._open.get(lane)
         if batch is not None and not self._fits(batch, size):
             self._close(batch)
@@ -143,11 +141,7 @@ class MicroBatcher:
         if batch.timer is not None:
             batch.timer.cancel()
         self._sending[batch.lane] = self._sending.get(batch.lane, 0) + 1
-        token = current_lane.set(batch.lane)
-        try:
-            task = asyncio.create_task(self._dispatch(batch), name=f"scim-bulk:{batch.lane.name}")
-        finally:
-            current_lane.reset(token)
+        task = asyncio.create_task(self._dispatch(batch), name=f"scim-bulk:{batch.lane.name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -163,10 +157,10 @@ class MicroBatcher:
     async def _deliver(self, batch: _Batch) -> None:
         try:
             if len(batch.ops) == 1:
-                outcomes: list[OpResult | ProviderError] = [await self._one(batch.ops[0])]
+                outcomes: list[OpResult | ProviderError] = [await self._one(batch.ops[0], batch.lane)]
             else:
                 self.batches_sent += 1
-                outcomes = await self._send_batch(batch.ops)
+                outcomes = await self._send_batch(batch.ops, batch.lane)
         except ProviderError as exc:  # the whole request failed: every caller gets the error
             outcomes = [copy_error(exc) for _ in batch.ops]
         except BaseException as exc:
@@ -182,9 +176,9 @@ class MicroBatcher:
             else:
                 future.set_result(outcome)
 
-    async def _one(self, op: Operation) -> OpResult | ProviderError:
+    async def _one(self, op: Operation, lane: Lane) -> OpResult | ProviderError:
         try:
-            return await self._send_one(op)
+            return await self._send_one(op, lane)
         except ProviderError as exc:
             return exc
 

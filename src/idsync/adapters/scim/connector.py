@@ -17,15 +17,16 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
-from idsync.adapters.governed import GovernedTransport
+from idsync.adapters.http import close_clients, governed_clients
 from idsync.adapters.scim.bulk import MicroBatcher, Operation, OpResult
 from idsync.adapters.scim.client import GovernedScimClient, scim_bucket
 from idsync.adapters.scim.mapping import (
@@ -41,6 +42,7 @@ from idsync.adapters.scim.mapping import (
     user_resource,
 )
 from idsync.adapters.scim.wire import ScimWire
+from idsync.domain.models import Lane
 from idsync.engine.governor import Governor
 from idsync.errors import Conflict, InvalidRequest, NotFound, ProviderError, UnknownOutcome
 from idsync.ports import Activation, IdpUser
@@ -52,6 +54,15 @@ T = TypeVar("T")
 
 USER_AGENT = "idsync/0.1 (+https://github.com/idsync/idsync)"
 PUT_ATTEMPTS = 3  # read-modify-PUT rounds when the resource changes in between (412)
+
+
+@dataclass
+class _Shared:
+    """What the connector learns once and every lane's view of it shares."""
+
+    capabilities: Capabilities | None = None
+    batcher: MicroBatcher | None = None
+    discovery: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass(frozen=True)
@@ -85,34 +96,42 @@ class ScimConnector:
         self.governor = governor
         self.use_bulk = use_bulk
         self.bulk_window_s = bulk_window_s
-        inner = transport or httpx.AsyncHTTPTransport(
-            retries=0, limits=httpx.Limits(max_connections=governor.settings.max_concurrency + 4)
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/scim+json",
+            "User-Agent": USER_AGENT,
+        }
+        self._clients = governed_clients(
+            base_url, governor, scim_bucket, headers=headers, timeout_s=timeout_s, transport=transport
         )
-        http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            transport=GovernedTransport(inner, governor, scim_bucket),
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/scim+json",
-                "User-Agent": USER_AGENT,
-            },
-            timeout=timeout_s,
-        )
-        self._wire = ScimWire(GovernedScimClient(http, name, raise_scim_errors=False), name)
-        self.capabilities: Capabilities | None = None
-        self._batcher: MicroBatcher | None = None
-        self._discovery = asyncio.Lock()
+        self._wires = {
+            lane: ScimWire(GovernedScimClient(http, name, raise_scim_errors=False), name)
+            for lane, http in self._clients.items()
+        }
+        self._lane = Lane.BULK
+        self._wire = self._wires[self._lane]
+        self._shared = _Shared()
+
+    def for_lane(self, lane: Lane) -> ScimConnector:
+        """This connector with its calls paced in `lane` (ports.IdentityProvider)."""
+        view = copy.copy(self)
+        view._lane, view._wire = lane, self._wires[lane]
+        return view
+
+    @property
+    def capabilities(self) -> Capabilities | None:
+        return self._shared.capabilities
 
     async def aclose(self) -> None:
-        if self._batcher is not None:
-            await self._batcher.aclose()
-        await self._wire.aclose()
+        if self._shared.batcher is not None:
+            await self._shared.batcher.aclose()
+        await close_clients(self._clients)
 
     # ---- discovery ---------------------------------------------------------------------------
 
     async def _ready(self) -> Capabilities:
         if self.capabilities is None:
-            async with self._discovery:  # the first calls arrive together: one discovery serves all
+            async with self._shared.discovery:  # the first calls arrive together: one discovery serves all
                 if self.capabilities is None:
                     await self._discover()
         assert self.capabilities is not None
@@ -120,6 +139,9 @@ class ScimConnector:
 
     async def _discover(self) -> None:
         config = await self._wire.discover()
+        for wire in self._wires.values():  # every lane's client knows the server's schemas
+            if wire is not self._wire:
+                wire.adopt(self._wire)
         bulk = config.bulk if config else None
         patch = config.patch if config else None
         filt = config.filter if config else None
@@ -132,10 +154,10 @@ class ScimConnector:
             max_operations=bulk.max_operations if bulk else None,
             max_payload_bytes=bulk.max_payload_size if bulk else None,
         )
-        if caps.bulk and self.use_bulk and self._batcher is None:
-            self._batcher = MicroBatcher(
+        if caps.bulk and self.use_bulk and self._shared.batcher is None:
+            self._shared.batcher = MicroBatcher(
                 self._send_batch,
-                self._wire.send,
+                self._send_one,
                 window_s=self.bulk_window_s,
                 max_operations=caps.max_operations or 100,
                 max_payload_bytes=caps.max_payload_bytes,
@@ -150,26 +172,29 @@ class ScimConnector:
             caps.filter,
             caps.etag,
         )
-        self.capabilities = caps
+        self._shared.capabilities = caps
 
     @property
     def bulk_batches_sent(self) -> int:
-        return self._batcher.batches_sent if self._batcher else 0
+        return self._shared.batcher.batches_sent if self._shared.batcher else 0
 
     # ---- writes: batched when the server offers /Bulk ----------------------------------------
 
     async def _write(self, op: Operation) -> OpResult:
-        if self._batcher is not None:
-            return await self._batcher.submit(op)
+        if self._shared.batcher is not None:
+            return await self._shared.batcher.submit(op, self._lane)
         return await self._wire.send(op)
 
-    async def _send_batch(self, ops: Sequence[Operation]) -> list[OpResult | ProviderError]:
-        outcomes, refused = await self._wire.bulk(ops)
-        if refused is not None and self._batcher is not None:
+    async def _send_one(self, op: Operation, lane: Lane) -> OpResult:
+        return await self._wires[lane].send(op)
+
+    async def _send_batch(self, ops: Sequence[Operation], lane: Lane) -> list[OpResult | ProviderError]:
+        outcomes, refused = await self._wires[lane].bulk(ops)
+        if refused is not None and self._shared.batcher is not None:
             if refused == 501:  # the server does not do bulk after all: single requests from now on
-                self._batcher = None
+                self._shared.batcher = None
             else:  # 413: the limits were too generous; halve the batches
-                self._batcher.max_operations = max(1, len(ops) // 2)
+                self._shared.batcher.max_operations = max(1, len(ops) // 2)
         return outcomes
 
     def _mapped(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

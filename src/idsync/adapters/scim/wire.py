@@ -61,6 +61,13 @@ class ScimWire:
     async def aclose(self) -> None:
         await self._scim.http.aclose()
 
+    def adopt(self, discovered: ScimWire) -> None:
+        """Take what another wire to the same server discovered (one discovery serves every lane)."""
+        self._scim = GovernedScimClient(
+            self._scim.http, self.provider, raise_scim_errors=False, provider=discovered._scim.provider
+        )
+        self._model = discovered._model
+
     @property
     def model(self) -> type[Resource[Any]]:
         assert self._model is not None, "discover() first"
