@@ -54,7 +54,11 @@ class Emulator:
     def _new_limiter(self) -> RateLimiter:
         s = self.settings
         return RateLimiter(
-            s.limits, time_scale=s.time_scale, token_share=s.token_share, background_load=s.background_load
+            s.limits,
+            time_scale=s.time_scale,
+            token_share=s.token_share,
+            background_load=s.background_load,
+            count_rejected=s.count_rejected_429,
         )
 
     def set_faults(self, faults: FaultSettings, seed: int | None = None) -> None:

@@ -102,7 +102,7 @@ class OktaPipeline:
     async def _process(self, scope: Scope, req: ApiRequest, raw_path: str) -> _Answer | None:
         emu = self.emu
         now = emu.clock.now()
-        bucket = classify(req.method, raw_path)
+        bucket = classify(req.method, raw_path, emu.settings.rate_limit_layout)
         route: Route | None = None
         routing_error: OktaError | None = None
         try:  # matched first so that stats name the endpoint even of refused requests
@@ -112,6 +112,7 @@ class OktaPipeline:
             routing_error = err
         if emu.in_flight > emu.settings.concurrency_limit:
             emu.stats.served_429["concurrency"] += 1
+            emu.limiter.charge_rejected(bucket, None, now)
             estimate = now + max(1.0 * emu.settings.time_scale, 0.01)
             return self._error(OktaError.rate_limited(), (0, 0, estimate))
         try:
@@ -123,6 +124,7 @@ class OktaPipeline:
         if storm_end is not None:
             emu.faults.injected["storm_429"] += 1
             emu.stats.served_429["storm"] += 1
+            emu.limiter.charge_rejected(bucket, self.labels.get(req.token, req.token), now)
             return self._error(OktaError.rate_limited(), (emu.limiter.token_limit(bucket), 0, storm_end))
         decision = emu.limiter.check(bucket, self.labels.get(req.token, req.token), now)
         rate = (decision.limit, decision.remaining, decision.reset_at)
