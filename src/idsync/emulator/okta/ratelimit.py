@@ -67,6 +67,8 @@ def classify(method: str, path: str, layout: Layout = "2025") -> str:
         return "users"
     if resource == "apps" and depth == 2:
         return "apps.get" if method == "GET" and layout == "2025" else "apps.id"
+    if resource == "groups" and depth >= 2 and parts[4] == "rules":
+        return "groups"  # group rules count with /groups, not /groups/{id} (CASS test_group_rule_operations)
     if resource in ("apps", "groups"):
         return f"{resource}.id" if depth == 2 else resource
     if resource == "logs":

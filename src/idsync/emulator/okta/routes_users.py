@@ -101,9 +101,16 @@ async def empty_list(emu: Emulator, req: ApiRequest) -> ApiResponse:
     return ApiResponse(200, [])
 
 
-async def revoke_sessions(emu: Emulator, req: ApiRequest) -> ApiResponse:
+async def no_content(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    """Revoking sessions or grants: the emulator keeps none for the Management API, so 204."""
     find_user(emu.org, req.params["id"])
     return ApiResponse(204)
+
+
+async def blocks(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    """As recorded from an org without the feature (CASS test_list_user_blocks)."""
+    find_user(emu.org, req.params["id"])
+    raise OktaError.feature_not_enabled()
 
 
 async def credentials(emu: Emulator, req: ApiRequest) -> ApiResponse:
@@ -113,6 +120,12 @@ async def credentials(emu: Emulator, req: ApiRequest) -> ApiResponse:
     if op == "change_password":
         user.has_password = True
         user.password_changed = user.last_updated = emu.org.now()
+    elif op == "forgot_password":  # CASS test_forgot_password: the URL when sendEmail=false
+        token = emu.org.ids.token()
+        if req.flag("sendEmail", True):
+            emu.org.password_reset_email(user, f"{req.info.org_url}/signin/reset-password/{token}")
+            return ApiResponse(200, {})
+        return ApiResponse(200, {"resetPasswordUrl": f"{req.info.org_url}/signin/reset-password/{token}"})
     elif op in ("change_recovery_question", "forgot_password_recovery_question"):
         question = body.get("recovery_question", {}) if isinstance(body, dict) else {}
         if isinstance(question, dict) and question.get("question"):
@@ -141,6 +154,8 @@ ROUTES = [
     ("GET", "/api/v1/users/{id}/clients", empty_list),
     ("GET", "/api/v1/users/{id}/idps", empty_list),
     ("GET", "/api/v1/users/{id}/appLinks", empty_list),
-    ("DELETE", "/api/v1/users/{id}/sessions", revoke_sessions),
+    ("GET", "/api/v1/users/{id}/blocks", blocks),
+    ("DELETE", "/api/v1/users/{id}/sessions", no_content),
+    ("DELETE", "/api/v1/users/{id}/grants", no_content),
     ("POST", "/api/v1/users/{id}/credentials/{op}", credentials),
 ]
