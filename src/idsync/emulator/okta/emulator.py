@@ -7,6 +7,7 @@ and `reset()` has one place that knows what "everything" is.
 from __future__ import annotations
 
 from idsync.emulator.okta.clock import Clock, SystemClock
+from idsync.emulator.okta.exchange_log import ExchangeLog
 from idsync.emulator.okta.faults import FaultInjector
 from idsync.emulator.okta.hooks import HookDispatcher
 from idsync.emulator.okta.ids import IdFactory
@@ -47,6 +48,7 @@ class Emulator:
         self.faults = FaultInjector(settings.faults, settings.seed, self.clock.now())
         self.stats = Stats()
         self.recorder = Recorder(settings.record_exchanges)
+        self.exchange_log = ExchangeLog.from_settings(settings.exchange_log)
         self.router = Router([*USER_ROUTES, *GROUP_ROUTES, *APP_ROUTES, *HOOK_ROUTES])
         self.tokens = frozenset(settings.tokens)
         self.in_flight = 0
@@ -76,4 +78,6 @@ class Emulator:
 
     async def aclose(self) -> None:
         await self.hooks.aclose()
+        if self.exchange_log is not None:
+            self.exchange_log.close()
         self.state.journal.close()

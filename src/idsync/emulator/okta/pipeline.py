@@ -194,6 +194,8 @@ class OktaPipeline:
         )
         await send({"type": "http.response.body", "body": body})
         emu.stats.count(f"{req.method} {template}", answer.status)
+        if emu.exchange_log is not None:
+            emu.exchange_log.record(req.method, req.path, template, answer.status, body)
         if emu.recorder.enabled:
             emu.recorder.record(
                 Exchange(
