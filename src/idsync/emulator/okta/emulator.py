@@ -12,6 +12,7 @@ from idsync.emulator.okta.faults import FaultInjector
 from idsync.emulator.okta.hooks import HookDispatcher
 from idsync.emulator.okta.ids import IdFactory
 from idsync.emulator.okta.journal import open_journal
+from idsync.emulator.okta.lag import ListLag
 from idsync.emulator.okta.org import Org
 from idsync.emulator.okta.ratelimit import RateLimiter
 from idsync.emulator.okta.routes_apps import ROUTES as APP_ROUTES
@@ -22,6 +23,7 @@ from idsync.emulator.okta.routing import Router
 from idsync.emulator.okta.settings import EmulatorSettings, FaultSettings
 from idsync.emulator.okta.state import OrgState
 from idsync.emulator.okta.stats import Recorder, Stats
+from idsync.emulator.okta.transitions import Transitions
 
 __all__ = ["Emulator"]
 
@@ -33,6 +35,8 @@ class Emulator:
         self.ids = IdFactory(settings.seed)
         self.state = OrgState(open_journal(settings.state_file))
         self.state.load()
+        if settings.search_lag_s:
+            self.state.lag = ListLag(self.clock.now, settings.search_lag_s)
         self.org = Org(settings, self.clock, self.ids, self.state)
         self.org.ensure_defaults()
         self.hooks = HookDispatcher(
@@ -44,6 +48,8 @@ class Emulator:
             org_url=settings.org_url,
         )
         self.org.events = self.hooks
+        self.transitions = Transitions(self.org)
+        self.transitions.rebuild()
         self.limiter = self._new_limiter()
         self.faults = FaultInjector(settings.faults, settings.seed, self.clock.now())
         self.stats = Stats()
@@ -63,6 +69,12 @@ class Emulator:
             count_rejected=s.count_rejected_429,
         )
 
+    def settle(self) -> None:
+        """Land the asynchronous lifecycle transitions that are due (`lifecycle_delay_s`)."""
+        if self.transitions.due():
+            with self.state.journal.batch():
+                self.transitions.settle()
+
     def set_faults(self, faults: FaultSettings, seed: int | None = None) -> None:
         self.faults.update(faults, self.clock.now(), seed)
 
@@ -75,6 +87,7 @@ class Emulator:
         self.faults.reset()
         self.stats.reset()
         self.hooks.reset()
+        self.transitions.reset()
 
     async def aclose(self) -> None:
         await self.hooks.aclose()

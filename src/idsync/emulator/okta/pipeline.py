@@ -101,6 +101,7 @@ class OktaPipeline:
 
     async def _process(self, scope: Scope, req: ApiRequest, raw_path: str) -> _Answer | None:
         emu = self.emu
+        emu.settle()  # asynchronous lifecycle transitions that are due land first
         now = emu.clock.now()
         bucket = classify(req.method, raw_path, emu.settings.rate_limit_layout)
         route: Route | None = None
@@ -155,6 +156,10 @@ class OktaPipeline:
         try:
             with self.emu.state.journal.batch():
                 response: ApiResponse = await route.handler(self.emu, req)
+            if response.then is not None:
+                await asyncio.sleep(response.wait_s)
+                with self.emu.state.journal.batch():
+                    response.then()
         except OktaError as err:
             return self._error(err, rate)
         except Exception:

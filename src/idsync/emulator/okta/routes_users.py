@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from idsync.emulator.okta import queries
 from idsync.emulator.okta.errors import OktaError
 from idsync.emulator.okta.http import ApiRequest, ApiResponse, link_headers
+from idsync.emulator.okta.models import UserRecord
 from idsync.emulator.okta.render import group_json, user_json
 from idsync.emulator.okta.users import create_user, delete_user, find_user, run_lifecycle, update_user
 
@@ -57,15 +59,54 @@ async def update(emu: Emulator, req: ApiRequest) -> ApiResponse:
     return ApiResponse(200, user_json(user, req.info.org_url, emu.org.state.meta))
 
 
+def _respond_async(req: ApiRequest) -> bool:
+    return "respond-async" in req.headers.get("prefer", "").lower()
+
+
 async def delete(emu: Emulator, req: ApiRequest) -> ApiResponse:
     user = find_user(emu.org, req.params["id"])
+    delay = emu.settings.lifecycle_delay_s
+    if delay and _respond_async(req) and user.pending_op != "activate":
+        # `Prefer: respond-async` (L-USERS): answered at once, the deactivation or deletion lands later.
+        if user.pending_op is None:
+            op = "delete" if user.status == "DEPROVISIONED" else "deactivate"
+            _begin(emu, user, op, req, delay)
+        return ApiResponse(204)
     delete_user(emu.org, user, req.info)
     return ApiResponse(204)
+
+
+def _begin(emu: Emulator, user: UserRecord, op: str, req: ApiRequest, delay: float) -> None:
+    emu.transitions.begin(user, op, req.info, delay)
+    asyncio.get_running_loop().call_later(delay, emu.settle)  # lands even if no request comes
+
+
+async def _lifecycle_async(emu: Emulator, req: ApiRequest, user: UserRecord, op: str) -> ApiResponse | None:
+    """With `lifecycle_delay_s`: deactivation answers at once and lands later; activation answers
+    once it has landed, and meanwhile the user is `transitioningToStatus` (FACTS §2: activate
+    takes no `Prefer: respond-async`). None for the other operations (they are synchronous)."""
+    delay = emu.settings.lifecycle_delay_s
+    if op == "deactivate":
+        if user.pending_op != "deactivate":  # a second deactivate while one is under way: accepted
+            run_lifecycle(emu.org, user, op, req.info, send_email=req.flag("sendEmail", False), defer=True)
+            _begin(emu, user, op, req, delay)
+        return ApiResponse(200, {})
+    if op == "activate":
+        answer = run_lifecycle(
+            emu.org, user, op, req.info, send_email=req.flag("sendEmail", True), defer=True
+        )
+        _begin(emu, user, op, req, delay)
+        return ApiResponse(200, answer, then=lambda: emu.transitions.finish(user), wait_s=delay)
+    return None
 
 
 async def lifecycle(emu: Emulator, req: ApiRequest) -> ApiResponse:
     op = req.params["op"]
     user = find_user(emu.org, req.params["id"])
+    if emu.settings.lifecycle_delay_s:
+        deferred = await _lifecycle_async(emu, req, user, op)
+        if deferred is not None:
+            return deferred
     if op == "reset_factors":
         return ApiResponse(200, {})
     if op == "expire_password_with_temp_password":
