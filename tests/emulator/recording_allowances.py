@@ -68,369 +68,173 @@ APACHE = (
     "before the test fixed its org URL; it is not an Okta answer, so it is not replayed."
 )
 
+_BY_CASSETTE: dict[str, list[tuple[tuple[int, ...], str, str]]] = {
+    "TestApplicationsResource.test_app_remove_assigned_user": [
+        ((7,), "counter: apart from #6 when recorded, shared served", DEACT_COUNTER),
+        ((6,), "counter: shared with #1 when recorded, not served", DEACT_COUNTER),
+    ],
+    "TestApplicationsResource.test_app_update_assigned_user": [
+        ((6,), "counter: apart from #5 when recorded, shared served", DEACT_COUNTER),
+        ((5,), "counter: shared with #1 when recorded, not served", DEACT_COUNTER),
+    ],
+    "TestApplicationsResource.test_application_with_http_info_methods": [
+        ((0, 1, 4), ".settings.emOptInStatus: missing", EMOPT),
+    ],
+    "TestApplicationsResource.test_assign_user_app": [
+        ((4,), "counter: apart from #3 when recorded, shared served", DEACT_COUNTER),
+        ((3,), "counter: shared with #1 when recorded, not served", DEACT_COUNTER),
+    ],
+    "TestApplicationsResource.test_clone_app_key": [
+        ((2, 3), "status: 201 recorded, 404 served", APP_KEYS),
+    ],
+    "TestApplicationsResource.test_generate_app_key": [
+        ((2,), "status: 200 recorded, 404 served", APP_KEYS),
+        ((1,), "status: 201 recorded, 404 served", APP_KEYS),
+    ],
+    "TestApplicationsResource.test_generate_csr": [
+        ((1,), "status: 201 recorded, 404 served", CSRS),
+    ],
+    "TestApplicationsResource.test_get_app_keys": [
+        ((1, 2), "status: 200 recorded, 404 served", APP_KEYS),
+    ],
+    "TestApplicationsResource.test_get_consent_grant": [
+        ((1, 2, 3), "status: 200 recorded, 404 served", GRANTS),
+    ],
+    "TestApplicationsResource.test_get_csr": [
+        ((2,), "status: 200 recorded, 404 served", CSRS),
+        ((1,), "status: 201 recorded, 404 served", CSRS),
+    ],
+    "TestApplicationsResource.test_get_default_provisioning_connection_for_application": [
+        ((1,), "status: 200 recorded, 404 served", CONNECTIONS),
+        ((0,), "._links.help: missing", SAML),
+        ((0,), "._links.metadata: missing", SAML),
+        ((0,), ".credentials.signing.kid: missing", SAML),
+        ((0,), ".settings.signOn: missing", SAML),
+    ],
+    "TestApplicationsResource.test_get_list_assign_users_app": [
+        ((8, 10), "counter: apart from #7 when recorded, shared served", DEACT_COUNTER),
+        ((9,), "counter: apart from #8 when recorded, shared served", DEACT_COUNTER),
+        ((10,), "counter: apart from #9 when recorded, shared served", DEACT_COUNTER),
+        ((7, 9), "counter: shared with #1 when recorded, not served", DEACT_COUNTER),
+        ((7, 9), "counter: shared with #2 when recorded, not served", DEACT_COUNTER),
+    ],
+    "TestApplicationsResource.test_grant_consent_to_scope": [
+        ((1, 2), "status: 200 recorded, 404 served", GRANTS),
+    ],
+    "TestApplicationsResource.test_list_app_keys": [
+        ((1,), "status: 200 recorded, 404 served", APP_KEYS),
+    ],
+    "TestApplicationsResource.test_list_applications_pagination_with_after": [
+        ((4,), "[].credentials.signing.kid: missing", PREEXISTING),
+        ((4,), "[].settings.app.requestIntegration: not in recording", PREEXISTING),
+        ((4,), "[].settings.app.url: not in recording", PREEXISTING),
+        ((4,), "[].settings.notes: not in recording", PREEXISTING),
+        ((4,), "[].visibility.appLinks.admin: missing", PREEXISTING),
+        ((4,), "[].visibility.appLinks.login: not in recording", PREEXISTING),
+        ((4,), "[].visibility.autoLaunch: not in recording", PREEXISTING),
+        ((1,), "errorCode: 'E0000001' recorded, None served", QUOTA),
+        ((1,), "errorSummary: 'Api validation failed: generalSettings' recorded, None served", QUOTA),
+        ((1,), "status: 400 recorded, 200 served", QUOTA),
+    ],
+    "TestApplicationsResource.test_list_applications_with_http_info": [
+        ((0,), ".settings.emOptInStatus: missing", EMOPT),
+        ((1,), "[].settings.emOptInStatus: missing", EMOPT),
+    ],
+    "TestApplicationsResource.test_list_applications_with_query_parameters": [
+        ((7,), "[]: recorded items, none served", PREEXISTING),
+    ],
+    "TestApplicationsResource.test_replace_application": [
+        ((0, 1, 2), ".settings.emOptInStatus: missing", EMOPT),
+    ],
+    "TestApplicationsResource.test_revoke_consent_grant": [
+        ((1, 2, 3, 5), "status: 200 recorded, 404 served", GRANTS),
+        ((4,), "status: 204 recorded, 404 served", GRANTS),
+    ],
+    "TestApplicationsResource.test_revoke_csr": [
+        ((2, 4), "status: 200 recorded, 404 served", CSRS),
+        ((1,), "status: 201 recorded, 404 served", CSRS),
+        ((3,), "status: 204 recorded, 404 served", CSRS),
+    ],
+    "TestGroupsResource.test_group_roles_operations": [
+        ((3, 5), "status: 200 recorded, 404 served", ROLES),
+        ((1, 2), "status: 201 recorded, 404 served", ROLES),
+        ((4,), "status: 204 recorded, 404 served", ROLES),
+    ],
+    "TestGroupsResource.test_group_rule_operations": [
+        ((12,), "counter: apart from #11 when recorded, shared served", DEACT_COUNTER),
+        ((11,), "counter: shared with #0 when recorded, not served", DEACT_COUNTER),
+        ((4,), "[]: recorded items, none served", PREEXISTING),
+        ((5, 7), "status: 200 recorded, 404 served", RULES),
+        ((2,), "status: 200 recorded, 405 served", RULES),
+        ((14,), "status: 202 recorded, 404 served", RULES),
+        ((3, 6, 8, 10), "status: 204 recorded, 404 served", RULES),
+    ],
+    "TestGroupsResource.test_group_target_add": [
+        ((4,), "status: 200 recorded, 404 served", ROLES),
+        ((2,), "status: 201 recorded, 404 served", ROLES),
+        ((3,), "status: 204 recorded, 404 served", ROLES),
+    ],
+    "TestGroupsResource.test_group_target_remove": [
+        ((6, 8), "status: 200 recorded, 404 served", ROLES),
+        ((3,), "status: 201 recorded, 404 served", ROLES),
+        ((4, 5, 7), "status: 204 recorded, 404 served", ROLES),
+    ],
+    "TestGroupsResource.test_group_users_operations": [
+        ((6,), "status: 204 recorded, 200 served", DEACT_204),
+    ],
+    "TestGroupsResource.test_remove_group": [
+        ((6,), "status: 204 recorded, 200 served", DEACT_204),
+    ],
+    "TestUsersResource.test_activate_user": [
+        ((3,), "status: 204 recorded, 200 served", DEACT_204),
+        ((2,), "[].credentials.recovery_question: missing", PREEXISTING),
+    ],
+    "TestUsersResource.test_assign_user_to_role": [
+        ((5,), "status: 204 recorded, 200 served", DEACT_204),
+        ((2, 4), "status: 200 recorded, 404 served", ROLES),
+        ((1,), "status: 201 recorded, 404 served", ROLES),
+        ((3,), "status: 204 recorded, 404 served", ROLES),
+    ],
+    "TestUsersResource.test_change_recovery_question": [
+        ((4,), "status: 204 recorded, 200 served", DEACT_204),
+    ],
+    "TestUsersResource.test_change_user_password": [
+        ((3,), "status: 204 recorded, 200 served", DEACT_204),
+    ],
+    "TestUsersResource.test_comprehensive_user_lifecycle": [
+        ((10,), "[].profile.displayName: not in recording", PREEXISTING),
+        ((10,), "[].profile.nickName: not in recording", PREEXISTING),
+    ],
+    "TestUsersResource.test_create_get_user": [
+        ((3,), "status: 204 recorded, 200 served", DEACT_204),
+    ],
+    "TestUsersResource.test_expire_password_get_temporary": [
+        ((2,), "status: 204 recorded, 200 served", DEACT_204),
+    ],
+    "TestUsersResource.test_forgot_password": [
+        ((0,), "not an Okta answer (server Apache): not replayed", APACHE),
+        ((1, 5, 9, 13, 17, 21, 25), ".credentials.emails: not in recording", REALM),
+        ((1, 5, 9, 13, 17, 21, 25), ".realmId: missing", REALM),
+    ],
+    "TestUsersResource.test_get_reset_password_link_for_user": [
+        ((2,), "status: 204 recorded, 200 served", DEACT_204),
+    ],
+    "TestUsersResource.test_suspend_user": [
+        ((5,), "status: 204 recorded, 200 served", DEACT_204),
+        ((4,), "[].credentials.recovery_question: missing", PREEXISTING),
+    ],
+    "TestUsersResource.test_update_user_profile": [
+        ((3,), "status: 204 recorded, 200 served", DEACT_204),
+    ],
+    "TestUsersResource.test_user_group_target_to_role": [
+        ((8,), "status: 204 recorded, 200 served", DEACT_204),
+        ((4,), "status: 200 recorded, 404 served", ROLES),
+        ((2,), "status: 201 recorded, 404 served", ROLES),
+        ((3, 6, 7), "status: 204 recorded, 404 served", ROLES),
+    ],
+}
 ALLOWED: list[Allowance] = [
-    Allowance(
-        "TestApplicationsResource.test_app_remove_assigned_user",
-        (7,),
-        "counter: apart from #6 when recorded, shared served",
-        DEACT_COUNTER,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_app_remove_assigned_user",
-        (6,),
-        "counter: shared with #1 when recorded, not served",
-        DEACT_COUNTER,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_app_update_assigned_user",
-        (6,),
-        "counter: apart from #5 when recorded, shared served",
-        DEACT_COUNTER,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_app_update_assigned_user",
-        (5,),
-        "counter: shared with #1 when recorded, not served",
-        DEACT_COUNTER,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_application_with_http_info_methods",
-        (0, 1, 4),
-        ".settings.emOptInStatus: missing",
-        EMOPT,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_assign_user_app",
-        (4,),
-        "counter: apart from #3 when recorded, shared served",
-        DEACT_COUNTER,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_assign_user_app",
-        (3,),
-        "counter: shared with #1 when recorded, not served",
-        DEACT_COUNTER,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_clone_app_key", (2, 3), "status: 201 recorded, 404 served", APP_KEYS
-    ),
-    Allowance(
-        "TestApplicationsResource.test_generate_app_key", (2,), "status: 200 recorded, 404 served", APP_KEYS
-    ),
-    Allowance(
-        "TestApplicationsResource.test_generate_app_key", (1,), "status: 201 recorded, 404 served", APP_KEYS
-    ),
-    Allowance("TestApplicationsResource.test_generate_csr", (1,), "status: 201 recorded, 404 served", CSRS),
-    Allowance(
-        "TestApplicationsResource.test_get_app_keys", (1, 2), "status: 200 recorded, 404 served", APP_KEYS
-    ),
-    Allowance(
-        "TestApplicationsResource.test_get_consent_grant",
-        (1, 2, 3),
-        "status: 200 recorded, 404 served",
-        GRANTS,
-    ),
-    Allowance("TestApplicationsResource.test_get_csr", (2,), "status: 200 recorded, 404 served", CSRS),
-    Allowance("TestApplicationsResource.test_get_csr", (1,), "status: 201 recorded, 404 served", CSRS),
-    Allowance(
-        "TestApplicationsResource.test_get_default_provisioning_connection_for_application",
-        (1,),
-        "status: 200 recorded, 404 served",
-        CONNECTIONS,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_get_default_provisioning_connection_for_application",
-        (0,),
-        "._links.help: missing",
-        SAML,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_get_default_provisioning_connection_for_application",
-        (0,),
-        "._links.metadata: missing",
-        SAML,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_get_default_provisioning_connection_for_application",
-        (0,),
-        ".credentials.signing.kid: missing",
-        SAML,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_get_default_provisioning_connection_for_application",
-        (0,),
-        ".settings.signOn: missing",
-        SAML,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_get_list_assign_users_app",
-        (8, 10),
-        "counter: apart from #7 when recorded, shared served",
-        DEACT_COUNTER,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_get_list_assign_users_app",
-        (9,),
-        "counter: apart from #8 when recorded, shared served",
-        DEACT_COUNTER,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_get_list_assign_users_app",
-        (10,),
-        "counter: apart from #9 when recorded, shared served",
-        DEACT_COUNTER,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_get_list_assign_users_app",
-        (7, 9),
-        "counter: shared with #1 when recorded, not served",
-        DEACT_COUNTER,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_get_list_assign_users_app",
-        (7, 9),
-        "counter: shared with #2 when recorded, not served",
-        DEACT_COUNTER,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_grant_consent_to_scope",
-        (1, 2),
-        "status: 200 recorded, 404 served",
-        GRANTS,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_list_app_keys", (1,), "status: 200 recorded, 404 served", APP_KEYS
-    ),
-    Allowance(
-        "TestApplicationsResource.test_list_applications_pagination_with_after",
-        (4,),
-        "[].credentials.signing.kid: missing",
-        PREEXISTING,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_list_applications_pagination_with_after",
-        (4,),
-        "[].settings.app.requestIntegration: not in recording",
-        PREEXISTING,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_list_applications_pagination_with_after",
-        (4,),
-        "[].settings.app.url: not in recording",
-        PREEXISTING,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_list_applications_pagination_with_after",
-        (4,),
-        "[].settings.notes: not in recording",
-        PREEXISTING,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_list_applications_pagination_with_after",
-        (4,),
-        "[].visibility.appLinks.admin: missing",
-        PREEXISTING,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_list_applications_pagination_with_after",
-        (4,),
-        "[].visibility.appLinks.login: not in recording",
-        PREEXISTING,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_list_applications_pagination_with_after",
-        (4,),
-        "[].visibility.autoLaunch: not in recording",
-        PREEXISTING,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_list_applications_pagination_with_after",
-        (1,),
-        "errorCode: 'E0000001' recorded, None served",
-        QUOTA,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_list_applications_pagination_with_after",
-        (1,),
-        "errorSummary: 'Api validation failed: generalSettings' recorded, None served",
-        QUOTA,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_list_applications_pagination_with_after",
-        (1,),
-        "status: 400 recorded, 200 served",
-        QUOTA,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_list_applications_with_http_info",
-        (0,),
-        ".settings.emOptInStatus: missing",
-        EMOPT,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_list_applications_with_http_info",
-        (1,),
-        "[].settings.emOptInStatus: missing",
-        EMOPT,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_list_applications_with_query_parameters",
-        (7,),
-        "[]: recorded items, none served",
-        PREEXISTING,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_replace_application",
-        (0, 1, 2),
-        ".settings.emOptInStatus: missing",
-        EMOPT,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_revoke_consent_grant",
-        (1, 2, 3, 5),
-        "status: 200 recorded, 404 served",
-        GRANTS,
-    ),
-    Allowance(
-        "TestApplicationsResource.test_revoke_consent_grant", (4,), "status: 204 recorded, 404 served", GRANTS
-    ),
-    Allowance("TestApplicationsResource.test_revoke_csr", (2, 4), "status: 200 recorded, 404 served", CSRS),
-    Allowance("TestApplicationsResource.test_revoke_csr", (1,), "status: 201 recorded, 404 served", CSRS),
-    Allowance("TestApplicationsResource.test_revoke_csr", (3,), "status: 204 recorded, 404 served", CSRS),
-    Allowance(
-        "TestGroupsResource.test_group_roles_operations", (3, 5), "status: 200 recorded, 404 served", ROLES
-    ),
-    Allowance(
-        "TestGroupsResource.test_group_roles_operations", (1, 2), "status: 201 recorded, 404 served", ROLES
-    ),
-    Allowance(
-        "TestGroupsResource.test_group_roles_operations", (4,), "status: 204 recorded, 404 served", ROLES
-    ),
-    Allowance(
-        "TestGroupsResource.test_group_rule_operations",
-        (12,),
-        "counter: apart from #11 when recorded, shared served",
-        DEACT_COUNTER,
-    ),
-    Allowance(
-        "TestGroupsResource.test_group_rule_operations",
-        (11,),
-        "counter: shared with #0 when recorded, not served",
-        DEACT_COUNTER,
-    ),
-    Allowance(
-        "TestGroupsResource.test_group_rule_operations", (4,), "[]: recorded items, none served", PREEXISTING
-    ),
-    Allowance(
-        "TestGroupsResource.test_group_rule_operations", (5, 7), "status: 200 recorded, 404 served", RULES
-    ),
-    Allowance(
-        "TestGroupsResource.test_group_rule_operations", (2,), "status: 200 recorded, 405 served", RULES
-    ),
-    Allowance(
-        "TestGroupsResource.test_group_rule_operations", (14,), "status: 202 recorded, 404 served", RULES
-    ),
-    Allowance(
-        "TestGroupsResource.test_group_rule_operations",
-        (3, 6, 8, 10),
-        "status: 204 recorded, 404 served",
-        RULES,
-    ),
-    Allowance("TestGroupsResource.test_group_target_add", (4,), "status: 200 recorded, 404 served", ROLES),
-    Allowance("TestGroupsResource.test_group_target_add", (2,), "status: 201 recorded, 404 served", ROLES),
-    Allowance("TestGroupsResource.test_group_target_add", (3,), "status: 204 recorded, 404 served", ROLES),
-    Allowance(
-        "TestGroupsResource.test_group_target_remove", (6, 8), "status: 200 recorded, 404 served", ROLES
-    ),
-    Allowance("TestGroupsResource.test_group_target_remove", (3,), "status: 201 recorded, 404 served", ROLES),
-    Allowance(
-        "TestGroupsResource.test_group_target_remove", (4, 5, 7), "status: 204 recorded, 404 served", ROLES
-    ),
-    Allowance(
-        "TestGroupsResource.test_group_users_operations", (6,), "status: 204 recorded, 200 served", DEACT_204
-    ),
-    Allowance("TestGroupsResource.test_remove_group", (6,), "status: 204 recorded, 200 served", DEACT_204),
-    Allowance("TestUsersResource.test_activate_user", (3,), "status: 204 recorded, 200 served", DEACT_204),
-    Allowance(
-        "TestUsersResource.test_activate_user", (2,), "[].credentials.recovery_question: missing", PREEXISTING
-    ),
-    Allowance(
-        "TestUsersResource.test_assign_user_to_role", (5,), "status: 204 recorded, 200 served", DEACT_204
-    ),
-    Allowance(
-        "TestUsersResource.test_assign_user_to_role", (2, 4), "status: 200 recorded, 404 served", ROLES
-    ),
-    Allowance("TestUsersResource.test_assign_user_to_role", (1,), "status: 201 recorded, 404 served", ROLES),
-    Allowance("TestUsersResource.test_assign_user_to_role", (3,), "status: 204 recorded, 404 served", ROLES),
-    Allowance(
-        "TestUsersResource.test_change_recovery_question", (4,), "status: 204 recorded, 200 served", DEACT_204
-    ),
-    Allowance(
-        "TestUsersResource.test_change_user_password", (3,), "status: 204 recorded, 200 served", DEACT_204
-    ),
-    Allowance(
-        "TestUsersResource.test_comprehensive_user_lifecycle",
-        (10,),
-        "[].profile.displayName: not in recording",
-        PREEXISTING,
-    ),
-    Allowance(
-        "TestUsersResource.test_comprehensive_user_lifecycle",
-        (10,),
-        "[].profile.nickName: not in recording",
-        PREEXISTING,
-    ),
-    Allowance("TestUsersResource.test_create_get_user", (3,), "status: 204 recorded, 200 served", DEACT_204),
-    Allowance(
-        "TestUsersResource.test_expire_password_get_temporary",
-        (2,),
-        "status: 204 recorded, 200 served",
-        DEACT_204,
-    ),
-    Allowance(
-        "TestUsersResource.test_forgot_password",
-        (0,),
-        "not an Okta answer (server Apache): not replayed",
-        APACHE,
-    ),
-    Allowance(
-        "TestUsersResource.test_forgot_password",
-        (1, 5, 9, 13, 17, 21, 25),
-        ".credentials.emails: not in recording",
-        REALM,
-    ),
-    Allowance(
-        "TestUsersResource.test_forgot_password", (1, 5, 9, 13, 17, 21, 25), ".realmId: missing", REALM
-    ),
-    Allowance(
-        "TestUsersResource.test_get_reset_password_link_for_user",
-        (2,),
-        "status: 204 recorded, 200 served",
-        DEACT_204,
-    ),
-    Allowance("TestUsersResource.test_suspend_user", (5,), "status: 204 recorded, 200 served", DEACT_204),
-    Allowance(
-        "TestUsersResource.test_suspend_user", (4,), "[].credentials.recovery_question: missing", PREEXISTING
-    ),
-    Allowance(
-        "TestUsersResource.test_update_user_profile", (3,), "status: 204 recorded, 200 served", DEACT_204
-    ),
-    Allowance(
-        "TestUsersResource.test_user_group_target_to_role",
-        (8,),
-        "status: 204 recorded, 200 served",
-        DEACT_204,
-    ),
-    Allowance(
-        "TestUsersResource.test_user_group_target_to_role", (4,), "status: 200 recorded, 404 served", ROLES
-    ),
-    Allowance(
-        "TestUsersResource.test_user_group_target_to_role", (2,), "status: 201 recorded, 404 served", ROLES
-    ),
-    Allowance(
-        "TestUsersResource.test_user_group_target_to_role",
-        (3, 6, 7),
-        "status: 204 recorded, 404 served",
-        ROLES,
-    ),
+    Allowance(cassette, steps, difference, reason)
+    for cassette, entries in _BY_CASSETTE.items()
+    for steps, difference, reason in entries
 ]
