@@ -81,7 +81,7 @@ def _begin(emu: Emulator, user: UserRecord, op: str, req: ApiRequest, delay: flo
     asyncio.get_running_loop().call_later(delay, emu.settle)  # lands even if no request comes
 
 
-async def _lifecycle_async(emu: Emulator, req: ApiRequest, user: UserRecord, op: str) -> ApiResponse | None:
+def _lifecycle_async(emu: Emulator, req: ApiRequest, user: UserRecord, op: str) -> ApiResponse | None:
     """With `lifecycle_delay_s`: deactivation answers at once and lands later; activation answers
     once it has landed, and meanwhile the user is `transitioningToStatus` (FACTS §2: activate
     takes no `Prefer: respond-async`). None for the other operations (they are synchronous)."""
@@ -104,7 +104,7 @@ async def lifecycle(emu: Emulator, req: ApiRequest) -> ApiResponse:
     op = req.params["op"]
     user = find_user(emu.org, req.params["id"])
     if emu.settings.lifecycle_delay_s:
-        deferred = await _lifecycle_async(emu, req, user, op)
+        deferred = _lifecycle_async(emu, req, user, op)
         if deferred is not None:
             return deferred
     if op == "reset_factors":
