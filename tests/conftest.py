@@ -8,6 +8,9 @@
 - `kafka_topics`: factory `kafka_topics(*names, partitions=3) -> list[str]` that creates topics
   with names unique to this test (a suffix is added) and returns the real names.
 
+At the end of the session every response an Okta emulator served is checked against Okta's
+OpenAPI spec (tests/emulator/spec_session.py); a violation fails the run.
+
 Mark tests that use them `@pytest.mark.postgres` / `@pytest.mark.kafka`. A server that cannot
 start fails the test with the reason (nothing is skipped). Consumers in tests should pass
 `**servers.FAST_GROUP` to aiokafka (Tansu joins groups slowly with default timeouts).
@@ -21,6 +24,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from . import servers
+from .emulator.spec_session import pytest_configure, pytest_sessionfinish  # noqa: F401  (session spec check)
 
 
 @pytest.fixture(scope="session")

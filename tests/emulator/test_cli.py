@@ -24,6 +24,8 @@ def test_cli_flags_banner_and_clean_stop(tmp_path: Path) -> None:
         "--concurrency-limit", "9", "--background-load", "0.1", "--seed", "4", "--error-rate", "0.0",
         "--storm-every-s", "0", "--latency-ms", "0", "--activation-url-style", "classic",
         "--no-identity-sources", "--identity-source-users-per-minute", "500", "--identity-source-activate",
+        "--rate-limit-layout", "2020", "--count-rejected-429", "--search-lag-s", "0.5",
+        "--lifecycle-delay-s", "0.25", "--exchange-log", str(tmp_path / "exchanges"),
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -40,10 +42,14 @@ def test_cli_flags_banner_and_clean_stop(tmp_path: Path) -> None:
         assert settings["activation_url_style"] == "classic"
         assert settings["identity_sources"] is False and settings["identity_source_activate"] is True
         assert settings["identity_source_users_per_minute"] == 500
+        assert settings["rate_limit_layout"] == "2020" and settings["count_rejected_429"] is True
+        assert (settings["search_lag_s"], settings["lifecycle_delay_s"]) == (0.5, 0.25)
+        assert settings["exchange_log"] == str(tmp_path / "exchanges")
         stats = EmulatorAdmin(url.group(0)).stats(windows=False)
         assert stats["rate_limit"]["token_limits"]["users"] == 5
         r = httpx.get(f"{url.group(0)}/api/v1/users", headers={"Authorization": "SSWS cli-token"})
         assert r.status_code == 200
+        assert len(list((tmp_path / "exchanges").glob("*.jsonl"))) == 1
     finally:
         proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 10

@@ -101,3 +101,29 @@ def test_app_lifecycle_and_assignments(client: httpx.Client) -> None:
     assert client.get(f"/api/v1/apps/{app['id']}/users").json() == []
     client.post(f"/api/v1/apps/{app['id']}/lifecycle/deactivate")
     assert client.delete(f"/api/v1/apps/{app['id']}").status_code == 204
+
+
+def test_catalog_app_without_sign_on_mode_and_expand(client: httpx.Client) -> None:
+    """As recorded from Okta: a `bookmark` app needs no signOnMode, and `expand` takes only
+    `user/{id}` (CASS test_application_with_http_info_methods,
+    test_list_applications_with_query_parameters)."""
+    body = {
+        "name": "bookmark",
+        "label": "Intranet",
+        "settings": {"app": {"url": "https://intra.example.com/"}},
+    }
+    created = client.post("/api/v1/apps", json=body)
+    assert created.status_code == 200, created.text
+    assert created.json()["signOnMode"] == "BOOKMARK"
+    unknown = client.post("/api/v1/apps", json={"name": "no_such_catalog_app", "label": "X"})
+    assert unknown.status_code == 400
+    assert unknown.json()["errorCauses"][0]["errorSummary"].startswith("signOnMode:")
+    malformed = client.get("/api/v1/apps", params={"expand": "user/id,group/id"})
+    assert malformed.status_code == 400
+    assert malformed.json()["errorSummary"] == "Api validation failed: RequestParams"
+    assert malformed.json()["errorCauses"] == [{"errorSummary": "Expand query is malformed."}]
+    user_id = client.post("/api/v1/users", json=new_user("e@example.com")).json()["id"]
+    fine = client.get(
+        "/api/v1/apps", params={"expand": f"user/{user_id}", "filter": f'id eq "{created.json()["id"]}"'}
+    )
+    assert fine.status_code == 200 and len(fine.json()) == 1

@@ -11,37 +11,114 @@ import pytest
 
 from idsync.emulator.okta import EmulatorAdmin
 from idsync.emulator.okta.clock import ManualClock
-from idsync.emulator.okta.ratelimit import RateLimiter, classify, format_reset
+from idsync.emulator.okta.ratelimit import Layout, RateLimiter, classify, format_reset
 from idsync.emulator.okta.server import EmulatorThread
+from idsync.emulator.okta.settings import EmulatorSettings
 
 from .conftest import EmulatorFactory, new_user
 
+# Which calls share a counter, as recorded (FACTS §4): the 2025 developer org (CASS test_reset_factors,
+# test_comprehensive_user_lifecycle, test_list_app_links, test_application_with_http_info_methods)
+# and the 2020 test org (CASS test_create_get_user, test_update_user_profile,
+# test_activate_deactivate_delete_app).
+_COMMON = [
+    ("POST", "/api/v1/users", "users"),
+    ("GET", "/api/v1/users", "users"),
+    ("POST", "/api/v1/users/00u1/lifecycle/activate", "users"),
+    ("POST", "/api/v1/users/00u1/lifecycle/suspend", "users"),
+    ("POST", "/api/v1/users/00u1/lifecycle/reset_factors", "users"),
+    ("GET", "/api/v1/users/00u1/groups", "users"),
+    ("DELETE", "/api/v1/users/00u1/sessions", "users"),
+    ("POST", "/api/v1/users/00u1/credentials/change_password", "users"),
+    ("DELETE", "/api/v1/users/00u1", "users.id"),
+    ("POST", "/api/v1/users/00u1", "users.id"),
+    ("PUT", "/api/v1/users/00u1", "users.id"),
+    ("GET", "/api/v1/users/a@b.co", "users.get"),
+    ("POST", "/api/v1/apps", "apps"),
+    ("POST", "/api/v1/apps/0oa1/users", "apps"),
+    ("POST", "/api/v1/apps/0oa1/lifecycle/deactivate", "apps"),
+    ("PUT", "/api/v1/apps/0oa1", "apps.id"),
+    ("DELETE", "/api/v1/apps/0oa1", "apps.id"),
+    ("POST", "/api/v1/groups", "groups"),
+    ("PUT", "/api/v1/groups/00g1/users/00u1", "groups"),
+    ("DELETE", "/api/v1/groups/00g1", "groups.id"),
+    ("GET", "/api/v1/eventHooks", "api"),
+    ("GET", "/api/v1/logs", "logs"),
+]
+_2025 = [
+    ("POST", "/api/v1/users/00u1/lifecycle/deactivate", "users"),
+    ("GET", "/api/v1/apps/0oa1", "apps.get"),
+]
+_2020 = [
+    ("POST", "/api/v1/users/00u1/lifecycle/deactivate", "users.id"),
+    ("GET", "/api/v1/apps/0oa1", "apps.id"),
+]
+
 
 @pytest.mark.parametrize(
-    ("method", "path", "bucket"),
-    [
-        ("POST", "/api/v1/users", "users"),
-        ("GET", "/api/v1/users", "users"),
-        ("POST", "/api/v1/users/00u1/lifecycle/activate", "users"),  # observed with create/list (CASS 2020)
-        ("POST", "/api/v1/users/00u1/lifecycle/suspend", "users"),
-        ("GET", "/api/v1/users/00u1/groups", "users"),
-        ("POST", "/api/v1/users/00u1/lifecycle/deactivate", "users.id"),  # observed with DELETE (CASS 2020)
-        ("DELETE", "/api/v1/users/00u1", "users.id"),
-        ("POST", "/api/v1/users/00u1", "users.id"),
-        ("PUT", "/api/v1/users/00u1", "users.id"),
-        ("GET", "/api/v1/users/a@b.co", "users.get"),
-        ("POST", "/api/v1/apps", "apps"),
-        ("POST", "/api/v1/apps/0oa1/users", "apps"),
-        ("GET", "/api/v1/apps/0oa1", "apps.id"),
-        ("POST", "/api/v1/groups", "groups"),
-        ("PUT", "/api/v1/groups/00g1/users/00u1", "groups"),
-        ("DELETE", "/api/v1/groups/00g1", "groups.id"),
-        ("GET", "/api/v1/eventHooks", "api"),
-        ("GET", "/api/v1/logs", "logs"),
-    ],
+    ("layout", "method", "path", "bucket"),
+    [("2025", *c) for c in _COMMON + _2025] + [("2020", *c) for c in _COMMON + _2020],
 )
-def test_bucket_of_each_endpoint(method: str, path: str, bucket: str) -> None:
-    assert classify(method, path) == bucket
+def test_bucket_of_each_endpoint(layout: Layout, method: str, path: str, bucket: str) -> None:
+    assert classify(method, path, layout) == bucket
+
+
+def test_2025_is_the_default_layout() -> None:
+    assert EmulatorSettings().rate_limit_layout == "2025"
+    assert classify("POST", "/api/v1/users/00u1/lifecycle/deactivate") == "users"
+    with pytest.raises(ValueError, match="rate_limit_layout"):
+        EmulatorSettings(rate_limit_layout="2019")  # type: ignore[arg-type]
+    assert EmulatorSettings.from_dict({"rate_limit_layout": 2020}).rate_limit_layout == "2020"
+
+
+def _counters(emu: EmulatorThread) -> list[tuple[str, str, str]]:
+    """(call, X-Rate-Limit-Limit, X-Rate-Limit-Remaining) of a user's life, over HTTP."""
+    seen: list[tuple[str, str, str]] = []
+    with httpx.Client(base_url=emu.url, headers={"Authorization": f"SSWS {emu.token}"}) as c:
+
+        def call(name: str, method: str, path: str, **kw: object) -> httpx.Response:
+            r = c.request(method, path, **kw)  # type: ignore[arg-type]
+            assert r.status_code < 300, r.text
+            seen.append((name, r.headers["x-rate-limit-limit"], r.headers["x-rate-limit-remaining"]))
+            return r
+
+        created = call("create", "POST", "/api/v1/users?activate=false", json=new_user("x@example.com"))
+        uid = created.json()["id"]
+        call("get", "GET", f"/api/v1/users/{uid}")
+        call("activate", "POST", f"/api/v1/users/{uid}/lifecycle/activate?sendEmail=false")
+        call("update", "POST", f"/api/v1/users/{uid}", json={"profile": {"firstName": "Y"}})
+        call("groups", "GET", f"/api/v1/users/{uid}/groups")
+        call("deactivate", "POST", f"/api/v1/users/{uid}/lifecycle/deactivate")
+        call("delete", "DELETE", f"/api/v1/users/{uid}")
+    return seen
+
+
+def test_2025_layout_counts_lifecycle_with_create_over_http(emulator_factory: EmulatorFactory) -> None:
+    emu = emulator_factory(limits={"users": 50, "users.id": 40, "users.get": 30}, token_share=1.0)
+    assert _counters(emu) == [
+        ("create", "50", "49"),
+        ("get", "30", "29"),
+        ("activate", "50", "48"),
+        ("update", "40", "39"),
+        ("groups", "50", "47"),
+        ("deactivate", "50", "46"),  # with create (2025), not with DELETE
+        ("delete", "40", "38"),
+    ]
+
+
+def test_2020_layout_counts_deactivate_with_delete_over_http(emulator_factory: EmulatorFactory) -> None:
+    emu = emulator_factory(
+        limits={"users": 50, "users.id": 40, "users.get": 30}, token_share=1.0, rate_limit_layout="2020"
+    )
+    assert _counters(emu) == [
+        ("create", "50", "49"),
+        ("get", "30", "29"),
+        ("activate", "50", "48"),
+        ("update", "40", "39"),
+        ("groups", "50", "47"),
+        ("deactivate", "40", "38"),
+        ("delete", "40", "37"),
+    ]
 
 
 def test_enterprise_defaults_and_token_share() -> None:
@@ -142,17 +219,18 @@ def test_manual_clock_moves_windows(emulator_factory: EmulatorFactory) -> None:
 
 def test_time_scale_shortens_the_minute(emulator_factory: EmulatorFactory) -> None:
     emu = emulator_factory(limits={"users": 3}, token_share=1.0, time_scale=0.01)
-    headers = {"Authorization": f"SSWS {emu.token}"}
-    answers = [httpx.get(f"{emu.url}/api/v1/users", headers=headers) for _ in range(4)]
-    if answers[-1].status_code == 200:  # a 0.6 s window may have rolled over in between; use a fresh one
-        answers = [httpx.get(f"{emu.url}/api/v1/users", headers=headers) for _ in range(4)]
-    refused = answers[-1]
-    assert refused.status_code == 429
-    reset = float(refused.headers["x-rate-limit-reset"])
-    assert "." in refused.headers["x-rate-limit-reset"]  # fractional epoch with a time scale
-    assert reset - time.time() <= 0.61
-    time.sleep(max(0.0, reset - time.time()) + 0.02)  # wait for the announced reset, then it must work
-    assert httpx.get(f"{emu.url}/api/v1/users", headers=headers).status_code == 200
+    with httpx.Client(base_url=emu.url, headers={"Authorization": f"SSWS {emu.token}"}) as c:
+        for _ in range(5):  # on a loaded machine a 0.6 s window may roll over in between: a fresh one
+            answers = [c.get("/api/v1/users") for _ in range(4)]
+            if answers[-1].status_code == 429:
+                break
+        refused = answers[-1]
+        assert refused.status_code == 429
+        reset = float(refused.headers["x-rate-limit-reset"])
+        assert "." in refused.headers["x-rate-limit-reset"]  # fractional epoch with a time scale
+        assert reset - time.time() <= 0.61
+        time.sleep(max(0.0, reset - time.time()) + 0.02)  # wait for the announced reset, then it must work
+        assert c.get("/api/v1/users").status_code == 200
 
 
 def test_concurrency_limit_answers_429_with_zero_headers(emulator_factory: EmulatorFactory) -> None:
@@ -199,3 +277,38 @@ def test_background_load_shows_in_remaining_over_http(emulator_factory: Emulator
     assert httpx.get(f"{emu.url}/api/v1/users", headers=headers).headers["x-rate-limit-remaining"] == "99"
     clock.advance(30.0)  # other applications have used 25 of the org's 100 calls by now
     assert httpx.get(f"{emu.url}/api/v1/users", headers=headers).headers["x-rate-limit-remaining"] == "73"
+
+
+@pytest.mark.parametrize(("counted", "other_app"), [(False, [200, 200, 429]), (True, [429, 429, 429])])
+def test_429s_count_against_the_org_bucket_when_asked(
+    emulator_factory: EmulatorFactory, counted: bool, other_app: list[int]
+) -> None:
+    """Token A spends its half of the org's 4 calls, then insists: with `count_rejected_429` its
+    refused calls use up the org's other half too, and the other application gets nothing."""
+    emu = emulator_factory(limits={"users": 4}, extra_tokens=("other-app",), count_rejected_429=counted)
+
+    def get(token: str) -> httpx.Response:
+        return httpx.get(f"{emu.url}/api/v1/users", headers={"Authorization": f"SSWS {token}"})
+
+    mine = [get(emu.token) for _ in range(4)]
+    assert [r.status_code for r in mine] == [200, 200, 429, 429]
+    assert [r.headers["x-rate-limit-remaining"] for r in mine] == ["1", "0", "0", "0"]
+    assert [get("other-app").status_code for _ in range(3)] == other_app
+    [users] = [w for w in EmulatorAdmin(emu.url).stats()["rate_limit_windows"] if w["bucket"] == "users"]
+    assert users["calls"] == (7 if counted else 4)
+
+
+def test_storm_429s_are_counted_when_asked(emulator_factory: EmulatorFactory) -> None:
+    clock = ManualClock(1_767_225_600.0)
+    emu = emulator_factory(
+        clock=clock,
+        limits={"users": 10},
+        token_share=1.0,
+        count_rejected_429=True,
+        faults={"storm_every_s": 100.0, "storm_duration_s": 5.0},
+    )
+    headers = {"Authorization": f"SSWS {emu.token}"}
+    assert [httpx.get(f"{emu.url}/api/v1/users", headers=headers).status_code for _ in range(3)] == [429] * 3
+    clock.advance(6.0)  # the storm is over, its three 429s were counted in the window
+    r = httpx.get(f"{emu.url}/api/v1/users", headers=headers)
+    assert (r.status_code, r.headers["x-rate-limit-remaining"]) == (200, "6")

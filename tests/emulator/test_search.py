@@ -8,12 +8,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from idsync.emulator.okta.clock import ManualClock
 from idsync.emulator.okta.errors import OktaError
 from idsync.emulator.okta.queries import USER_FILTER, USER_SEARCH
 from idsync.emulator.okta.search import And, Compare, Not, Or, compile_predicate, parse
 
-from .conftest import EmulatorFactory, new_user
+from .conftest import new_user
 
 
 def test_parse_comparison_and_case_insensitive_operators() -> None:
@@ -219,17 +218,3 @@ def test_limit_is_clamped_to_200(client: httpx.Client) -> None:
     assert "limit=200" in r.headers["link"]
     r = client.get("/api/v1/users?limit=zero")
     assert (r.status_code, r.json()["errorCode"]) == (400, "E0000001")
-
-
-def test_search_lags_behind_writes_when_asked(emulator_factory: EmulatorFactory) -> None:
-    clock = ManualClock()
-    emu = emulator_factory(clock=clock, search_lag_s=1.0)
-    with httpx.Client(base_url=emu.url, headers={"Authorization": f"SSWS {emu.token}"}) as c:
-        c.post("/api/v1/users", json=new_user("lag@example.com", password=True))
-        search = {"search": 'profile.login eq "lag@example.com"'}
-        by_filter = {"filter": 'profile.login eq "lag@example.com"'}
-        assert c.get("/api/v1/users", params=search).json() == []  # eventually consistent (L-USERS)
-        assert len(c.get("/api/v1/users", params=by_filter).json()) == 1
-        assert c.get("/api/v1/users/lag@example.com").status_code == 200
-        clock.advance(1.0)
-        assert len(c.get("/api/v1/users", params=search).json()) == 1

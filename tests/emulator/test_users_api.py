@@ -201,3 +201,22 @@ def test_ambiguous_shortname_is_not_found(client: httpx.Client) -> None:
     assert client.get("/api/v1/users/john").status_code == 200
     client.post("/api/v1/users", json=new_user("john@b.example.com", password=True))
     assert client.get("/api/v1/users/john").status_code == 404  # "as long as it is unambiguous" (SPEC)
+
+
+def test_doubled_slashes_forgot_password_blocks_and_grants(
+    client: httpx.Client, admin: EmulatorAdmin
+) -> None:
+    """As recorded (CASS test_forgot_password, test_list_user_blocks, test_revoke_user_grants)."""
+    user = client.post(f"{client.base_url}//api/v1/users", json=new_user("f@example.com", password=True))
+    assert user.status_code == 200  # Okta's nginx merges repeated slashes
+    uid = user.json()["id"]
+    link = client.post(f"/api/v1/users/{uid}/credentials/forgot_password", params={"sendEmail": "false"})
+    assert link.status_code == 200
+    assert link.json()["resetPasswordUrl"].startswith(f"{client.base_url}/signin/reset-password/")
+    mailed = client.post(f"/api/v1/users/{uid}/credentials/forgot_password")
+    assert (mailed.status_code, mailed.json()) == (200, {})
+    assert [e["kind"] for e in admin.outbox() if e["userId"] == uid] == ["password_reset"]
+    blocks = client.get(f"/api/v1/users/{uid}/blocks")
+    assert (blocks.status_code, blocks.json()["errorCode"]) == (401, "E0000015")
+    assert client.delete(f"/api/v1/users/{uid}/grants").status_code == 204
+    assert client.delete("/api/v1/users/00unknown0000000000x/grants").status_code == 404

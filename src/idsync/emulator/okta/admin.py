@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from idsync.emulator.okta.clock import iso_timestamp
 from idsync.emulator.okta.emulator import Emulator
-from idsync.emulator.okta.models import UserRecord
+from idsync.emulator.okta.models import UserRecord, transitioning_to
 from idsync.emulator.okta.render import outbox_json
 from idsync.emulator.okta.seed import seed_users
 
@@ -24,6 +24,7 @@ __all__ = ["admin_routes"]
 
 def _emu(request: Request) -> Emulator:
     emu: Emulator = request.app.state.emulator
+    emu.settle()  # what an admin reads includes the asynchronous transitions that have landed
     return emu
 
 
@@ -121,6 +122,7 @@ def _user_summary(emu: Emulator, user: UserRecord) -> dict[str, Any]:
         "created": iso_timestamp(user.created),
         "lastUpdated": iso_timestamp(user.last_updated),
         "groups": sorted(emu.state.user_groups.get(user.id, set())),
+        **({"transitioningToStatus": t} if (t := transitioning_to(user)) else {}),
     }
 
 

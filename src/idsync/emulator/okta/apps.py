@@ -30,6 +30,18 @@ _SIGN_ON_MODES = {
     "SECURE_PASSWORD_STORE",
     "WS_FEDERATION",
 }
+# The sign-on mode of catalog apps sent without one, as Okta answered for them (CASS
+# test_application_with_http_info_methods: a `bookmark` app without signOnMode is created
+# BOOKMARK; the other pairs as recorded in test_create_*_app and the app lists).
+_CATALOG_SIGN_ON = {
+    "bookmark": "BOOKMARK",
+    "oidc_client": "OPENID_CONNECT",
+    "template_basic_auth": "BASIC_AUTH",
+    "template_sps": "SECURE_PASSWORD_STORE",
+    "template_swa": "BROWSER_PLUGIN",
+    "template_swa3field": "BROWSER_PLUGIN",
+    "okta_org2org": "SAML_2_0",
+}
 _NO_SECRET = {"none", "private_key_jwt"}
 _NO_REDIRECT_GRANTS = {"client_credentials", "password", "urn:ietf:params:oauth:grant-type:token-exchange"}
 
@@ -38,17 +50,31 @@ def _invalid(field: str, cause: str) -> OktaError:
     return OktaError.api_validation(field, f"{field}: {cause}")
 
 
+def _defaults(node: dict[str, Any], key: str, defaults: dict[str, Any]) -> None:
+    """Fill in what the client left out, nested objects included (a PUT of `{"selfService": false}`
+    is answered with Okta's `errorRedirectUrl`/`loginRedirectUrl` too, CASS test_replace_application)."""
+    value = node.setdefault(key, copy.deepcopy(defaults))
+    if not isinstance(value, dict):
+        return
+    for name, default in defaults.items():
+        if isinstance(default, dict):
+            _defaults(value, name, default)
+        else:
+            value.setdefault(name, default)
+
+
 def _complete(org: Org, app_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     body = copy.deepcopy(body)
+    if "signOnMode" not in body and body.get("name") in _CATALOG_SIGN_ON:
+        body["signOnMode"] = _CATALOG_SIGN_ON[body["name"]]
     mode = body.get("signOnMode")
     if mode not in _SIGN_ON_MODES:
         raise _invalid("signOnMode", f"Invalid sign on mode {mode!r}")
     if not isinstance(body.get("label"), str) or not body["label"].strip():
         raise _invalid("label", "The field cannot be left blank")
     body.setdefault("name", "oidc_client" if mode == "OPENID_CONNECT" else "bookmark")
-    body.setdefault(
-        "accessibility", {"selfService": False, "errorRedirectUrl": None, "loginRedirectUrl": None}
-    )
+    accessibility = {"selfService": False, "errorRedirectUrl": None, "loginRedirectUrl": None}
+    _defaults(body, "accessibility", accessibility)
     oidc = mode == "OPENID_CONNECT"
     body.setdefault(
         "visibility",
@@ -69,9 +95,8 @@ def _complete(org: Org, app_id: str, body: dict[str, Any]) -> tuple[dict[str, An
     body.setdefault("universalLogout", None)
     settings.setdefault("app", {})
     # Defaults as recorded from a 2025 org (CASS test_list_applications_pagination_with_after).
-    settings.setdefault(
-        "notifications", {"vpn": {"network": {"connection": "DISABLED"}, "message": None, "helpUrl": None}}
-    )
+    vpn = {"network": {"connection": "DISABLED"}, "message": None, "helpUrl": None}
+    _defaults(settings, "notifications", {"vpn": vpn})
     settings.setdefault("manualProvisioning", False)
     settings.setdefault("implicitAssignment", False)
     settings.setdefault("notes", {"admin": None, "enduser": None})

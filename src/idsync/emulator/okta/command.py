@@ -60,6 +60,12 @@ def okta(
     ] = None,
     limits_file: Annotated[Path | None, typer.Option(help="JSON/TOML file with a 'limits' table.")] = None,
     concurrency_limit: Annotated[int | None, typer.Option(help="Max in-flight requests (Okta: 75).")] = None,
+    rate_limit_layout: Annotated[
+        str | None, typer.Option(help="Which calls share a counter: 2025 (default) or 2020 (as recorded).")
+    ] = None,
+    count_rejected_429: Annotated[
+        bool | None, typer.Option(help="Count requests answered 429 in their bucket too.")
+    ] = None,
     background_load: Annotated[
         float | None, typer.Option(help="Fraction of each org bucket used by other applications.")
     ] = None,
@@ -68,7 +74,15 @@ def okta(
         str | None, typer.Option(help="SQLite file keeping the org across restarts.")
     ] = None,
     record_exchanges: Annotated[bool | None, typer.Option(help="Record every /api/v1 exchange.")] = None,
-    search_lag_s: Annotated[float | None, typer.Option(help="search= lags behind writes by this.")] = None,
+    search_lag_s: Annotated[
+        float | None, typer.Option(help="User lists show users as they were this long ago.")
+    ] = None,
+    lifecycle_delay_s: Annotated[
+        float | None, typer.Option(help="Asynchronous lifecycle: deactivation/activation take this long.")
+    ] = None,
+    exchange_log: Annotated[
+        str | None, typer.Option(help="Directory for a JSON-lines log of distinct responses (spec checks).")
+    ] = None,
     hook_timeout_s: Annotated[float | None, typer.Option(help="Event hook timeout (Okta: 3 s).")] = None,
     activation_url_style: Annotated[
         str | None, typer.Option(help="identity_engine (/tokens/T/verify) or classic (/welcome/T).")
@@ -137,6 +151,10 @@ def okta(
         "state_file",
         "record_exchanges",
         "search_lag_s",
+        "rate_limit_layout",
+        "count_rejected_429",
+        "lifecycle_delay_s",
+        "exchange_log",
         "hook_timeout_s",
         "activation_url_style",
         "session_lifetime_s",

@@ -7,12 +7,14 @@ and `reset()` has one place that knows what "everything" is.
 from __future__ import annotations
 
 from idsync.emulator.okta.clock import Clock, SystemClock
+from idsync.emulator.okta.exchange_log import ExchangeLog
 from idsync.emulator.okta.faults import FaultInjector
 from idsync.emulator.okta.hooks import HookDispatcher
 from idsync.emulator.okta.ids import IdFactory
 from idsync.emulator.okta.idsources import IdentitySources
 from idsync.emulator.okta.idsources_import import ImportProcessor
 from idsync.emulator.okta.journal import open_journal
+from idsync.emulator.okta.lag import ListLag
 from idsync.emulator.okta.org import Org
 from idsync.emulator.okta.ratelimit import RateLimiter
 from idsync.emulator.okta.routes_apps import ROUTES as APP_ROUTES
@@ -25,6 +27,7 @@ from idsync.emulator.okta.routing import Router
 from idsync.emulator.okta.settings import EmulatorSettings, FaultSettings
 from idsync.emulator.okta.state import OrgState
 from idsync.emulator.okta.stats import Recorder, Stats
+from idsync.emulator.okta.transitions import Transitions
 
 __all__ = ["Emulator"]
 
@@ -36,6 +39,8 @@ class Emulator:
         self.ids = IdFactory(settings.seed)
         self.state = OrgState(open_journal(settings.state_file))
         self.state.load()
+        if settings.search_lag_s:
+            self.state.lag = ListLag(self.clock.now, settings.search_lag_s)
         self.org = Org(settings, self.clock, self.ids, self.state)
         self.org.ensure_defaults()
         self.hooks = HookDispatcher(
@@ -50,10 +55,13 @@ class Emulator:
         self.identity_sources = IdentitySources(self.org)
         self.identity_sources.load()
         self.imports = ImportProcessor(self.identity_sources)
+        self.transitions = Transitions(self.org)
+        self.transitions.rebuild()
         self.limiter = self._new_limiter()
         self.faults = FaultInjector(settings.faults, settings.seed, self.clock.now())
         self.stats = Stats()
         self.recorder = Recorder(settings.record_exchanges)
+        self.exchange_log = ExchangeLog.from_settings(settings.exchange_log)
         self.router = Router(
             [*USER_ROUTES, *GROUP_ROUTES, *APP_ROUTES, *GRANT_ROUTES, *HOOK_ROUTES, *IDSOURCE_ROUTES]
         )
@@ -63,8 +71,18 @@ class Emulator:
     def _new_limiter(self) -> RateLimiter:
         s = self.settings
         return RateLimiter(
-            s.limits, time_scale=s.time_scale, token_share=s.token_share, background_load=s.background_load
+            s.limits,
+            time_scale=s.time_scale,
+            token_share=s.token_share,
+            background_load=s.background_load,
+            count_rejected=s.count_rejected_429,
         )
+
+    def settle(self) -> None:
+        """Land the asynchronous lifecycle transitions that are due (`lifecycle_delay_s`)."""
+        if self.transitions.due():
+            with self.state.journal.batch():
+                self.transitions.settle()
 
     def set_faults(self, faults: FaultSettings, seed: int | None = None) -> None:
         self.faults.update(faults, self.clock.now(), seed)
@@ -79,8 +97,11 @@ class Emulator:
         self.stats.reset()
         self.hooks.reset()
         self.identity_sources.clear()
+        self.transitions.reset()
 
     async def aclose(self) -> None:
         await self.hooks.aclose()
         await self.imports.aclose()
+        if self.exchange_log is not None:
+            self.exchange_log.close()
         self.state.journal.close()

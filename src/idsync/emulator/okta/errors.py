@@ -82,6 +82,21 @@ class OktaError(Exception):
         return cls(401, "E0000011", "Invalid token provided")
 
     @classmethod
+    def feature_not_enabled(cls) -> OktaError:
+        """401 E0000015, observed for `GET /users/{id}/blocks` in an org without that feature."""
+        return cls(401, "E0000015", "You do not have permission to access the feature you are requesting")
+
+    @classmethod
+    def still_activating(cls) -> OktaError:
+        """409 E0000112 (ERRCAT): a write to a user whose activation has not finished."""
+        return cls(
+            409,
+            "E0000112",
+            "Cannot update this user because they are still being activated. "
+            "Please try again in a few minutes.",
+        )
+
+    @classmethod
     def already_active(cls) -> OktaError:
         return cls(403, "E0000016", "Activation failed because the user is already active")
 

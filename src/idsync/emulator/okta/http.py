@@ -58,6 +58,10 @@ class ApiResponse:
     body: Any = None
     """JSON-able body; None sends no body (e.g. 204)."""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    then: Callable[[], None] | None = None
+    """Work to do `wait_s` after the handler returned and before answering (a synchronous answer
+    to an operation that takes time: activation with `lifecycle_delay_s`)."""
+    wait_s: float = 0.0
 
 
 Handler = Callable[["Emulator", ApiRequest], Awaitable[ApiResponse]]

@@ -23,6 +23,7 @@ __all__ = [
     "from_doc",
     "login_key",
     "to_doc",
+    "transitioning_to",
 ]
 
 T = TypeVar("T")
@@ -57,6 +58,10 @@ class UserRecord:
     provider_name: str = "OKTA"
     activation_token: str | None = None
     activation_emails: int = 0
+    pending_op: str | None = None
+    """An asynchronous lifecycle operation under way: `activate`, `deactivate` or `delete`."""
+    pending_until: float | None = None
+    """When it lands (epoch seconds)."""
 
     @property
     def login(self) -> str:
@@ -66,6 +71,15 @@ class UserRecord:
     def email(self) -> str | None:
         value = self.profile.get("email")
         return value if isinstance(value, str) else None
+
+
+def transitioning_to(user: UserRecord) -> str | None:
+    """`transitioningToStatus` of a user (SPEC: ACTIVE, DEPROVISIONED or PROVISIONED), or None."""
+    if user.pending_op == "activate":
+        return "ACTIVE" if user.has_password else "PROVISIONED"
+    if user.pending_op == "deactivate":
+        return "DEPROVISIONED"
+    return None  # a pending deletion shows no status: the user stays DEPROVISIONED meanwhile
 
 
 @dataclass(slots=True)

@@ -110,6 +110,21 @@ class Org:
             return f"{org_url}/welcome/{token}"
         return f"{org_url}/tokens/{token}/verify"
 
+    def password_reset_email(self, user: UserRecord, url: str) -> None:
+        """Put the e-mail of a forgotten-password request in the outbox."""
+        self.state.add_outbox(
+            OutboxEntry(
+                id=self.ids.object_id("eml"),
+                seq=self.state.next_seq(),
+                kind="password_reset",
+                to=user.email or user.login,
+                user_id=user.id,
+                login=user.login,
+                sent_at=self.now(),
+                activation_url=url,
+            )
+        )
+
     def new_activation(self, user: UserRecord, info: RequestInfo, *, send_email: bool) -> tuple[str, str]:
         """Issue a fresh activation token; with `send_email` put the e-mail in the outbox."""
         token = self.ids.token()

@@ -103,8 +103,9 @@ class OktaPipeline:
 
     async def _process(self, scope: Scope, req: ApiRequest, raw_path: str) -> _Answer | None:
         emu = self.emu
+        emu.settle()  # asynchronous lifecycle transitions that are due land first
         now = emu.clock.now()
-        bucket = classify(req.method, raw_path)
+        bucket = classify(req.method, raw_path, emu.settings.rate_limit_layout)
         route: Route | None = None
         routing_error: OktaError | None = None
         try:  # matched first so that stats name the endpoint even of refused requests
@@ -114,6 +115,7 @@ class OktaPipeline:
             routing_error = err
         if emu.in_flight > emu.settings.concurrency_limit:
             emu.stats.served_429["concurrency"] += 1
+            emu.limiter.charge_rejected(bucket, None, now)
             estimate = now + max(1.0 * emu.settings.time_scale, 0.01)
             return self._error(OktaError.rate_limited(), (0, 0, estimate))
         try:
@@ -128,6 +130,7 @@ class OktaPipeline:
         if storm_end is not None:
             emu.faults.injected["storm_429"] += 1
             emu.stats.served_429["storm"] += 1
+            emu.limiter.charge_rejected(bucket, self.labels.get(req.token, req.token), now)
             return self._error(OktaError.rate_limited(), (emu.limiter.token_limit(bucket), 0, storm_end))
         decision = emu.limiter.check(bucket, self.labels.get(req.token, req.token), now)
         rate = (decision.limit, decision.remaining, decision.reset_at)
@@ -158,6 +161,10 @@ class OktaPipeline:
         try:
             with self.emu.state.journal.batch():
                 response: ApiResponse = await route.handler(self.emu, req)
+            if response.then is not None:
+                await asyncio.sleep(response.wait_s)
+                with self.emu.state.journal.batch():
+                    response.then()
         except OktaError as err:
             return self._error(err, rate)
         except Exception:
@@ -197,6 +204,8 @@ class OktaPipeline:
         )
         await send({"type": "http.response.body", "body": body})
         emu.stats.count(f"{req.method} {template}", answer.status)
+        if emu.exchange_log is not None:
+            emu.exchange_log.record(req.method, req.path, template, answer.status, body)
         if emu.recorder.enabled:
             emu.recorder.record(
                 Exchange(

@@ -17,7 +17,15 @@ from idsync.emulator.okta.models import GroupRecord, UserRecord, email_key, logi
 from idsync.emulator.okta.org import Org
 from idsync.emulator.okta.search import Dialect, Node, compile_predicate, equality_terms, parse
 
-__all__ = ["Page", "list_groups", "list_users", "parse_limit", "resolve_group", "resolve_user"]
+__all__ = [
+    "Page",
+    "list_groups",
+    "list_users",
+    "listed_users",
+    "parse_limit",
+    "resolve_group",
+    "resolve_user",
+]
 
 _USER_TIMES = {
     "created": "created",
@@ -160,6 +168,22 @@ def _indexed(org: Org, node: Node) -> list[UserRecord] | None:
     return None
 
 
+def listed_users(org: Org, start_seq: int = 0) -> Iterator[UserRecord]:
+    """Users in creation order as lists see them: with `search_lag_s`, as they were that long ago."""
+    lag = org.state.lag
+    if lag is None:
+        yield from org.state.iter_users(start_seq)
+        return
+    lag.prune()
+    state = org.state
+    for seq in range(start_seq, len(state.order)):
+        user_id = state.order[seq] or lag.id_at(seq)
+        if user_id is not None:
+            user = lag.view(user_id, state.users.get(user_id))
+            if user is not None:
+                yield user
+
+
 def list_users(org: Org, query: Mapping[str, str]) -> Page:
     search, flt, q = query.get("search"), query.get("filter"), query.get("q")
     if q is not None and search is None and flt is None:
@@ -172,7 +196,7 @@ def list_users(org: Org, query: Mapping[str, str]) -> Page:
             values = (u.profile.get("firstName"), u.profile.get("lastName"), u.profile.get("email"))
             return any(isinstance(v, str) and v.casefold().startswith(prefix) for v in values)
 
-        items, _ = _take(filter(q_match, org.state.iter_users()), limit)
+        items, _ = _take(filter(q_match, listed_users(org)), limit)
         return Page(items, None, limit)  # `q` does not paginate (SPEC)
 
     limit = parse_limit(query.get("limit"), 200, 200)
@@ -184,11 +208,7 @@ def list_users(org: Org, query: Mapping[str, str]) -> Page:
         node = parse(search if search is not None else str(flt))
         dialect.check(node)
         predicate = compile_predicate(node, resolve_user, dialect.case_insensitive)
-        lag = org.settings.search_lag_s if search is not None else 0.0
-        if lag > 0:
-            horizon, inner = org.now() - lag, predicate
-            predicate = lambda u: u.created <= horizon and inner(u)  # noqa: E731
-        indexed = _indexed(org, node)
+        indexed = _indexed(org, node) if org.state.lag is None else None
         if indexed is not None:
             candidates = (u for u in indexed if u.seq >= start)
         sort_by = query.get("sortBy") if search is not None else None
@@ -198,7 +218,7 @@ def list_users(org: Org, query: Mapping[str, str]) -> Page:
             )
     else:
         predicate = lambda u: u.status != "DEPROVISIONED"  # noqa: E731  (plain list omits them, SPEC)
-    source = candidates if candidates is not None else org.state.iter_users(start)
+    source = candidates if candidates is not None else listed_users(org, start)
     items, more = _take(filter(predicate, source), limit)
     return Page(items, "0" + items[-1].id if more else None, limit)
 
@@ -210,7 +230,7 @@ def _sorted_page(
         value = resolve_user(u, sort_by)
         return (value is None, str(value).casefold() if value is not None else "", u.id)
 
-    matches = sorted(filter(predicate, org.state.iter_users()), key=key, reverse=order.lower() == "desc")
+    matches = sorted(filter(predicate, listed_users(org)), key=key, reverse=order.lower() == "desc")
     start = 0
     if after:
         ids = [u.id for u in matches]

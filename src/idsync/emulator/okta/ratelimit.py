@@ -3,14 +3,23 @@
 Model (FACTS §4, docs/rl2-token-oauth.md):
 - A request falls in exactly one bucket (`classify`), chosen like Okta does: exact endpoint
   first, then the longest prefix. Limits default to the Enterprise column of the old
-  "Management rate limits" table; observed buckets of lifecycle calls (CASS, 2020 org) decide
-  where the table is silent: lifecycle/activate and other `/users/{id}/…` calls count with
-  create/list, lifecycle/deactivate and DELETE with `/users/{id}`.
+  "Management rate limits" table. Which calls share a counter changed between orgs, as the
+  recordings show (`LAYOUTS`, chosen with `rate_limit_layout`):
+  - "2025" (the default; CASS test_list_app_links, test_reset_factors,
+    test_comprehensive_user_lifecycle, test_application_with_http_info_methods): create, list,
+    search, every `POST /users/{id}/lifecycle/*` and the `/users/{id}/…` sub-resources count
+    down one counter; `POST|PUT|DELETE /users/{id}` a second; `GET /users/{id}` a third.
+    `GET /apps/{id}` has its own counter, apart from `PUT|DELETE /apps/{id}`.
+  - "2020" (CASS test_create_get_user, test_update_user_profile, test_activate_deactivate_delete_app):
+    `lifecycle/deactivate` counts with `DELETE /users/{id}`, and every method of
+    `/apps/{id}` shares one counter.
 - Each bucket has a window of 60 s times `time_scale` that opens at the first request after the
   previous one ended (Okta: "not necessarily synchronized with wall clock minutes").
 - Each API token may use at most `token_share` of a bucket (Okta default 50%); the org total
   is the bucket limit, and `background_load` of it is used by other applications, spread
-  evenly over the window.
+  evenly over the window. With `count_rejected`, a request answered 429 is counted too
+  (Okta: "after a request has been matched, the counters for the impacted buckets are
+  updated", rate-limits.md); Remaining stays 0.
 - Headers: `X-Rate-Limit-Limit` is the ceiling applicable to this request (the token's),
   `-Remaining` is what this token can still do, i.e. min(token's rest, org's rest), and `-Reset`
   is the end of the window (epoch seconds; fractional when `time_scale` ≠ 1).
@@ -19,20 +28,23 @@ Model (FACTS §4, docs/rl2-token-oauth.md):
 from __future__ import annotations
 
 import math
-import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["BUCKETS", "RateDecision", "RateLimiter", "classify", "format_reset"]
+__all__ = ["BUCKETS", "LAYOUTS", "Layout", "RateDecision", "RateLimiter", "classify", "format_reset"]
+
+Layout = Literal["2025", "2020"]
+LAYOUTS: tuple[Layout, ...] = ("2025", "2020")
 
 BUCKETS: dict[str, tuple[int, str]] = {
-    "users": (600, "GET|POST /api/v1/users, and /api/v1/users/{id}/* except lifecycle/deactivate"),
-    "users.id": (600, "POST|PUT|DELETE /api/v1/users/{id}, POST /api/v1/users/{id}/lifecycle/deactivate"),
+    "users": (600, "GET|POST /api/v1/users and /api/v1/users/{id}/* (2020: except lifecycle/deactivate)"),
+    "users.id": (600, "POST|PUT|DELETE /api/v1/users/{id} (2020: and lifecycle/deactivate)"),
     "users.get": (1000, "GET /api/v1/users/{idOrLogin}"),
     "apps": (100, "/api/v1/apps and /api/v1/apps/{id}/*"),
-    "apps.id": (600, "/api/v1/apps/{id}"),
+    "apps.id": (600, "POST|PUT|DELETE /api/v1/apps/{id} (2020: GET too)"),
+    "apps.get": (600, "GET /api/v1/apps/{id} (2025 layout only)"),
     "groups": (600, "/api/v1/groups and /api/v1/groups/{id}/*"),
     "groups.id": (600, "/api/v1/groups/{id}"),
     "logs": (50, "/api/v1/logs"),
@@ -40,11 +52,9 @@ BUCKETS: dict[str, tuple[int, str]] = {
     "api": (600, "every other /api/v1 endpoint"),
 }
 
-_USERS_SUB = re.compile(r"^/api/v1/users/[^/]+/(.+)$")
 
-
-def classify(method: str, path: str) -> str:
-    """The bucket of a request (exact matches first, then the longest prefix)."""
+def classify(method: str, path: str, layout: Layout = "2025") -> str:
+    """The bucket of a request (exact matches first, then the longest prefix) in an org's layout."""
     parts = path.rstrip("/").split("/")  # ['', 'api', 'v1', resource, id, ...]
     resource = parts[3] if len(parts) > 3 else ""
     depth = len(parts) - 3
@@ -53,10 +63,13 @@ def classify(method: str, path: str) -> str:
             return "users"
         if depth == 2:
             return "users.get" if method == "GET" else "users.id"
-        sub = _USERS_SUB.match(path)
-        if sub and sub.group(1) == "lifecycle/deactivate":
+        if layout == "2020" and parts[5:] == ["lifecycle", "deactivate"]:
             return "users.id"
         return "users"
+    if resource == "apps" and depth == 2:
+        return "apps.get" if method == "GET" and layout == "2025" else "apps.id"
+    if resource == "groups" and depth >= 2 and parts[4] == "rules":
+        return "groups"  # group rules count with /groups, not /groups/{id} (CASS test_group_rule_operations)
     if resource in ("apps", "groups"):
         return f"{resource}.id" if depth == 2 else resource
     if resource == "logs":
@@ -117,6 +130,7 @@ class RateLimiter:
         time_scale: float = 1.0,
         token_share: float = 0.5,
         background_load: float = 0.0,
+        count_rejected: bool = False,
         history: int = 50_000,
     ) -> None:
         unknown = set(limits or {}) - set(BUCKETS)
@@ -127,6 +141,7 @@ class RateLimiter:
         self.time_scale = time_scale
         self.token_share = token_share
         self.background_load = background_load
+        self.count_rejected = count_rejected
         self._current: dict[str, _Window] = {}
         self._closed: deque[dict[str, Any]] = deque(maxlen=history)
 
@@ -159,12 +174,26 @@ class RateLimiter:
         if token_left <= 0 or org_left <= 0:
             if consume:
                 window.rejected += 1
+                if self.count_rejected:
+                    window.calls += 1
+                    window.per_token[token] = token_used + 1
             return RateDecision(False, bucket, window.token_limit, 0, window.end)
         if consume:
             window.calls += 1
             window.per_token[token] = token_used + 1
             token_left, org_left = token_left - 1, org_left - 1
         return RateDecision(True, bucket, window.token_limit, max(0, min(token_left, org_left)), window.end)
+
+    def charge_rejected(self, bucket: str, token: str | None, now: float) -> None:
+        """A request answered 429 before the bucket was checked (a storm, the concurrency cap):
+        counted in the bucket only with `count_rejected`, like any request Okta matched."""
+        if not self.count_rejected:
+            return
+        window = self._window(bucket, now)
+        window.calls += 1
+        window.rejected += 1
+        if token is not None:
+            window.per_token[token] = window.per_token.get(token, 0) + 1
 
     def peek(self, bucket: str, now: float) -> RateDecision:
         """Headers for a request that is not counted (e.g. one refused before authentication)."""

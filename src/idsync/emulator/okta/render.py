@@ -18,6 +18,7 @@ from idsync.emulator.okta.models import (
     HookRecord,
     OutboxEntry,
     UserRecord,
+    transitioning_to,
 )
 
 __all__ = [
@@ -102,7 +103,7 @@ def user_json(
                 links[name] = {"href": f"{org}/api/v1/meta/types/user/{user.type_id}"}
             else:
                 links[name] = {"href": f"{self_href}/{_USER_LINK_PATHS[name]}", "method": "POST"}
-    return {
+    body: dict[str, Any] = {
         "id": user.id,
         "status": user.status,
         "created": _ts(user.created),
@@ -116,6 +117,10 @@ def user_json(
         "credentials": credentials,
         "_links": links,
     }
+    transitioning = transitioning_to(user)
+    if transitioning is not None:  # only while an asynchronous transition is under way (SPEC)
+        body["transitioningToStatus"] = transitioning
+    return body
 
 
 def group_json(group: GroupRecord, org: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from idsync.emulator.okta import queries
@@ -63,7 +64,15 @@ async def create(emu: Emulator, req: ApiRequest) -> ApiResponse:
     return ApiResponse(200, app_json(app, req.info.org_url, emu.org.state.meta, with_secret=True))
 
 
+_EXPAND = re.compile(r"^user/[^/,]+$")
+
+
 async def list_apps(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    expand = req.query.get("expand")
+    if expand is not None and not _EXPAND.match(expand):
+        # Only `expand=user/{userId}` exists (SPEC listApplications); as answered by Okta for
+        # `expand=user/id,group/id` (CASS test_list_applications_with_query_parameters).
+        raise OktaError.api_validation("RequestParams", "Expand query is malformed.")
     apps = list(emu.org.state.apps.values())
     if req.query.get("filter"):
         node = parse(req.query["filter"])

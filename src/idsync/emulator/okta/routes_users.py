@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from idsync.emulator.okta import queries
 from idsync.emulator.okta.errors import OktaError
 from idsync.emulator.okta.http import ApiRequest, ApiResponse, link_headers
 from idsync.emulator.okta.idsources_import import check_mastered
+from idsync.emulator.okta.models import UserRecord
 from idsync.emulator.okta.render import group_json, user_json
 from idsync.emulator.okta.users import create_user, delete_user, find_user, run_lifecycle, update_user
 
@@ -60,15 +62,54 @@ async def update(emu: Emulator, req: ApiRequest) -> ApiResponse:
     return ApiResponse(200, user_json(user, req.info.org_url, emu.org.state.meta))
 
 
+def _respond_async(req: ApiRequest) -> bool:
+    return "respond-async" in req.headers.get("prefer", "").lower()
+
+
 async def delete(emu: Emulator, req: ApiRequest) -> ApiResponse:
     user = find_user(emu.org, req.params["id"])
+    delay = emu.settings.lifecycle_delay_s
+    if delay and _respond_async(req) and user.pending_op != "activate":
+        # `Prefer: respond-async` (L-USERS): answered at once, the deactivation or deletion lands later.
+        if user.pending_op is None:
+            op = "delete" if user.status == "DEPROVISIONED" else "deactivate"
+            _begin(emu, user, op, req, delay)
+        return ApiResponse(204)
     delete_user(emu.org, user, req.info)
     return ApiResponse(204)
+
+
+def _begin(emu: Emulator, user: UserRecord, op: str, req: ApiRequest, delay: float) -> None:
+    emu.transitions.begin(user, op, req.info, delay)
+    asyncio.get_running_loop().call_later(delay, emu.settle)  # lands even if no request comes
+
+
+def _lifecycle_async(emu: Emulator, req: ApiRequest, user: UserRecord, op: str) -> ApiResponse | None:
+    """With `lifecycle_delay_s`: deactivation answers at once and lands later; activation answers
+    once it has landed, and meanwhile the user is `transitioningToStatus` (FACTS §2: activate
+    takes no `Prefer: respond-async`). None for the other operations (they are synchronous)."""
+    delay = emu.settings.lifecycle_delay_s
+    if op == "deactivate":
+        if user.pending_op != "deactivate":  # a second deactivate while one is under way: accepted
+            run_lifecycle(emu.org, user, op, req.info, send_email=req.flag("sendEmail", False), defer=True)
+            _begin(emu, user, op, req, delay)
+        return ApiResponse(200, {})
+    if op == "activate":
+        answer = run_lifecycle(
+            emu.org, user, op, req.info, send_email=req.flag("sendEmail", True), defer=True
+        )
+        _begin(emu, user, op, req, delay)
+        return ApiResponse(200, answer, then=lambda: emu.transitions.finish(user), wait_s=delay)
+    return None
 
 
 async def lifecycle(emu: Emulator, req: ApiRequest) -> ApiResponse:
     op = req.params["op"]
     user = find_user(emu.org, req.params["id"])
+    if emu.settings.lifecycle_delay_s:
+        deferred = _lifecycle_async(emu, req, user, op)
+        if deferred is not None:
+            return deferred
     if op == "reset_factors":
         return ApiResponse(200, {})
     if op == "expire_password_with_temp_password":
@@ -104,9 +145,16 @@ async def empty_list(emu: Emulator, req: ApiRequest) -> ApiResponse:
     return ApiResponse(200, [])
 
 
-async def revoke_sessions(emu: Emulator, req: ApiRequest) -> ApiResponse:
+async def no_content(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    """Revoking sessions or grants: the emulator keeps none for the Management API, so 204."""
     find_user(emu.org, req.params["id"])
     return ApiResponse(204)
+
+
+async def blocks(emu: Emulator, req: ApiRequest) -> ApiResponse:
+    """As recorded from an org without the feature (CASS test_list_user_blocks)."""
+    find_user(emu.org, req.params["id"])
+    raise OktaError.feature_not_enabled()
 
 
 async def credentials(emu: Emulator, req: ApiRequest) -> ApiResponse:
@@ -116,6 +164,12 @@ async def credentials(emu: Emulator, req: ApiRequest) -> ApiResponse:
     if op == "change_password":
         user.has_password = True
         user.password_changed = user.last_updated = emu.org.now()
+    elif op == "forgot_password":  # CASS test_forgot_password: the URL when sendEmail=false
+        token = emu.org.ids.token()
+        if req.flag("sendEmail", True):
+            emu.org.password_reset_email(user, f"{req.info.org_url}/signin/reset-password/{token}")
+            return ApiResponse(200, {})
+        return ApiResponse(200, {"resetPasswordUrl": f"{req.info.org_url}/signin/reset-password/{token}"})
     elif op in ("change_recovery_question", "forgot_password_recovery_question"):
         question = body.get("recovery_question", {}) if isinstance(body, dict) else {}
         if isinstance(question, dict) and question.get("question"):
@@ -144,6 +198,8 @@ ROUTES = [
     ("GET", "/api/v1/users/{id}/clients", empty_list),
     ("GET", "/api/v1/users/{id}/idps", empty_list),
     ("GET", "/api/v1/users/{id}/appLinks", empty_list),
-    ("DELETE", "/api/v1/users/{id}/sessions", revoke_sessions),
+    ("GET", "/api/v1/users/{id}/blocks", blocks),
+    ("DELETE", "/api/v1/users/{id}/sessions", no_content),
+    ("DELETE", "/api/v1/users/{id}/grants", no_content),
     ("POST", "/api/v1/users/{id}/credentials/{op}", credentials),
 ]

@@ -112,8 +112,13 @@ class EmulatorSettings:
     limits: Mapping[str, int] = field(default_factory=dict)
     """Per-minute limit overrides by bucket name (see ratelimit.BUCKETS)."""
     concurrency_limit: int = 75
+    """Simultaneous /api/v1 requests; one more is answered 429 with Limit and Remaining 0 (Okta: 75)."""
     background_load: float = 0.0
     """Fraction of every org bucket used by other applications, spread over each window."""
+    rate_limit_layout: Literal["2025", "2020"] = "2025"
+    """Which calls share a counter, as recorded from a 2025 or a 2020 org (see ratelimit.LAYOUTS)."""
+    count_rejected_429: bool = False
+    """Count requests answered 429 in their bucket too (Remaining stays 0 until the reset)."""
     faults: FaultSettings = field(default_factory=FaultSettings)
     """Injected faults; a mapping of `FaultSettings` fields is accepted too."""
     seed: int | None = None
@@ -123,7 +128,16 @@ class EmulatorSettings:
     record_exchanges: bool = False
     """Keep every /api/v1 request and response (for the OpenAPI conformance tests)."""
     search_lag_s: float = 0.0
-    """`search=` does not see users created less than this long ago (Okta: "typically < 1 s")."""
+    """User lists (`search`, `filter`, `q`, plain) show each user as it was this long ago (Okta's
+    search is eventually consistent, "typically < 1 s"); GET by id or login is immediate."""
+    lifecycle_delay_s: float = 0.0
+    """0: lifecycle calls take effect at once. Otherwise deactivation (and DELETE with
+    `Prefer: respond-async`) answers at once with `transitioningToStatus` set and lands this
+    long after; activation answers only after this long, and the user shows
+    `transitioningToStatus` meanwhile (updates get 409 E0000112)."""
+    exchange_log: str | None = None
+    """Directory where every distinct /api/v1 response shape is appended as a JSON line, secrets
+    redacted (for the test suite's spec check); the IDSYNC_EMULATOR_EXCHANGE_LOG variable sets it too."""
     hook_timeout_s: float = 3.0
     activation_url_style: Literal["identity_engine", "classic"] = "identity_engine"
     session_lifetime_s: float = 7200.0
@@ -151,6 +165,11 @@ class EmulatorSettings:
             raise ValueError("token_share must be within (0, 1]")
         if not 0 <= self.background_load < 1:
             raise ValueError("background_load must be within [0, 1)")
+        object.__setattr__(self, "rate_limit_layout", str(self.rate_limit_layout))  # TOML may give 2025
+        if self.rate_limit_layout not in ("2025", "2020"):
+            raise ValueError(f"rate_limit_layout must be 2025 or 2020, got {self.rate_limit_layout!r}")
+        if self.search_lag_s < 0 or self.lifecycle_delay_s < 0:
+            raise ValueError("search_lag_s and lifecycle_delay_s must not be negative")
         if self.concurrency_limit < 1:
             raise ValueError("concurrency_limit must be at least 1")
         if not self.token:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from idsync.emulator.okta.journal import Journal
+from idsync.emulator.okta.lag import ListLag
 from idsync.emulator.okta.models import (
     AppGroupRecord,
     AppRecord,
@@ -32,6 +33,8 @@ __all__ = ["OrgState"]
 class OrgState:
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
+        self.lag: ListLag | None = None
+        """What user lists see, with `search_lag_s` (every user write is recorded there)."""
         self._clear_memory()
 
     def _clear_memory(self) -> None:
@@ -96,6 +99,8 @@ class OrgState:
     def clear(self) -> None:
         self.journal.clear()
         self._clear_memory()
+        if self.lag is not None:
+            self.lag.clear()
 
     def set_meta(self, key: str, value: Any) -> None:
         self.meta[key] = value
@@ -139,6 +144,8 @@ class OrgState:
     def add_user(self, user: UserRecord) -> None:
         self._index_user(user)
         self.journal.put("user", user.id, to_doc(user))
+        if self.lag is not None:
+            self.lag.record(user, created=True)
 
     def save_user(self, user: UserRecord, previous_profile: dict[str, Any] | None = None) -> None:
         """Persist a changed user; pass the old profile when login or email may have changed."""
@@ -147,6 +154,8 @@ class OrgState:
             self._unindex_user(old)
             self._index_user(user)
         self.journal.put("user", user.id, to_doc(user))
+        if self.lag is not None:
+            self.lag.record(user)
 
     def remove_user(self, user: UserRecord) -> None:
         self._unindex_user(user)
@@ -159,6 +168,8 @@ class OrgState:
             if assigned.pop(user.id, None) is not None:
                 self.journal.delete("app_user", f"{app_id}:{user.id}")
         self.journal.delete("user", user.id)
+        if self.lag is not None:
+            self.lag.record(user, removed=True)
 
     def user_by_login(self, login: str) -> UserRecord | None:
         user_id = self.by_login.get(login_key(login))

@@ -15,7 +15,15 @@ from idsync.emulator.okta.lifecycle import plan
 from idsync.emulator.okta.models import UserRecord, login_key
 from idsync.emulator.okta.org import Org, RequestInfo
 
-__all__ = ["create_user", "delete_user", "find_user", "new_user_id", "run_lifecycle", "update_user"]
+__all__ = [
+    "apply_transition",
+    "create_user",
+    "delete_user",
+    "find_user",
+    "new_user_id",
+    "run_lifecycle",
+    "update_user",
+]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PROVIDERS = {"OKTA", "ACTIVE_DIRECTORY", "FEDERATION", "IMPORT", "LDAP", "SOCIAL"}
@@ -152,6 +160,8 @@ def update_user(org: Org, user: UserRecord, body: Any, info: RequestInfo, *, rep
     """POST is a partial update; PUT replaces the profile ("any property not specified is deleted")."""
     if not isinstance(body, dict):
         raise OktaError.malformed_body()
+    if user.pending_op == "activate":
+        raise OktaError.still_activating()
     previous = dict(user.profile)
     given = body.get("profile")
     if replace:
@@ -182,19 +192,15 @@ def update_user(org: Org, user: UserRecord, body: Any, info: RequestInfo, *, rep
 
 
 def run_lifecycle(
-    org: Org, user: UserRecord, op: str, info: RequestInfo, *, send_email: bool
+    org: Org, user: UserRecord, op: str, info: RequestInfo, *, send_email: bool, defer: bool = False
 ) -> dict[str, Any]:
-    """Apply a lifecycle operation; the body Okta answers with (`{}` or an activation link)."""
+    """Apply a lifecycle operation; the body Okta answers with (`{}` or a link). With `defer` the
+    operation is only checked and its e-mail or link issued: the caller lands it later."""
+    if user.pending_op == "activate":
+        raise OktaError.still_activating()
     transition = plan(op, user.status, user.has_password)
-    now = org.now()
-    if transition.to != user.status:
-        user.status = transition.to
-        user.status_changed = now
-    user.last_updated = now
     answer: dict[str, Any] = {}
     if op in ("activate", "reactivate"):
-        if transition.to == "ACTIVE":
-            user.activated = now
         url, token = org.new_activation(user, info, send_email=send_email)
         if not send_email:
             answer = {"activationUrl": url, "activationToken": token}
@@ -202,14 +208,38 @@ def run_lifecycle(
         token = org.ids.token()
         if not send_email:
             answer = {"resetPasswordUrl": f"{info.org_url}/reset_password/{token}"}
-    org.state.save_user(user)
-    if transition.event:
-        org.emit(transition.event, info, user_target(user))
+    if defer:
+        org.state.save_user(user)
+    else:
+        apply_transition(org, user, op, info, transition.to, transition.event)
     return answer
+
+
+def apply_transition(
+    org: Org, user: UserRecord, op: str, info: RequestInfo, to: str | None = None, event: str | None = None
+) -> None:
+    """The status change of a lifecycle operation and its System Log event (now, or when an
+    asynchronous one lands: then `to` and `event` are planned again from the current status)."""
+    if to is None:
+        planned = plan(op, user.status, user.has_password)
+        to, event = planned.to, planned.event
+    now = org.now()
+    if to != user.status:
+        user.status = to
+        user.status_changed = now
+    if op == "activate" and to == "ACTIVE":
+        user.activated = now
+    user.last_updated = now
+    org.state.save_user(user)
+    if event:
+        org.emit(event, info, user_target(user))
 
 
 def delete_user(org: Org, user: UserRecord, info: RequestInfo) -> None:
     """Okta's delete: a user not yet DEPROVISIONED is deactivated; a DEPROVISIONED one is deleted."""
+    if user.pending_op == "activate":
+        raise OktaError.still_activating()
+    user.pending_op = user.pending_until = None  # a deactivation under way lands now
     transition = plan("delete", user.status, user.has_password)
     if transition.to == "DELETED":
         org.state.remove_user(user)
