@@ -29,12 +29,12 @@ def emulator() -> Iterator[EmulatorThread]:
         yield emu
 
 
-def _settings(tmp_path: Path, url: str) -> Settings:
+def _settings(tmp_path: Path, url: str, existing_account: str = "reject") -> Settings:
     return settings_from_dict(
         {
             "store": {"url": f"sqlite:///{tmp_path / 'idsync.db'}"},
             "idps": {"okta": {"type": "okta", "url": url, "token_env": "OKTA_TOKEN"}},
-            "tenants": {"t": {"idp": "okta", "mode": "sync"}},
+            "tenants": {"t": {"idp": "okta", "mode": "sync", "existing_account": existing_account}},
         },
         {"OKTA_TOKEN": OKTA_TOKEN},
     )
@@ -81,11 +81,16 @@ async def test_a_create_that_landed_before_the_kill_counts_as_created(
     assert link is not None and link.idp_id == account["id"] and link.pending_op is None
 
 
-async def test_an_account_that_was_there_before_is_adopted_not_created(
-    emulator: EmulatorThread, tmp_path: Path
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [("adopt_unlinked", (Status.UNCHANGED, None)), ("reject", (Status.FAILED, "login_taken"))],
+)
+async def test_an_account_that_was_there_before_is_never_counted_as_ours(
+    emulator: EmulatorThread, tmp_path: Path, policy: str, expected: tuple[Status, str | None]
 ) -> None:
-    # No intent: the worker died before it sent anything; the account is someone else's.
-    async with Runtime(_settings(tmp_path, emulator.url)) as rt:
-        status, _ = await _crash_and_resume(rt, intent=False, url=emulator.url)
-    assert status is Status.UNCHANGED  # adopted (its profile already matches), never a second one
+    # No intent: the worker died before it sent anything; the account is someone else's. It is
+    # adopted where the tenant says so (its profile already matches: unchanged), else refused.
+    async with Runtime(_settings(tmp_path, emulator.url, policy)) as rt:
+        outcome = await _crash_and_resume(rt, intent=False, url=emulator.url)
+    assert outcome == expected
     assert len(EmulatorAdmin(emulator.url).users()) == 1
