@@ -6,6 +6,7 @@ import typer
 
 from idsync.cli import (
     activate,
+    db,
     demo,
     doctor,
     emulator,
@@ -41,6 +42,7 @@ app.command("retry")(failures.retry_command)
 app.command("route")(route.route_command)
 app.add_typer(safety.app, name="safety")
 app.add_typer(links.app, name="links")
+app.add_typer(db.app, name="db")
 app.command("doctor")(doctor.doctor_command)
 
 

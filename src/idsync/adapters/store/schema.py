@@ -1,8 +1,17 @@
 """Tables of the state store and their versioned migrations.
 
 A fresh database gets the current tables and every migration name stamped; an older one gets the
-migrations it has not seen, in order, in one transaction. To change the schema: edit the tables
-AND append a migration that brings old databases to the same shape. Never edit a shipped one.
+migrations it has not seen, in order, in one transaction (`idsync db upgrade`, and every start).
+To change the schema: edit the tables AND append a migration that brings old databases to the
+same shape. Never edit a shipped one.
+
+Why not alembic: each feature module owns its tables and registers its own migration here
+(`register`), several instances starting on one PostgreSQL database serialise on an advisory lock
+(sql.py), and a data migration (core_0004 reports links that hold one account twice) needs the
+domain's rules; alembic's single revision chain in a migrations folder would split each feature's
+schema from its code and add a second way to create tables, for no step this list cannot take.
+An upgrade from the previous release's schema, data included, is tested
+(tests/identity/test_store_integrity.py, with a fixture made by that release).
 """
 
 from __future__ import annotations
@@ -310,6 +319,19 @@ def register(name: str, description: str, step: Migration | None) -> None:
     """Add a feature's migration (called at import time by the feature's table module)."""
     if all(existing != name for existing, _, _ in MIGRATIONS):
         MIGRATIONS.append((name, description, step))
+
+
+def migration_status(conn: Connection) -> tuple[list[tuple[str, str, float]], list[tuple[str, str]]]:
+    """(applied: name, description, when), (pending: name, description), without changing anything."""
+    if "schema_migrations" not in set(inspect(conn).get_table_names()):
+        return [], [(n, d) for n, d, _ in MIGRATIONS]
+    rows = conn.execute(
+        select(schema_migrations.c.name, schema_migrations.c.description, schema_migrations.c.applied_at)
+    ).all()
+    applied = {r[0] for r in rows}
+    order = {n: i for i, (n, _, _) in enumerate(MIGRATIONS)}
+    done = sorted(((r[0], r[1], float(r[2])) for r in rows), key=lambda r: order.get(r[0], len(order)))
+    return done, [(n, d) for n, d, _ in MIGRATIONS if n not in applied]
 
 
 def migrate(conn: Connection) -> list[str]:
