@@ -17,6 +17,7 @@ IdSyncError
     ├── RateLimited        429 and the wait budget is spent
     ├── Unavailable        5xx / connection failures, after bounded retries
     ├── UnknownOutcome     a write was sent but no answer came (timeout, dropped connection)
+    ├── NotYetVisible      the IdP says a login exists but its lists do not show it yet
     └── CircuitOpen        the IdP kept failing; calls are paused
 """
 
@@ -106,6 +107,14 @@ class Unavailable(ProviderError):
 
 class UnknownOutcome(ProviderError):
     code = "unknown_outcome"
+    retryable = True
+
+
+class NotYetVisible(ProviderError):
+    """A create was refused because the login exists, but the account cannot be found yet: Okta's
+    search lags behind writes (okta/FACTS.md §1). Retried later, when the lists have caught up."""
+
+    code = "idp_lagging"
     retryable = True
 
 

@@ -40,6 +40,7 @@ from idsync.errors import (
     LinkConflict,
     LoginTaken,
     NotFound,
+    NotYetVisible,
     ProviderError,
     UnknownOutcome,
 )
@@ -130,8 +131,12 @@ class PlanRunner:
                 user = await idp.create_user(action.profile, activate=action.activate)
             except Conflict:
                 existing = await idp.find_user(login)
-                if existing is None:
-                    raise
+                if existing is None:  # taken, but not listed yet: look again later (the intent stays)
+                    raise NotYetVisible(
+                        f"{idp.name}: login {login} exists but its account is not found yet (the IdP's "
+                        "lists lag behind writes); it is looked up again later",
+                        provider=idp.name,
+                    ) from None
                 return await self._existing(existing, action, run, idp, policy, our_create=lost)
             except UnknownOutcome:
                 existing = await idp.find_user(login)
