@@ -74,6 +74,7 @@ class MemoryIdp:
                 await org.clock.sleep(reset - org.clock.time())
                 continue
             org.requests[op] += 1
+            org.log.append(op)
             fault = org.take_fault(op)
             if fault is not None and fault.status is not None:
                 if fault.status < 500:

@@ -97,6 +97,7 @@ class MemoryOrg:
         self.accounts: dict[str, Account] = {}  # by id, in creation order
         self.outbox: list[Email] = []
         self.requests: Counter[str] = Counter()  # calls that reached the org, by operation
+        self.log: list[str] = []  # the same calls in the order they came
         self.served_429 = 0
         self.fault: Fault | None = None
         self._limit = _RateLimit()
