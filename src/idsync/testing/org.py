@@ -4,7 +4,8 @@ org's state directly, never through the connector under test.
 
 The rules are Okta's as the emulator and okta/FACTS.md describe them: logins unique as Okta
 compares them (case and diacritics aside, domain/text.login_key); statuses STAGED, PROVISIONED
-(activated without a password), DEPROVISIONED; activation only from STAGED or DEPROVISIONED; a
+(activated without a password), ACTIVE (once the user followed the activation link and set a
+password: `follow_activation`), DEPROVISIONED; activation only from STAGED or DEPROVISIONED; a
 DELETE deactivates a user that is not DEPROVISIONED yet and deletes one that is; the base
 profile (login, email, firstName, lastName) required, the login in the form of an e-mail address.
 """
@@ -200,6 +201,18 @@ class MemoryOrg:
         account.status = IdpStatus.PROVISIONED
         account.last_updated = self.clock.time()
         return self._new_activation(account, send_email=send_email)
+
+    def follow_activation(self, url: str) -> Account:
+        """The user opens the activation link and sets a password: PROVISIONED becomes ACTIVE.
+        A link that was replaced by a newer one, or used already, is refused."""
+        token = url.rstrip("/").removesuffix("/verify").rsplit("/", 1)[-1]
+        account = next((a for a in self.accounts.values() if a.activation_token == token), None)
+        if account is None or account.status is not IdpStatus.PROVISIONED:
+            raise InvalidRequest(f"activation link {url!r} is not valid (used, replaced or unknown)")
+        account.status = IdpStatus.ACTIVE
+        account.activation_token = None
+        account.last_updated = self.clock.time()
+        return account
 
     def deactivate(self, idp_id: str) -> None:
         account = self.get(idp_id)
