@@ -3,9 +3,10 @@ IdP and what the store records, for creates, updates, coalescing, versions, lane
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from idsync.domain.links import IdpStatus, PendingOp
 from idsync.domain.policy import SyncMode
-from idsync.engine.worker import WorkerOptions
 
 from .support import FAST, drain, upsert, world
 
@@ -97,7 +98,7 @@ async def test_an_older_version_never_acts() -> None:
 
 async def test_the_interactive_lane_goes_first() -> None:
     """A single change (interactive) that arrives after a bulk import is created first."""
-    w = world(WorkerOptions(**{**FAST.__dict__, "concurrency": 1, "interactive_slots": 1}))
+    w = world(replace(FAST, concurrency=1, interactive_slots=1))
     await w.send(*(upsert(f"b{i}", f"bulk{i}@example.com") for i in range(3)), import_id="imp-1")
     await w.send(upsert("i1", "now@example.com"))
 
