@@ -3,7 +3,7 @@
 `IdentityProvider` is the connector contract: every connector passes the same conformance suite
 (tests/conformance). Methods raise the `ProviderError` tree from `idsync.errors`.
 `LinkStore`, `ChangeQueue` and `ImportStore` are the state the engine keeps: the SQL store
-(adapters/store) and the in-memory one (idsync/testing.py) pass the same conformance tests
+(adapters/store) and the in-memory one (idsync.testing) pass the same conformance tests
 (tests/conformance/test_stores.py). `Pacing` is what the worker asks of an IdP's governor.
 """
 

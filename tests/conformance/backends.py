@@ -2,7 +2,8 @@
 
 A `Backend` makes connectors for one real server, reads that server's state *without* the
 connector (the Okta emulator's admin API; raw SCIM requests), and injects faults at the server's
-boundary (emulator fault settings; the SCIM proxy). Tests assert on that state, never on calls.
+boundary (emulator fault settings; the SCIM proxy; the MemoryOrg of idsync.testing). Tests assert
+on that state, never on calls.
 
 Adding a connector to the suite = one more Backend here and one more name in conftest.py.
 """
@@ -25,6 +26,7 @@ from idsync.emulator.okta.client import EmulatorAdmin
 from idsync.emulator.okta.server import EmulatorThread
 from idsync.engine.governor import Governor
 from idsync.ports import IdentityProvider
+from idsync.testing import MemoryIdp, MemoryOrg
 from tests.oauth_support import new_key, register_service_app
 
 from .scim_proxy import FaultProxy
@@ -227,6 +229,61 @@ class ScimBackend:
 
     def close(self) -> None:
         self._http.close()
+
+
+class MemoryBackend:
+    """A MemoryOrg: its state read directly, its faults set on it (they show at the boundary)."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.org = MemoryOrg(token="memory-test-token")
+
+    def connector(self, *, token: str | None = None, settings: GovernorSettings = FAST) -> IdentityProvider:
+        return MemoryIdp(
+            "memory",
+            self.org,
+            token=token or self.org.token,
+            max_rate_limit_waits=settings.max_rate_limit_waits,
+            max_retries=settings.max_retries,
+        )
+
+    def user(self, login: str) -> ServerUser | None:
+        account = self.org.user(login)
+        if account is None:
+            return None
+        p = account.profile
+        return ServerUser(
+            account.id,
+            account.login,
+            account.status.value not in _INACTIVE_OKTA,
+            p.get("firstName"),
+            p.get("lastName"),
+            p.get("email"),
+            p.get("title"),
+            {"id": account.id, "status": account.status.value, "profile": dict(p)},
+        )
+
+    def logins(self) -> list[str]:
+        return self.org.logins()
+
+    def rate_limit(self, *, for_s: float) -> None:
+        self.org.rate_limit(for_s=for_s)
+
+    def rate_limit_forever(self) -> None:
+        self.org.rate_limit_forever(reset_s=0.2)
+
+    def answers_429(self) -> int:
+        return self.org.served_429
+
+    def fail_with(self, status: int) -> None:
+        self.org.fail_with(status)
+
+    def drop_answers(self) -> None:
+        self.org.drop_answers()
+
+    def clear_faults(self) -> None:
+        self.org.clear_faults()
 
 
 def profile(login: str, **extra: Any) -> dict[str, Any]:
