@@ -176,4 +176,4 @@ class Receipt:
     a redelivered message), and the safety-threshold runs the batch tripped (domain/safety.py)."""
 
     ids: list[int | None]
-    tripped: list[str] = field(default_factory=list)  # one line per tripped run, for the operator
+    tripped: list[tuple[str, str]] = field(default_factory=list)  # (run id, what it is) per tripped run

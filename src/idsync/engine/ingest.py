@@ -140,8 +140,7 @@ class Ingestor:
             unrecorded_unchanged=unrecorded,
             force=defaults.force,
         )
-        for tripped in receipt.tripped:
-            run_id = tripped.split(":", 1)[0]
+        for run_id, tripped in receipt.tripped:
             log.warning(
                 "safety threshold: %s; nothing more of it is sent until it is released "
                 "(idsync safety release %s, or POST /safety/runs/{run_id}/release) or its held "

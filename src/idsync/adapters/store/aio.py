@@ -128,7 +128,7 @@ class SqlChangeQueue:
             unrecorded_unchanged=unrecorded_unchanged,
             after_insert=screen,
         )
-        return Receipt(ids, [f"{run.run_id}: {run.describe()}" for run in screen.tripped])
+        return Receipt(ids, [(run.run_id, run.describe()) for run in screen.tripped])
 
     async def open_user_keys(self, user_keys: Sequence[str]) -> set[str]:
         return await self._run(self._inbox.open_user_keys, user_keys)
