@@ -6,6 +6,7 @@ import typer
 
 from idsync.cli import (
     activate,
+    audit,
     demo,
     doctor,
     emulator,
@@ -17,6 +18,7 @@ from idsync.cli import (
     route,
     safety,
     serve,
+    tokens,
 )
 from idsync.cli.inbound import app as inbound_app
 
@@ -42,6 +44,8 @@ app.command("route")(route.route_command)
 app.add_typer(safety.app, name="safety")
 app.add_typer(links.app, name="links")
 app.command("doctor")(doctor.doctor_command)
+app.add_typer(tokens.app, name="tokens")
+app.command("audit")(audit.audit_command)
 
 
 def main() -> None:
