@@ -91,7 +91,7 @@ def list_command(
     now = time.time()
     table = Table(title="API tokens")
     for col in ("id", "name", "role", "tenants", "state", "expires", "created", "by"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("id", "name", "role", "state"))
     for r in rows:
         table.add_row(
             r.id,
