@@ -37,7 +37,7 @@ def audit_command(
         return
     table = Table(title="audit trail (newest first)")
     for col in ("when", "who", "action", "target", "tenant", "outcome", "detail"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col in ("action", "outcome"))
     for e in entries:
         detail = ", ".join(f"{k}: {v}" for k, v in e.detail.items())
         when = datetime.fromtimestamp(e.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
