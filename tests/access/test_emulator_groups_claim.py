@@ -74,12 +74,13 @@ async def test_an_app_without_a_claim_sends_no_groups_and_bad_settings_are_refus
     await org.user(ANN)
     app = await org.oidc_app()
     assert "groups" not in await _claims(org, app, "openid groups")
-    for bad, field in (
-        ({"valueType": "EXPRESSION", "name": "groups", "value": "Groups.startsWith('OKTA','a',10)"}, "valueType"),
-        ({"valueType": "GROUPS", "groupFilterType": "LIKE", "name": "groups", "value": "x"}, "groupFilterType"),
-        ({"valueType": "GROUPS", "groupFilterType": "REGEX", "name": "groups", "value": "("}, "value"),
+    base = {"valueType": "GROUPS", "groupFilterType": "REGEX", "name": "groups", "value": ".*"}
+    for change, field in (
+        ({"valueType": "EXPRESSION", "value": "Groups.startsWith('OKTA','a',10)"}, "valueType"),
+        ({"groupFilterType": "LIKE"}, "groupFilterType"),
+        ({"value": "("}, "value"),
     ):
-        answer = await org.api.post(_claim_url(app), json=bad)
+        answer = await org.api.post(_claim_url(app), json={**base, **change})
         assert answer.status_code == 400, answer.text
         assert answer.json()["errorCode"] == "E0000001" and field in answer.text
     missing = await org.api.post("/api/v1/internal/apps/0oanope/settings/oauth/idToken", json={})

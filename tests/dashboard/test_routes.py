@@ -13,11 +13,11 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
+from idsync.adapters.store.features.tokens import create_token, session_key
+from idsync.domain.authz import Role
 from idsync.emulator.okta import EmulatorSettings, EmulatorThread
 from idsync.lifecycle.failures import COLUMNS
 from idsync.web.app import create_app
-from idsync.adapters.store.features.tokens import create_token, session_key
-from idsync.domain.authz import Role
 from idsync.web.dashboard import session
 from idsync.web.routes import dashboard as dashboard_routes
 from idsync.web.routes import signin as signin_routes
