@@ -12,6 +12,7 @@ state, the nonce and the PKCE verifier, never a token or the client secret.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,12 @@ with warnings.catch_warnings():
     # pins httpx, which Authlib still supports. Nothing else is silenced.
     warnings.filterwarnings("ignore", "The httpx module is deprecated", AuthlibDeprecationWarning)
     from authlib.integrations.starlette_client import OAuth
+
+# Authlib logs the PKCE verifier at DEBUG ("Using code_verifier: ..."): a one-time secret that
+# would let whoever reads the log redeem an intercepted code. That one record is dropped.
+logging.getLogger("authlib.integrations.base_client.sync_app").addFilter(
+    lambda record: "code_verifier" not in record.getMessage()
+)
 
 __all__ = ["PENDING_COOKIE", "PENDING_PATH", "SignInRefused", "SsoClient", "SsoSignIn"]
 
