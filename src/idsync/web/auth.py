@@ -106,24 +106,22 @@ async def signed_in(request: Request) -> Principal | None:
 
 
 async def authenticate(request: Request) -> Principal:
-    """The caller (cached for the request), or 401."""
+    """The caller (cached for the request), or 401. A bearer header decides when present;
+    otherwise, on the dashboard's paths, the sign-in cookie."""
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     header = request.headers.get("authorization")
+    dashboard = header is None and request.url.path.startswith(session.PATH)
     principal: Principal | None = None
     if header is not None:
         scheme, _, presented = header.partition(" ")
-        if scheme.lower() == "bearer" and presented:
+        if scheme.lower() == "bearer" and presented.strip():
             principal = await _bearer(request, presented.strip())
-    elif request.url.path.startswith(session.PATH):
+    elif dashboard:
         principal = await signed_in(request)
     if principal is None:
-        detail = (
-            _UNAUTHORIZED
-            if header is not None or not request.url.path.startswith(session.PATH)
-            else ("sign in at /dashboard first")
-        )
+        detail = "sign in at /dashboard first" if dashboard else _UNAUTHORIZED
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
         )

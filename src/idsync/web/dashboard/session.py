@@ -41,7 +41,7 @@ __all__ = [
 COOKIE = "idsync_dashboard"
 PATH = "/dashboard"
 LIFETIME_S = 12 * 3600  # a migration shift; then the sign-in is asked for again
-MAX_BYTES = 3000  # a cookie must stay under the browsers' 4 KB
+MAX_BYTES = 3800  # a cookie (name, value, attributes) must stay under the browsers' 4 KB
 
 Kind = Literal["config", "token", "sso"]
 

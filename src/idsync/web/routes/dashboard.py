@@ -47,7 +47,6 @@ api = APIRouter(prefix="/dashboard/api")
 Reader = Annotated[Principal, Depends(require(Action.READ))]
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$")
-_NO_STORE = NO_STORE
 
 
 def setup(app: FastAPI) -> None:
@@ -85,7 +84,7 @@ async def overview(request: Request, response: Response, principal: Reader) -> O
     else:  # before the first sample
         depth = await rt.stores.queue.queue_depth()
         queue = QueueView(interactive=depth[Lane.INTERACTIVE], bulk=depth[Lane.BULK], sampled_at=None)
-    response.headers.update(_NO_STORE)
+    response.headers.update(NO_STORE)
     return Overview(generated_at=time.time(), imports=[import_row(r, history) for r in records], queue=queue)
 
 
@@ -99,7 +98,7 @@ async def limits(
     """Per IdP and rate-limit bucket: limit, budget, calls, 429s, and calls per minute over time."""
     rt, state = _state(request)
     shares = {name: idp.governor.budget_share for name, idp in rt.settings.idps.items()}
-    response.headers.update(_NO_STORE)
+    response.headers.update(NO_STORE)
     return LimitsView(
         generated_at=time.time(),
         interval_s=state.interval_s,
@@ -115,7 +114,7 @@ async def import_detail(
     record = await _record(request, import_id, principal)
     rt, state = _state(request)
     reasons = await rt.stores.imports.reason_summary(import_id)
-    response.headers.update(_NO_STORE)
+    response.headers.update(NO_STORE)
     return ImportDetail(
         item=import_row(record, state.history),
         reasons=[ReasonRow(status=s, code=c, count=n, example=e) for s, c, n, e in reasons],
@@ -153,7 +152,7 @@ async def failures(
     rows: list[FailureRow] = await rt.db.call(
         failure_page, rt.store, import_id, _filter(status_, code, q), after=after, limit=limit
     )
-    response.headers.update(_NO_STORE)
+    response.headers.update(NO_STORE)
     return FailurePage(
         items=rows,
         next_after=rows[-1].change_id if len(rows) == limit else None,
@@ -177,7 +176,7 @@ async def failures_csv(
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="idsync-failures-{import_id}.csv"',
-            **_NO_STORE,
+            **NO_STORE,
         },
     )
 
@@ -185,7 +184,7 @@ async def failures_csv(
 @api.get("/me")
 async def me(response: Response, principal: Reader) -> Me:
     """Who is signed in, with which roles on which tenants (the page's header)."""
-    response.headers.update(_NO_STORE)
+    response.headers.update(NO_STORE)
     return Me(
         actor=principal.actor,
         access=principal.describe(),
@@ -209,7 +208,7 @@ async def audit_trail(
     entries = await rt.db.call(
         list_audit, rt.store, tenants=covered, installation=covered is None, before=before, limit=limit
     )
-    response.headers.update(_NO_STORE)
+    response.headers.update(NO_STORE)
     return AuditPage(
         items=[e.as_dict() for e in entries],
         next_before=entries[-1].id if len(entries) == limit else None,
