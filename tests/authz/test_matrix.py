@@ -282,3 +282,18 @@ def _check_list(where: str, caller: Caller, tenants: list[str | None], wrong: li
         wrong.append(
             f"{where}: must list only {sorted(caller.grants)} (and {OWN}), listed {sorted(map(str, seen))}"
         )
+
+
+def test_an_import_for_one_tenant_cannot_carry_another_tenants_lines(world: World) -> None:
+    """The tenant check is the query's; every line must be for that tenant (else `failed`)."""
+    import_id = fresh_id()
+    smuggled = user_line(OTHER, "smuggled")
+    with httpx.Client(base_url=world.url, headers=world.callers["operator-a"].headers, timeout=60) as c:
+        answer = c.post(
+            "/imports", params={"tenant": OWN, "import_id": import_id}, content=ndjson([smuggled])
+        )
+        assert answer.status_code == 202, answer.text
+        results = c.get(f"/imports/{import_id}/results").json()["items"]
+    assert [(r["key"], r["status"], r["reason"]["code"]) for r in results] == [
+        ("smuggled", "failed", "tenant_mismatch")
+    ]
