@@ -164,8 +164,10 @@ def token_scope_problem(role: Role, tenants: Iterable[str]) -> str | None:
     """Why a token of `role` on `tenants` may not be made (None: it may). Only an admin token
     may cover every tenant: an application's or a support engineer's token names its tenants."""
     if not tuple(tenants) and role is not Role.ADMIN:
+        article = "an" if role.label[0] in "aeiou" else "a"
         return (
-            f"a {role.label} token must name its tenants (--tenant); only an admin token covers every tenant"
+            f"{article} {role.label} token must name its tenants (--tenant); "
+            "only an admin token covers every tenant"
         )
     return None
 
