@@ -79,12 +79,12 @@ def test_dashboard_follows_a_running_import(served: tuple[str, httpx.Client]) ->
         assert refused.status == 401
         assert IMPORT_ID not in refused.text()
         page.get_by_label("API token").fill("not-the-token")
-        page.get_by_role("button", name="Log in").click()
-        expect(page.get_by_role("alert")).to_contain_text("not the API token")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_contain_text("not a valid API token")
         page.screenshot(path=screenshot_path("dashboard-login"))
         problems.clear()  # the 401 of the wrong token is logged by Chromium as a failed load
         page.get_by_label("API token").fill(API_TOKEN)
-        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("button", name="Sign in").click()
 
         # The overview: the import appears and its progress moves while it runs.
         row = page.locator(f'tr[data-import-id="{IMPORT_ID}"]')
@@ -171,7 +171,7 @@ def test_dashboard_follows_a_running_import(served: tuple[str, httpx.Client]) ->
         page.screenshot(path=screenshot_path("dashboard-overview-completed"), full_page=True)
 
         # Logging out closes the data routes again.
-        page.get_by_role("button", name="Log out").click()
+        page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_label("API token")).to_be_visible()
         assert page.request.get(f"{url}/dashboard/api/imports/{IMPORT_ID}/failures.csv").status == 401
         context.close()

@@ -13,13 +13,16 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
+from idsync.adapters.store.features.tokens import create_token, session_key
+from idsync.domain.authz import Role
 from idsync.emulator.okta import EmulatorSettings, EmulatorThread
 from idsync.lifecycle.failures import COLUMNS
 from idsync.web.app import create_app
 from idsync.web.dashboard import session
 from idsync.web.routes import dashboard as dashboard_routes
+from idsync.web.routes import signin as signin_routes
 
-from .support import API_TOKEN, AUTH, OKTA_TOKEN, ServerThread, eventually, feeder, sample, settings
+from .support import API_TOKEN, AUTH, OKTA_TOKEN, TENANT, ServerThread, eventually, feeder, sample, settings
 
 IMPORT_ID = "imp-routes-1"
 USERS = 120  # every 10th external (skipped), every 40th invalid (failed)
@@ -61,48 +64,66 @@ def anonymous(served: tuple[Any, str]) -> Iterator[httpx.Client]:
 
 
 def _data_paths(app: Any) -> list[str]:
-    """Every data route: the `api` router's; nothing else of the module is outside it but the
-    three HTML shells, and the schema lists no other /dashboard route."""
-    shells = {r.path for r in dashboard_routes.router.routes if isinstance(r, APIRoute)}
-    assert shells == {"/dashboard", "/dashboard/login", "/dashboard/logout"}
+    """Every data route: the `api` router's; the sign-in module holds the HTML shells and the
+    sign-in, and the schema lists no other /dashboard route."""
+    shells = {r.path for r in signin_routes.router.routes if isinstance(r, APIRoute)}
+    assert shells == {
+        "/dashboard",
+        "/dashboard/login",
+        "/dashboard/logout",
+        "/dashboard/sso/login",
+        "/dashboard/sso/callback",
+    }
     paths = [r.path for r in dashboard_routes.api.routes if isinstance(r, APIRoute)]
     assert {p for p in app.openapi()["paths"] if p.startswith("/dashboard")} == set(paths)
     return [p.replace("{import_id}", IMPORT_ID) for p in paths]
 
 
+def _key(app: Any) -> bytes:
+    return session_key(app.state.runtime.store)
+
+
 # ---- protection -------------------------------------------------------------------------------
 
 
-def test_every_data_route_needs_the_login_or_the_token(
+def test_every_data_route_needs_the_sign_in_or_a_token(
     served: tuple[Any, str], anonymous: httpx.Client
 ) -> None:
     app, _ = served
     paths = _data_paths(app)
-    assert len(paths) == 5, paths  # overview, limits, import, failures, failures.csv
-    expired = session.issue(API_TOKEN, now=0)
-    forged = session.issue("some-other-token")
+    assert len(paths) == 7, paths  # overview, limits, import, failures, failures.csv, me, audit
+    key = _key(app)
+    admin = session.SignIn("config", ref=session.config_fingerprint(key, API_TOKEN))
+    expired = session.issue(key, admin, now=0)
+    foreign = session.issue(bytes(32), admin)  # signed with another key
+    rotated = session.issue(key, session.SignIn("config", ref=session.config_fingerprint(key, "old-token")))
+    unknown_token = session.issue(key, session.SignIn("token", ref="0123456789ab"))
+    not_sso = session.issue(key, session.SignIn("sso", actor="token:x", grants={"*": "admin"}))
     for path in paths:
         assert anonymous.get(path).status_code == 401, path
         assert anonymous.get(path, headers={"Authorization": "Bearer nope"}).status_code == 401, path
-        for cookie in (expired, forged, "1" * 10 + ".abc", API_TOKEN):
+        for cookie in (expired, foreign, rotated, unknown_token, not_sso, "1" * 10 + ".abc", API_TOKEN):
             assert anonymous.get(path, cookies={session.COOKIE: cookie}).status_code == 401, (path, cookie)
         assert anonymous.get(path, headers=AUTH).status_code == 200, path
+        assert anonymous.get(path, cookies={session.COOKIE: session.issue(key, admin)}).status_code == 200
 
 
 def test_the_shell_is_public_and_holds_no_data(anonymous: httpx.Client) -> None:
     page = anonymous.get("/dashboard")
     assert page.status_code == 200
     assert 'name="token"' in page.text and IMPORT_ID not in page.text
+    assert "/dashboard/sso/login" not in page.text, "no IdP sign-in unless configured"
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["cache-control"] == "no-store"
     script = anonymous.get("/dashboard/static/dashboard.js")
     assert script.status_code == 200 and "innerHTML" not in script.text
     assert anonymous.get("/dashboard/static/dashboard.css").status_code == 200
+    assert anonymous.get("/dashboard/sso/login").status_code == 404
 
 
-def test_login_sets_a_strict_http_only_cookie_that_opens_the_data(anonymous: httpx.Client) -> None:
+def test_sign_in_sets_a_strict_http_only_cookie_that_opens_the_data(anonymous: httpx.Client) -> None:
     wrong = anonymous.post("/dashboard/login", data={"token": "guess"})
-    assert wrong.status_code == 401 and "not the API token" in wrong.text
+    assert wrong.status_code == 401 and "not a valid API token" in wrong.text
     assert "set-cookie" not in wrong.headers
     right = anonymous.post("/dashboard/login", data={"token": API_TOKEN})
     assert right.status_code == 303 and right.headers["location"] == "/dashboard"
@@ -113,19 +134,35 @@ def test_login_sets_a_strict_http_only_cookie_that_opens_the_data(anonymous: htt
     assert API_TOKEN not in cookie
     value = right.cookies[session.COOKIE]
     assert anonymous.get("/dashboard/api/overview", cookies={session.COOKIE: value}).status_code == 200
+    me = anonymous.get("/dashboard/api/me", cookies={session.COOKIE: value}).json()
+    assert me == {
+        "actor": "config-token",
+        "access": "admin on every tenant",
+        "grants": {"*": "admin"},
+        "everywhere": True,
+    }
     page = anonymous.get("/dashboard", cookies={session.COOKIE: value})
-    assert 'id="view-overview"' in page.text
+    assert 'id="view-overview"' in page.text and "config-token" in page.text
     out = anonymous.post("/dashboard/logout", cookies={session.COOKIE: value})
     assert out.status_code == 303 and f'{session.COOKIE}=""' in out.headers["set-cookie"]
 
 
-def test_without_an_api_token_the_dashboard_is_closed(emulator: EmulatorThread, tmp_path: Path) -> None:
+def test_without_the_installations_token_api_tokens_still_sign_in(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
     app = create_app(settings(f"sqlite:///{tmp_path / 'x.db'}", emulator.url, api_token=None))
     with ServerThread(app) as server, httpx.Client(base_url=server.url, timeout=30) as c:
-        assert "No API token is configured" in c.get("/dashboard").text
         assert c.post("/dashboard/login", data={"token": ""}).status_code == 401
-        assert c.get("/dashboard/api/overview").status_code == 503
-        assert c.get("/dashboard/api/overview", headers=AUTH).status_code == 503
+        assert c.post("/dashboard/login", data={"token": API_TOKEN}).status_code == 401
+        assert c.get("/dashboard/api/overview", headers=AUTH).status_code == 401
+        _, token = create_token(
+            app.state.runtime.store, name="watcher", role=Role.VIEWER, tenants=(TENANT,), created_by="test"
+        )
+        signed = c.post("/dashboard/login", data={"token": token})
+        assert signed.status_code == 303 and token not in signed.headers["set-cookie"]
+        me = c.get("/dashboard/api/me", cookies={session.COOKIE: signed.cookies[session.COOKIE]})
+        assert me.json()["actor"] == "token:watcher" and me.json()["access"] == f"viewer on {TENANT}"
+        assert c.get("/dashboard/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 # ---- the JSON ---------------------------------------------------------------------------------

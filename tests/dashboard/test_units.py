@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import pytest
@@ -14,42 +16,57 @@ from idsync.web.dashboard.views import bucket_views, import_row
 
 TOKEN = "unit-test-token"
 KEY = ("okta", "users")
+SESSION_KEY = bytes(range(32))
+SSO = session.SignIn("sso", actor="sso:ann@example.com", grants={"efs-prod": "viewer"})
 
-# ---- the login cookie -------------------------------------------------------------------------
+# ---- the sign-in cookie -----------------------------------------------------------------------
 
 
 def test_a_cookie_is_valid_for_its_lifetime_only() -> None:
-    value = session.issue(TOKEN, now=1000.0)
-    assert session.valid(TOKEN, value, now=1000.0)
-    assert session.valid(TOKEN, value, now=1000.0 + session.LIFETIME_S - 1)
-    assert not session.valid(TOKEN, value, now=1000.0 + session.LIFETIME_S + 1)
+    value = session.issue(SESSION_KEY, SSO, now=1000.0)
+    assert session.read(SESSION_KEY, value, now=1000.0) == SSO
+    assert session.read(SESSION_KEY, value, now=1000.0 + session.LIFETIME_S - 1) == SSO
+    assert session.read(SESSION_KEY, value, now=1000.0 + session.LIFETIME_S + 1) is None
+
+
+def _resign(value: str, change: dict[str, Any]) -> str:
+    """The payload changed (a later expiry, more roles) but the old signature kept."""
+    payload, _, mac = value.partition(".")
+    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    forged = base64.urlsafe_b64encode(json.dumps({**data, **change}).encode()).decode().rstrip("=")
+    return f"{forged}.{mac}"
 
 
 @pytest.mark.parametrize(
     "tamper",
     [
         lambda v: v[:-1] + ("0" if v[-1] != "0" else "1"),  # another signature
-        lambda v: str(int(v.split(".")[0]) + 3600) + "." + v.split(".")[1],  # a later expiry
+        lambda v: _resign(v, {"exp": 10**10}),  # a later expiry
+        lambda v: _resign(v, {"grants": {"*": "admin"}}),  # more roles
         lambda v: v.split(".")[0],  # no signature
         lambda v: "x" + v,
         lambda v: "",
         lambda v: "9" * 40 + "." + v.split(".")[1],
+        lambda v: v + "." + "0" * 5000,  # far too long
     ],
 )
 def test_a_changed_cookie_is_refused(tamper: Any) -> None:
-    value = session.issue(TOKEN, now=1000.0)
-    assert not session.valid(TOKEN, tamper(value), now=1000.0)
+    value = session.issue(SESSION_KEY, SSO, now=1000.0)
+    assert session.read(SESSION_KEY, value, now=1000.0) == SSO
+    assert session.read(SESSION_KEY, tamper(value), now=1000.0) is None
 
 
-def test_a_cookie_dies_with_its_token_and_does_not_carry_it() -> None:
-    value = session.issue(TOKEN, now=1000.0)
-    assert TOKEN not in value
-    assert not session.valid("rotated-token", value, now=1000.0)
-    assert not session.valid(None, value, now=1000.0)
-    assert not session.valid(TOKEN, None, now=1000.0)
+def test_a_cookie_needs_the_key_it_was_signed_with_and_carries_no_token() -> None:
+    fingerprint = session.config_fingerprint(SESSION_KEY, TOKEN)
+    value = session.issue(SESSION_KEY, session.SignIn("config", ref=fingerprint), now=1000.0)
+    assert TOKEN not in value and TOKEN not in base64.urlsafe_b64decode(value.split(".")[0] + "==").decode()
+    assert session.read(SESSION_KEY, value, now=1000.0) == session.SignIn("config", ref=fingerprint)
+    assert session.read(bytes(32), value, now=1000.0) is None
+    assert session.read(SESSION_KEY, None, now=1000.0) is None
+    assert session.config_fingerprint(SESSION_KEY, "rotated-token") != fingerprint
 
 
-def test_the_login_form_matches_the_exact_token() -> None:
+def test_the_sign_in_form_matches_the_exact_token() -> None:
     assert session.token_matches(TOKEN, TOKEN)
     assert not session.token_matches(TOKEN, TOKEN + " ")
     assert not session.token_matches(TOKEN, "")

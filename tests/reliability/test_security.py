@@ -31,6 +31,8 @@ PUBLIC = {
     ("GET", "/readyz"): "readiness probe",
     ("GET", "/dashboard"): "the dashboard's sign-in form (its data needs a session)",
     ("POST", "/dashboard/logout"): "signing out needs no credential",
+    ("GET", "/dashboard/sso/login"): "starts the sign-in through the IdP (a redirect, no data)",
+    ("GET", "/dashboard/sso/callback"): "the IdP's answer: checked by state, PKCE, the ID token",
     ("GET", "/access/login-url"): "the public sign-in answer: a tenant's issuer, nothing else",
 }
 # Routes with their own credential: Okta's event hook presents the hook secret, not our token.

@@ -12,10 +12,12 @@ from pathlib import Path
 import typer
 
 from idsync.adapters.store import Store
+from idsync.adapters.store.features.audit import record_audit
 from idsync.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
     ConfigOption,
+    cli_actor,
     console,
     fail_usage,
     handle_errors,
@@ -160,6 +162,16 @@ async def _run(settings: Settings, plan: ActivationEstimate, job_id: str | None)
     # No activation on a mode switch here: this run activates exactly the tenant/source asked for.
     async with Runtime(settings) as runtime:
         job = await prepare_activation(runtime, plan.tenant, plan.source, job_id=job_id, trigger="cli")
+        await runtime.db.call(
+            record_audit,
+            runtime.store,
+            actor=cli_actor(),
+            action="activation.start",
+            target=job.job_id,
+            tenant=plan.tenant,
+            outcome="ok",
+            detail={"resumed": job.resumed, "staged": plan.staged, "source": plan.source},
+        )
         if job.resumed:
             console.print(
                 f"resuming activation job [bold]{job.job_id}[/] of {_scope(plan.tenant, plan.source)} "

@@ -3,8 +3,10 @@ logging set-up that never prints secrets."""
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -74,3 +76,12 @@ def progress_bar() -> Progress:
         console=console,
         transient=False,
     )
+
+
+def cli_actor() -> str:
+    """Who runs this command, for the audit trail: `cli:USER@HOST`."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        user = f"uid{os.getuid()}"
+    return f"cli:{user}@{socket.gethostname()}"

@@ -10,10 +10,12 @@ import typer
 from rich.table import Table
 
 from idsync.adapters.store import Store
+from idsync.adapters.store.features.audit import record_audit
 from idsync.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
     ConfigOption,
+    cli_actor,
     console,
     fail_usage,
     handle_errors,
@@ -128,6 +130,17 @@ async def _retry(settings: Settings, import_id: str) -> tuple[ImportReport, int]
     async with Runtime(settings) as runtime:
         stores = runtime.stores
         requeued = await stores.imports.requeue_failed(import_id, except_codes=NOT_RETRIED)
+        record = await stores.imports.get(import_id)
+        await runtime.db.call(
+            record_audit,
+            runtime.store,
+            actor=cli_actor(),
+            action="import.retry",
+            target=import_id,
+            tenant=record.tenant if record else None,
+            outcome="ok",
+            detail={"requeued": requeued},
+        )
         console.print(f"import [bold]{import_id}[/]: {requeued:,} failed users queued again")
         with progress_bar() as bar:
             task = bar.add_task("retrying", total=requeued or None, rate=0.0)

@@ -10,10 +10,12 @@ import typer
 from rich.table import Table
 
 from idsync.adapters.files import MISSING_SOURCE, csv_lacks_source
+from idsync.adapters.store.features.audit import record_audit
 from idsync.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
     ConfigOption,
+    cli_actor,
     console,
     fail_usage,
     handle_errors,
@@ -112,6 +114,17 @@ async def _run(
 
         async with Runtime(settings) as runtime:
             await check_mode_switches(runtime)
+            if force:  # past the safety threshold: recorded before anything is sent
+                await runtime.db.call(
+                    record_audit,
+                    runtime.store,
+                    actor=cli_actor(),
+                    action="import.force",
+                    target=f"{tenant}/{import_id}",
+                    tenant=tenant,
+                    outcome="ok",
+                    detail={"file": file.name},
+                )
             return await run_file_import(
                 runtime,
                 file,

@@ -17,11 +17,13 @@ from typing import Any, TypeVar
 import typer
 from rich.table import Table
 
+from idsync.adapters.store.features.audit import Outcome, record_audit
 from idsync.adapters.store.inbound import LogEntry
 from idsync.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
     ConfigOption,
+    cli_actor,
     console,
     fail_usage,
     handle_errors,
@@ -44,7 +46,14 @@ NameArg = typer.Argument(..., help="The integration: an [inbound.<name>] section
 Verbose = typer.Option(False, "--verbose", "-v")
 
 
-def _run(config: Path | None, verbose: bool, work: Callable[[InboundService], Awaitable[T]]) -> T:
+def _run(
+    config: Path | None,
+    verbose: bool,
+    work: Callable[[InboundService], Awaitable[T]],
+    audited: tuple[str, str] | None = None,
+) -> T:
+    """Run `work` on the inbound service; `audited` = (action, integration) records it and its
+    outcome in the audit trail."""
     setup_logging(verbose)
     settings: Settings = settings_or_exit(config)
     if not settings.inbound:
@@ -56,14 +65,37 @@ def _run(config: Path | None, verbose: bool, work: Callable[[InboundService], Aw
             service = InboundService(rt.settings, rt.db, rt.idps, clock=rt.clock)
             await service.start()
             try:
-                return await work(service)
+                result = await work(service)
+            except IdSyncError as exc:
+                if audited:
+                    await _audit(rt, audited, "failed", {"error": str(exc)[:300]})
+                raise
             finally:
                 await service.aclose()
+            if audited:
+                await _audit(rt, audited, "ok", None)
+            return result
 
     try:
         return asyncio.run(main())
     except IdSyncError as exc:
         raise handle_errors(exc) from None
+
+
+async def _audit(
+    rt: Runtime, audited: tuple[str, str], outcome: Outcome, detail: dict[str, str] | None
+) -> None:
+    action, name = audited
+    await rt.db.call(
+        record_audit,
+        rt.store,
+        actor=cli_actor(),
+        action=action,
+        target=name,
+        tenant=None,
+        outcome=outcome,
+        detail=detail,
+    )
 
 
 async def _burst(service: InboundService, name: str, entry: LogEntry) -> LogEntry:
@@ -112,13 +144,14 @@ def sync_command(
         )
         return entry if queue_only else await _burst(service, name, entry)
 
-    _finish(_run(config, verbose, work))
+    mode = "delta" if delta or since else "initial"
+    _finish(_run(config, verbose, work, (f"inbound.sync.{mode}", name)))
 
 
 @app.command("pause")
 def pause_command(name: str = NameArg, config: Path | None = ConfigOption, verbose: bool = Verbose) -> None:
     """Stop applying events; deliveries are kept and caught up on `resume`."""
-    integration = _run(config, verbose, lambda s: s.pause(name))
+    integration = _run(config, verbose, lambda s: s.pause(name), ("inbound.pause", name))
     console.print(f"{name}: {integration.state}")
 
 
@@ -135,7 +168,7 @@ def resume_command(
         _, entry = await service.resume(name)
         return entry if entry is None or queue_only else await _burst(service, name, entry)
 
-    entry = _run(config, verbose, work)
+    entry = _run(config, verbose, work, ("inbound.resume", name))
     if entry is None:
         console.print(f"{name}: not paused")
         return
@@ -150,7 +183,9 @@ def remove_command(
     verbose: bool = Verbose,
 ) -> None:
     """Clear the links (application users are not changed otherwise); delete the Okta event hook."""
-    result = _run(config, verbose, lambda s: s.remove(name, delete_hook=not keep_hook))
+    result = _run(
+        config, verbose, lambda s: s.remove(name, delete_hook=not keep_hook), ("inbound.remove", name)
+    )
     console.print(
         f"{name}: removed; {result['links_cleared']} link(s) cleared, {result['events_dropped']} unapplied "
         f"event(s) dropped; hook: {result['hook'] or 'none registered'}"
@@ -162,7 +197,7 @@ def register_hook_command(
     name: str = NameArg, config: Path | None = ConfigOption, verbose: bool = Verbose
 ) -> None:
     """Create/update the Okta event hook and verify it (the service must be reachable at public_url)."""
-    result = _run(config, verbose, lambda s: s.register_hook(name))
+    result = _run(config, verbose, lambda s: s.register_hook(name), ("inbound.hook", name))
     console.print(
         f"event hook {result['id']} at {result['uri']}: {result['status']}, {result['verificationStatus']}"
     )

@@ -6,6 +6,7 @@ import typer
 
 from idsync.cli import (
     activate,
+    audit,
     db,
     demo,
     doctor,
@@ -18,6 +19,7 @@ from idsync.cli import (
     route,
     safety,
     serve,
+    tokens,
 )
 from idsync.cli.inbound import app as inbound_app
 
@@ -44,6 +46,8 @@ app.add_typer(safety.app, name="safety")
 app.add_typer(links.app, name="links")
 app.add_typer(db.app, name="db")
 app.command("doctor")(doctor.doctor_command)
+app.add_typer(tokens.app, name="tokens")
+app.command("audit")(audit.audit_command)
 
 
 def main() -> None:

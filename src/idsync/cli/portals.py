@@ -15,11 +15,13 @@ from pydantic import SecretStr
 from rich.table import Table
 
 from idsync.adapters.store import Store
+from idsync.adapters.store.features.audit import record_audit
 from idsync.adapters.store.features.portals import list_portals
 from idsync.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
     ConfigOption,
+    cli_actor,
     console,
     fail_usage,
     handle_errors,
@@ -100,7 +102,25 @@ async def _sync(
         registrar = PortalRegistrar(
             runtime.db, idp, tenant, sink=keep if secrets else None, dry_run=dry_run, groups=groups
         )
-        return await registrar.sync(specs) if specs else []
+        outcomes = await registrar.sync(specs) if specs else []
+        if not dry_run:
+            actor = cli_actor()
+            for o in outcomes:
+                await runtime.db.call(
+                    record_audit,
+                    runtime.store,
+                    actor=actor,
+                    action="portal.register",
+                    target=f"{tenant}/{o.name}",
+                    tenant=tenant,
+                    outcome="failed" if o.status in BAD else "ok",
+                    detail={
+                        "status": o.status,
+                        "app_id": o.app_id,
+                        "reason": o.reason.code if o.reason else None,
+                    },
+                )
+        return outcomes
 
 
 def _print(

@@ -8,8 +8,9 @@ import typer
 from rich.table import Table
 
 from idsync.adapters.store import Store
+from idsync.adapters.store.features.audit import record_audit
 from idsync.adapters.store.features.safety import SafetyRun, discard_run, list_runs, release_run
-from idsync.cli.common import EXIT_OK, ConfigOption, console, fail_usage, settings_or_exit
+from idsync.cli.common import EXIT_OK, ConfigOption, cli_actor, console, fail_usage, settings_or_exit
 
 app = typer.Typer(
     help="The safety threshold: runs that would deactivate or delete too many users are held.",
@@ -52,6 +53,17 @@ def _act(config: Path | None, ref: str, verb: str) -> tuple[SafetyRun, int]:
     store = _store(config)
     try:
         done = release_run(store, ref) if verb == "release" else discard_run(store, ref)
+        if done is not None:
+            run, n = done
+            record_audit(
+                store,
+                actor=cli_actor(),
+                action=f"safety.{verb}",
+                target=run.run_id,
+                tenant=run.tenant,
+                outcome="ok",
+                detail={"changes": n},
+            )
     finally:
         store.close()
     if done is None:

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from idsync.config.access import SsoSettings, resolve_sso
 from idsync.config.inbound import InboundSettings, resolve_inbound
 from idsync.domain.policy import (
     DeletePolicy,
@@ -170,7 +171,8 @@ class TenantSettings(_Strict):
 
 
 class ServiceSettings(_Strict):
-    """`idsync serve`: where the HTTP API listens and the bearer token every route but health needs."""
+    """`idsync serve`: where the HTTP API listens; the installation's admin token (the API tokens of
+    `idsync tokens` are kept in the store); the dashboard's sign-in through the IdP (`sso`)."""
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8400
@@ -184,6 +186,7 @@ class ServiceSettings(_Strict):
     # after how long without a heartbeat an instance counts as gone (its share and users freed).
     coordination_interval_s: Annotated[float, Field(gt=0, le=60)] = 0.5
     instance_ttl_s: Annotated[float, Field(gt=0)] = 15.0
+    sso: SsoSettings | None = None
 
 
 class KafkaTopics(_Strict):
@@ -227,6 +230,10 @@ class Settings(_Strict):
             if tenant.idp not in self.idps:
                 raise ValueError(f"tenants.{name}.idp: no IdP named {tenant.idp!r} under [idps]")
         return self
+
+    def tenant_names(self) -> set[str] | None:
+        """The configured tenants; None when a `*` tenant makes any name valid."""
+        return None if DEFAULT_TENANT in self.tenants else set(self.tenants)
 
     def tenant(self, name: str) -> TenantSettings | None:
         return self.tenants.get(name) or self.tenants.get(DEFAULT_TENANT)
@@ -291,6 +298,7 @@ def _resolve_secrets(settings: Settings, environ: Mapping[str, str]) -> Settings
     service = settings.service
     if service.api_token_env and environ.get(service.api_token_env):
         service = service.model_copy(update={"api_token": SecretStr(environ[service.api_token_env])})
+    service = service.model_copy(update={"sso": resolve_sso(service.sso, environ, settings.tenant_names())})
     settings = settings.model_copy(update={"service": service})
     kafka = settings.kafka
     if kafka is not None and kafka.sasl_password_env:

@@ -25,6 +25,7 @@ from idsync.adapters.store.features.activation import (
     record_job,
     switch_mode,
 )
+from idsync.adapters.store.features.audit import record_audit
 from idsync.config import DEFAULT_TENANT
 from idsync.domain.links import IdpStatus
 from idsync.domain.policy import SyncMode
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["ModeSwitch", "activate_on_mode_switch"]
 
 log = logging.getLogger("idsync.lifecycle.modes")
+CONFIG_ACTOR = "config"  # the audit trail's name for a change made in the configuration file
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,18 @@ async def activate_on_mode_switch(runtime: Runtime) -> list[ModeSwitch]:
                 old or "not seen before",
                 job_id,
                 staged,
+            )
+        if old is not None:  # a switch (not the first sighting): the configuration file did it
+            detail = {"from": old, "to": mode, "activation_job": job_id, "staged": staged}
+            await db.call(
+                record_audit,
+                db.store,
+                actor=CONFIG_ACTOR,
+                action="mode.switch",
+                target=tenant,
+                tenant=tenant,
+                outcome="ok",
+                detail=detail,
             )
         switches.append(ModeSwitch(tenant, old, mode, job_id, staged))
     return switches

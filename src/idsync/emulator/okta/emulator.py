@@ -9,6 +9,7 @@ from __future__ import annotations
 from idsync.emulator.okta.clock import Clock, SystemClock
 from idsync.emulator.okta.exchange_log import ExchangeLog
 from idsync.emulator.okta.faults import FaultInjector
+from idsync.emulator.okta.groups_claim import ROUTES as CLAIM_ROUTES
 from idsync.emulator.okta.hooks import HookDispatcher
 from idsync.emulator.okta.ids import IdFactory
 from idsync.emulator.okta.idsources import IdentitySources
@@ -63,7 +64,15 @@ class Emulator:
         self.recorder = Recorder(settings.record_exchanges)
         self.exchange_log = ExchangeLog.from_settings(settings.exchange_log)
         self.router = Router(
-            [*USER_ROUTES, *GROUP_ROUTES, *APP_ROUTES, *GRANT_ROUTES, *HOOK_ROUTES, *IDSOURCE_ROUTES]
+            [
+                *USER_ROUTES,
+                *GROUP_ROUTES,
+                *APP_ROUTES,
+                *CLAIM_ROUTES,
+                *GRANT_ROUTES,
+                *HOOK_ROUTES,
+                *IDSOURCE_ROUTES,
+            ]
         )
         self.tokens = frozenset(settings.tokens)
         self.in_flight = 0

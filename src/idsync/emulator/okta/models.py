@@ -103,6 +103,8 @@ class AppRecord:
     body: dict[str, Any]
     """The app as the client sent it, completed with Okta's defaults (no secret inside)."""
     client_secret: str | None = None
+    id_token_claim: dict[str, Any] | None = None
+    """The groups claim of its ID tokens (`groups_claim.py`); not part of the app's JSON."""
 
 
 @dataclass(slots=True)

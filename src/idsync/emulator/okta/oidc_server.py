@@ -28,6 +28,7 @@ from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.rpinitiated import EndSessionEndpoint
 from starlette.responses import Response
 
+from idsync.emulator.okta.groups_claim import groups_claim
 from idsync.emulator.okta.models import UserRecord
 from idsync.emulator.okta.oidc_adapters import SCOPES, EmulatorRequest, OktaClient, user_claims
 from idsync.emulator.okta.oidc_state import TOKEN_LIFETIME_S, AuthCode, IssuedToken, OidcState
@@ -103,7 +104,7 @@ class _OpenIdCode(OpenIDCode):  # type: ignore[misc]
     def get_compatible_claims(self, request: EmulatorRequest) -> dict[str, Any]:
         org = self.server.state.org
         now = int(org.now())
-        return {
+        claims: dict[str, Any] = {
             "ver": 1,
             "jti": "ID." + secrets.token_urlsafe(32),
             "iss": request.issuer,
@@ -112,6 +113,13 @@ class _OpenIdCode(OpenIDCode):  # type: ignore[misc]
             "exp": now + 3600,
             "idp": org.state.meta.get("org_id", ""),
         }
+        # The app's groups claim: org authorization server, ID tokens, `groups` scope asked for.
+        code = request.authorization_code
+        if self.server.name == "org" and code is not None and "groups" in code.get_scope().split():
+            found = groups_claim(org, request.client.app, request.user.id)
+            if found is not None:
+                claims[found[0]] = found[1]
+        return claims
 
     def generate_user_info(self, user: UserRecord, scope: str) -> UserInfo:
         return user_claims(user, scope)

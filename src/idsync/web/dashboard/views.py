@@ -20,12 +20,15 @@ from idsync.web.dashboard.sampler import BucketKey, History, Point
 
 __all__ = [
     "COUNTED",
+    "AuditItem",
+    "AuditPage",
     "BucketView",
     "FailurePage",
     "IdpView",
     "ImportDetail",
     "ImportRow",
     "LimitsView",
+    "Me",
     "Overview",
     "QueueView",
     "ReasonRow",
@@ -36,6 +39,29 @@ __all__ = [
 # Statuses in the order a support engineer reads them: progress first, then the problems.
 COUNTED = [s.value for s in Status if s not in (Status.SKIPPED, Status.FAILED)] + ["skipped", "failed"]
 RateSource = Literal["observed", "job", "average"]
+
+
+class AuditItem(BaseModel):
+    id: int
+    at: float
+    actor: str
+    action: str
+    target: str
+    tenant: str | None
+    outcome: str
+    detail: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditItem]
+    next_before: int | None  # pass as `before` for the next (older) page; None: the last
+
+
+class Me(BaseModel):
+    actor: str  # token:NAME, config-token, sso:LOGIN
+    access: str  # "operator on efs-prod, viewer on efs-test"
+    grants: dict[str, str]  # tenant ("*": every tenant) -> role
+    everywhere: bool
 
 
 class ImportRow(BaseModel):

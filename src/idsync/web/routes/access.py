@@ -6,8 +6,8 @@ Two endpoints, because a login page asks before anybody is authenticated:
   starts at, which the browser is about to be sent to anyway. It does not name the external IdP,
   the rule that matched, or whether the user exists (idsync does not even look). Without `email`
   it answers the tenant's main login URL, the OpenID Connect issuer a relying party discovers.
-- `GET /access/route` needs the API's bearer token and answers everything: which IdP (Okta, or
-  which external IdP), the login URL, and whether the user needs syncing.
+- `GET /access/route` needs a credential that may read the tenant and answers everything: which
+  IdP (Okta, or which external IdP), the login URL, and whether the user needs syncing.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from pydantic import BaseModel
 
 from idsync.access.routing import InvalidEmail, LoginRoute
 from idsync.access.service import UnknownTenant, login_route, main_login_url
-from idsync.web.auth import check_bearer
+from idsync.domain.authz import Action, Principal
+from idsync.web.auth import check_tenant, require
 
-public = True  # /access/login-url only; /access/route adds the bearer check itself
+public = True  # /access/login-url only; /access/route has its guard
 router = APIRouter(prefix="/access", tags=["access"])
 
 _TENANT = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$"
@@ -84,11 +85,15 @@ async def get_login_url(
     return LoginUrl(login_url=_route(request, tenant, email).login_url)
 
 
-@router.get(
-    "/route", dependencies=[Depends(check_bearer)], responses={404: {"description": "Unknown tenant"}}
-)
-async def get_route(request: Request, tenant: Tenant, email: Email) -> RouteAnswer:
+@router.get("/route", responses={404: {"description": "Unknown tenant"}})
+async def get_route(
+    request: Request,
+    tenant: Tenant,
+    email: Email,
+    principal: Annotated[Principal, Depends(require(Action.READ))],
+) -> RouteAnswer:
     """Which IdP `email` logs in at, its login URL, and whether the user is synced at all."""
+    await check_tenant(request, principal, Action.READ, tenant)
     answer = _route(request, tenant, email)
     return RouteAnswer(
         tenant=answer.tenant,

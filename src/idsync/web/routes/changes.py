@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from typing import Annotated
 
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+
+from idsync.domain.authz import Action, Principal
 from idsync.domain.models import ChangeMessage, Lane, Reason
 from idsync.domain.records import Received
 from idsync.engine.ingest import Defaults
 from idsync.runtime import Runtime
 from idsync.service.views import ChangeView, change_view, wait_for_result
+from idsync.web.auth import check_tenant, require
 
 router = APIRouter(tags=["changes"])
 
@@ -21,8 +25,14 @@ router = APIRouter(tags=["changes"])
         202: {"description": "Queued or in progress: poll the `url` (also in the Location header)"},
     },
 )
-async def submit_change(change: ChangeMessage, request: Request, response: Response) -> ChangeView:
+async def submit_change(
+    change: ChangeMessage,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(require(Action.SUBMIT))],
+) -> ChangeView:
     """Submit one change. Without `import_id` it takes the interactive lane, ahead of imports."""
+    await check_tenant(request, principal, Action.SUBMIT, change.tenant)
     rt: Runtime = request.app.state.runtime
     ((change_id, parsed),) = await rt.ingestor.receive(
         [Received(payload=change.model_dump(mode="json", exclude_none=True))], Defaults(origin="http")
@@ -40,10 +50,12 @@ async def submit_change(change: ChangeMessage, request: Request, response: Respo
 
 
 @router.get("/changes/{change_id}", responses={404: {"description": "No such change"}})
-async def get_change(change_id: int, request: Request) -> ChangeView:
+async def get_change(
+    change_id: int, request: Request, principal: Annotated[Principal, Depends(require(Action.READ))]
+) -> ChangeView:
     """A change's state and, once done, its result."""
     rt: Runtime = request.app.state.runtime
     row = await rt.stores.queue.change_result(change_id)
-    if row is None:
+    if row is None or not principal.may(Action.READ, str(row["tenant"])):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no change {change_id}")
     return change_view(row)

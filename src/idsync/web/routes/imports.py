@@ -13,12 +13,13 @@ import time
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from starlette.requests import ClientDisconnect
 
 from idsync.adapters.files import RawRecord, received_from_file
 from idsync.adapters.store.features.safety import release_run
 from idsync.adapters.store.instances import ServiceStore
+from idsync.domain.authz import Action, Principal
 from idsync.domain.models import Lane, Status
 from idsync.domain.records import ImportRecord
 from idsync.engine.ingest import BATCH, Defaults
@@ -26,6 +27,8 @@ from idsync.engine.jobs import link_existing_accounts, new_import_id
 from idsync.runtime import Runtime
 from idsync.service.ndjson import ndjson_records
 from idsync.service.views import ImportStarted, ImportView, ResultPage, import_view, result_item
+from idsync.web.auth import audit, check_tenant, require
+from idsync.web.tenancy import recent_imports
 
 log = logging.getLogger("idsync.web.imports")
 router = APIRouter(tags=["imports"])
@@ -33,6 +36,7 @@ router = APIRouter(tags=["imports"])
 # by a crash blocks a resend only this long (it was 120 s, renewed only per stored batch).
 _UPLOAD_LEASE_S = 15.0
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$"
+Reader = Annotated[Principal, Depends(require(Action.READ))]
 _NDJSON_BODY = {
     "required": True,
     "content": {"application/x-ndjson": {"schema": {"type": "string", "format": "binary"}}},
@@ -49,6 +53,7 @@ _NDJSON_BODY = {
 )
 async def start_import(
     request: Request,
+    principal: Annotated[Principal, Depends(require(Action.SUBMIT))],
     tenant: Annotated[str, Query(pattern=_ID, description="Every line must be for this tenant")],
     import_id: Annotated[str | None, Query(pattern=_ID, description="Default: a new id")] = None,
     force: Annotated[
@@ -66,6 +71,9 @@ async def start_import(
     """Start (or resume) an import from an NDJSON body; returns once every line is stored.
     The users are then synced in the bulk lane: follow `url` for progress."""
     rt: Runtime = request.app.state.runtime
+    await check_tenant(request, principal, Action.SUBMIT, tenant)
+    if force:  # past the safety threshold: an admin's decision
+        await check_tenant(request, principal, Action.FORCE, tenant)
     if rt.settings.policy(tenant) is None:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"tenant: {tenant!r} is not configured"
@@ -94,7 +102,11 @@ async def start_import(
                 status.HTTP_409_CONFLICT, detail=f"import {import_id} has received all its input"
             )
         if force:  # a run this import tripped before is let through as well
-            await db.call(release_run, rt.store, f"{tenant}/{import_id}")
+            released = await db.call(release_run, rt.store, f"{tenant}/{import_id}")
+            held = released[1] if released is not None else 0
+            await audit(
+                request, principal, "import.force", f"{tenant}/{import_id}", tenant, "ok", {"released": held}
+            )
         if link_existing and record.input_cursor == 0:
             await link_existing_accounts(rt.engine, tenant)
         received = await _receive(rt, request, import_id, tenant, record.input_cursor, lease, owner, force)
@@ -157,42 +169,47 @@ async def _receive(
 @router.get("/imports")
 async def list_imports(
     request: Request,
+    principal: Reader,
     tenant: Annotated[str | None, Query(pattern=_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[ImportView]:
-    """The most recent imports first."""
+    """The most recent imports first (of the tenants the credential covers)."""
     rt: Runtime = request.app.state.runtime
-    records = await rt.stores.imports.recent(limit=limit, tenant=tenant)
+    if tenant is not None:
+        await check_tenant(request, principal, Action.READ, tenant)
+    records = await recent_imports(rt, principal, limit=limit, tenant=tenant)
     return [import_view(r) for r in records]
 
 
 @router.get("/imports/{import_id}", responses={404: {"description": "No such import"}})
-async def get_import(import_id: str, request: Request) -> ImportView:
+async def get_import(import_id: str, request: Request, principal: Reader) -> ImportView:
     """Counts by status, state, rate and ETA."""
-    return import_view(await _record(request, import_id))
+    return import_view(await _record(request, import_id, principal))
 
 
 @router.get("/imports/{import_id}/results", responses={404: {"description": "No such import"}})
 async def import_results(
     import_id: str,
     request: Request,
+    principal: Reader,
     status_: Annotated[list[Status] | None, Query(alias="status")] = None,
     after: Annotated[int, Query(ge=0, description="change_id to continue after")] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> ResultPage:
     """Per-user results in arrival order, optionally only some statuses (e.g. `status=failed`)."""
-    await _record(request, import_id)
+    await _record(request, import_id, principal)
     rt: Runtime = request.app.state.runtime
     rows = await rt.stores.imports.results(import_id, statuses=status_, limit=limit, after_id=after)
     items = [result_item(r) for r in rows]
     return ResultPage(items=items, next_after=items[-1].change_id if len(items) == limit else None)
 
 
-async def _record(request: Request, import_id: str) -> ImportRecord:
+async def _record(request: Request, import_id: str, principal: Principal) -> ImportRecord:
+    """The import, if the caller may read its tenant (else 404, as if it did not exist)."""
     rt: Runtime = request.app.state.runtime
     if not re.match(_ID, import_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such import")
     record = await rt.stores.imports.get(import_id)
-    if record is None:
+    if record is None or not principal.may(Action.READ, record.tenant):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no import {import_id}")
     return record

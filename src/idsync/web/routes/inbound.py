@@ -1,19 +1,26 @@
 """Management of inbound integrations (Okta -> application): status, sync, pause, resume, remove,
-event-hook registration and the execution log. Bearer-token protected like the rest of the API."""
+event-hook registration and the execution log. An integration serves the whole installation, not
+a tenant, so every route needs its role on every tenant: reading a viewer's, sync/pause/resume an
+operator's, hook registration and removal an admin's. Actions go to the audit trail."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel
 
+from idsync.domain.authz import Action, Principal
 from idsync.errors import ConfigError, IdSyncError, ProviderError
 from idsync.inbound.service import InboundService, Removed, UnknownIntegration
+from idsync.web.auth import audit, require
 
 router = APIRouter(prefix="/inbound", tags=["inbound"])
+Reader = Annotated[Principal, Depends(require(Action.READ, installation=True))]
+Runner = Annotated[Principal, Depends(require(Action.INBOUND_RUN, installation=True))]
+Setup = Annotated[Principal, Depends(require(Action.INBOUND_SETUP, installation=True))]
 
 
 class SyncRequest(BaseModel):
@@ -28,75 +35,92 @@ def _service(request: Request) -> InboundService:
     return service
 
 
+_STATUS: list[tuple[type[IdSyncError], int]] = [
+    (UnknownIntegration, status.HTTP_404_NOT_FOUND),
+    (Removed, status.HTTP_409_CONFLICT),
+    (ConfigError, status.HTTP_400_BAD_REQUEST),
+    (ProviderError, status.HTTP_502_BAD_GATEWAY),
+]
+
+
 @asynccontextmanager
-async def _errors() -> AsyncIterator[None]:
+async def _errors(
+    request: Request | None = None, principal: Principal | None = None, action: str = "", name: str = ""
+) -> AsyncIterator[None]:
+    """Map the service's errors to HTTP; with a principal, record the action and its outcome."""
     try:
         yield
-    except UnknownIntegration as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
-    except Removed as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
-    except ConfigError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from None
-    except ProviderError as exc:
-        raise HTTPException(status.HTTP_502_BAD_GATEWAY, detail=str(exc)) from None
     except IdSyncError as exc:
-        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, detail=str(exc)) from None
+        if request is not None and principal is not None:
+            await audit(request, principal, action, name, None, "failed", {"error": str(exc)[:300]})
+        code = next(
+            (c for kind, c in _STATUS if isinstance(exc, kind)), status.HTTP_500_INTERNAL_SERVER_ERROR
+        )
+        raise HTTPException(code, detail=str(exc)) from None
+    if request is not None and principal is not None:
+        await audit(request, principal, action, name, None, "ok")
 
 
 @router.get("")
-async def list_integrations(request: Request) -> list[dict[str, Any]]:
+async def list_integrations(request: Request, principal: Reader) -> list[dict[str, Any]]:
     service = _service(request)
     return [await service.status(name) for name in service.contexts]
 
 
 @router.get("/{name}")
-async def get_integration(name: str, request: Request) -> dict[str, Any]:
+async def get_integration(name: str, request: Request, principal: Reader) -> dict[str, Any]:
     async with _errors():
         return await _service(request).status(name)
 
 
 @router.post("/{name}/sync", status_code=status.HTTP_202_ACCEPTED)
-async def sync(name: str, request: Request, body: SyncRequest | None = None) -> dict[str, Any]:
+async def sync(
+    name: str, request: Request, principal: Runner, body: SyncRequest | None = None
+) -> dict[str, Any]:
     """Queue an initial sync (re-runnable; deploys a removed integration again) or a delta sync."""
     body = body or SyncRequest()
-    async with _errors():
+    async with _errors(request, principal, f"inbound.sync.{body.mode}", name):
         entry = await _service(request).request_sync(name, body.mode, requested_by="api", since=body.since)
     return entry.as_dict()
 
 
 @router.post("/{name}/pause")
-async def pause(name: str, request: Request) -> dict[str, Any]:
-    async with _errors():
+async def pause(name: str, request: Request, principal: Runner) -> dict[str, Any]:
+    async with _errors(request, principal, "inbound.pause", name):
         await _service(request).pause(name)
+    async with _errors():
         return await _service(request).status(name)
 
 
 @router.post("/{name}/resume")
-async def resume(name: str, request: Request) -> dict[str, Any]:
-    async with _errors():
+async def resume(name: str, request: Request, principal: Runner) -> dict[str, Any]:
+    async with _errors(request, principal, "inbound.resume", name):
         _, entry = await _service(request).resume(name)
+    async with _errors():
         return {**await _service(request).status(name), "catch_up": entry.as_dict() if entry else None}
 
 
 @router.post("/{name}/remove")
-async def remove(name: str, request: Request, keep_hook: bool = False) -> dict[str, Any]:
+async def remove(name: str, request: Request, principal: Setup, keep_hook: bool = False) -> dict[str, Any]:
     """Clear the links (application users are not changed otherwise) and delete the Okta hook."""
-    async with _errors():
-        return await _service(request).remove(name, delete_hook=not keep_hook)
+    async with _errors(request, principal, "inbound.remove", name):
+        removed = await _service(request).remove(name, delete_hook=not keep_hook)
+    return removed
 
 
 @router.post("/{name}/hook")
-async def register_hook(name: str, request: Request) -> dict[str, Any]:
+async def register_hook(name: str, request: Request, principal: Setup) -> dict[str, Any]:
     """Create or update the Okta event hook, activate it and have Okta verify it."""
-    async with _errors():
-        return await _service(request).register_hook(name)
+    async with _errors(request, principal, "inbound.hook", name):
+        hook = await _service(request).register_hook(name)
+    return hook
 
 
 @router.get("/{name}/log")
 async def execution_log(
     name: str,
     request: Request,
+    principal: Reader,
     kind: str | None = None,
     status_: str | None = Query(None, alias="status"),
     ref: str | None = None,
@@ -114,7 +138,7 @@ async def execution_log(
 
 
 @router.get("/{name}/log/{entry_id}")
-async def log_entry(name: str, entry_id: int, request: Request) -> dict[str, Any]:
+async def log_entry(name: str, entry_id: int, request: Request, principal: Reader) -> dict[str, Any]:
     service = _service(request)
     async with _errors():
         ctx = service.context(name)

@@ -1,7 +1,7 @@
 """The migration workflow over HTTP: activation jobs, portals, failure reports and retries.
 
 Thin: each route calls `idsync.lifecycle`; the service's worker does the IdP calls at the
-governor's pace. Everything here needs the API's bearer token.
+governor's pace. Each route has its guard (web/auth.py); actions are recorded in the audit trail.
 
 - `POST /activations` {tenant, source?, dry_run?}: the estimate (dry run, 200) or a started or
   resumed job (202); `GET /activations[?tenant=]`, `GET /activations/{job_id}`: progress, ETA.
@@ -17,13 +17,14 @@ import logging
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, FastAPI, HTTPException, Query, Request, status
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, SecretStr
 
 from idsync.adapters.store.failures import failure_page
 from idsync.adapters.store.features.activation import get_job, list_jobs
-from idsync.adapters.store.features.portals import list_portals
+from idsync.adapters.store.features.portals import PortalRow, list_portals
+from idsync.domain.authz import Action, Principal
 from idsync.errors import ConfigError
 from idsync.lifecycle.activation import estimate_activation, start_in_service
 from idsync.lifecycle.failures import NOT_RETRIED, FailureFilter, FailureRow, csv_chunks, retry_counts
@@ -32,11 +33,14 @@ from idsync.lifecycle.portals import PortalSpec
 from idsync.lifecycle.report import estimate_json
 from idsync.ports import OidcApp
 from idsync.runtime import Runtime
+from idsync.web.auth import audit, check_tenant, require
+from idsync.web.tenancy import each_tenant
 
 log = logging.getLogger("idsync.web.lifecycle")
 router = APIRouter(tags=["migration"])
 LIMITS_EVERY_S = 60.0
 _ID = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$"
+Reader = Annotated[Principal, Depends(require(Action.READ))]
 
 
 class ActivationRequest(BaseModel):
@@ -68,9 +72,14 @@ def _progress(rt: Runtime, record: Any) -> dict[str, Any]:
 
 
 @router.post("/activations", responses={202: {"description": "Started or resumed"}, 404: {}, 409: {}})
-async def start_activation(request: Request, body: ActivationRequest) -> JSONResponse:
+async def start_activation(
+    request: Request,
+    body: ActivationRequest,
+    principal: Annotated[Principal, Depends(require(Action.ACTIVATE))],
+) -> JSONResponse:
     """Activate the tenant's staged users (the IdP e-mails each); `dry_run` only estimates."""
     rt = _rt(request)
+    await check_tenant(request, principal, Action.ACTIVATE, body.tenant)
     policy = rt.settings.policy(body.tenant)
     if policy is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"tenant {body.tenant!r} is not configured")
@@ -92,7 +101,12 @@ async def start_activation(request: Request, body: ActivationRequest) -> JSONRes
             rt, body.tenant, body.source, trigger="api", tasks=request.app.state.lifecycle_tasks
         )
     except ConfigError as exc:
+        await audit(
+            request, principal, "activation.start", body.tenant, body.tenant, "failed", {"error": str(exc)}
+        )
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
+    detail = {"job_id": job.job_id, "resumed": job.resumed, "staged": plan.staged}
+    await audit(request, principal, "activation.start", job.job_id, body.tenant, "ok", detail)
     return JSONResponse(
         {"job_id": job.job_id, "resumed": job.resumed, **summary, "url": f"/activations/{job.job_id}"},
         status_code=status.HTTP_202_ACCEPTED,
@@ -101,12 +115,19 @@ async def start_activation(request: Request, body: ActivationRequest) -> JSONRes
 
 @router.get("/activations")
 async def activations(
-    request: Request, tenant: Annotated[str | None, Query()] = None
+    request: Request, principal: Reader, tenant: Annotated[str | None, Query()] = None
 ) -> list[dict[str, Any]]:
     """Recent activation jobs (newest first) with their progress."""
     rt = _rt(request)
+    if tenant is not None:
+        await check_tenant(request, principal, Action.READ, tenant)
+
+    async def fetch(name: str | None) -> list[Any]:
+        return list(await rt.db.call(list_jobs, rt.store, name))
+
+    jobs = sorted(await each_tenant(principal, tenant, fetch), key=lambda j: j.created_at, reverse=True)
     out = []
-    for job in await rt.db.call(list_jobs, rt.store, tenant):
+    for job in jobs[:50]:
         record = await rt.stores.imports.get(job.id)
         out.append(
             {"job_id": job.id, "tenant": job.tenant, "source": job.source, "trigger": job.trigger}
@@ -116,11 +137,11 @@ async def activations(
 
 
 @router.get("/activations/{job_id}", responses={404: {"description": "No such activation job"}})
-async def activation(request: Request, job_id: str) -> dict[str, Any]:
+async def activation(request: Request, job_id: str, principal: Reader) -> dict[str, Any]:
     rt = _rt(request)
     job = await rt.db.call(get_job, rt.store, job_id)
     record = await rt.stores.imports.get(job_id)
-    if job is None or record is None:
+    if job is None or record is None or not principal.may(Action.READ, job.tenant):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no activation job {job_id!r}")
     return {"job_id": job.id, "tenant": job.tenant, "source": job.source, "trigger": job.trigger} | {
         "progress": _progress(rt, record)
@@ -142,6 +163,7 @@ _FAILED_CODES = {
 )
 async def upsert_portal(
     request: Request,
+    principal: Annotated[Principal, Depends(require(Action.PORTAL))],
     message: Annotated[dict[str, Any], Body(description="A portal_upsert message (lifecycle/messages.py)")],
     return_secret: Annotated[bool, Query(description="Answer a new app's client secret (once)")] = False,
 ) -> JSONResponse:
@@ -152,8 +174,25 @@ async def upsert_portal(
         caught.append(secret)
 
     message.setdefault("op", "portal_upsert")
+    tenant = message.get("tenant")
+    if isinstance(tenant, str):  # else the message is invalid: handle_portal_upsert answers why
+        await check_tenant(request, principal, Action.PORTAL, tenant)
     result = await handle_portal_upsert(_rt(request), message, sink=sink if return_secret else None)
     body: dict[str, Any] = result.model_dump(mode="json")
+    if result.tenant is not None and isinstance(tenant, str):
+        await audit(
+            request,
+            principal,
+            "portal.register",
+            f"{result.tenant}/{result.portal or '?'}",
+            result.tenant,
+            "failed" if result.status in _PORTAL_STATUS else "ok",
+            {
+                "status": result.status,
+                "app_id": result.app_id,
+                "reason": result.reason.code if result.reason else None,
+            },
+        )
     code = status.HTTP_200_OK
     if result.status in _PORTAL_STATUS:
         code = _FAILED_CODES.get(result.reason.code if result.reason else "", _PORTAL_STATUS[result.status])
@@ -163,9 +202,17 @@ async def upsert_portal(
 
 
 @router.get("/portals")
-async def portals(request: Request, tenant: Annotated[str | None, Query()] = None) -> list[dict[str, Any]]:
+async def portals(
+    request: Request, principal: Reader, tenant: Annotated[str | None, Query()] = None
+) -> list[dict[str, Any]]:
     """Registered portals with their app and client ids (never a secret)."""
     rt = _rt(request)
+    if tenant is not None:
+        await check_tenant(request, principal, Action.READ, tenant)
+
+    async def fetch(name: str | None) -> list[PortalRow]:
+        return list(await rt.db.call(list_portals, rt.store, name))
+
     return [
         {
             "tenant": r.tenant,
@@ -178,7 +225,7 @@ async def portals(request: Request, tenant: Annotated[str | None, Query()] = Non
             "client_id": r.client_id,
             "last_error": r.last_error,
         }
-        for r in await rt.db.call(list_portals, rt.store, tenant)
+        for r in await each_tenant(principal, tenant, fetch)
     ]
 
 
@@ -203,6 +250,7 @@ def _row(r: FailureRow) -> dict[str, Any]:
 async def failures(
     request: Request,
     import_id: str,
+    principal: Reader,
     only: Annotated[Literal["failed", "skipped"] | None, Query(alias="status")] = None,
     fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
@@ -211,7 +259,7 @@ async def failures(
     """Every failed or skipped user with the reason: JSON pages, or the whole list as CSV."""
     rt = _rt(request)
     record = await rt.stores.imports.get(import_id)
-    if record is None:
+    if record is None or not principal.may(Action.READ, record.tenant):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no import {import_id!r}")
     filt = FailureFilter(statuses=(only,)) if only else FailureFilter()
     if fmt == "csv":
@@ -234,15 +282,23 @@ async def failures(
 
 
 @router.post("/imports/{import_id}/retry", responses={202: {"description": "Queued again"}, 404: {}})
-async def retry(request: Request, import_id: str, body: RetryRequest | None = None) -> JSONResponse:
+async def retry(
+    request: Request,
+    import_id: str,
+    principal: Annotated[Principal, Depends(require(Action.RETRY))],
+    body: RetryRequest | None = None,
+) -> JSONResponse:
     """Queue an import's failed users again (not lines rejected as invalid input)."""
     rt = _rt(request)
-    if await rt.stores.imports.get(import_id) is None:
+    record = await rt.stores.imports.get(import_id)
+    if record is None or not principal.may(Action.READ, record.tenant):
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no import {import_id!r}")
+    await check_tenant(request, principal, Action.RETRY, record.tenant)
     retried, kept = await rt.db.call(retry_counts, rt.store, import_id)
     if body is not None and body.dry_run:
         return JSONResponse({"dry_run": True, "would_retry": retried, "not_retried": kept})
     requeued = await rt.stores.imports.requeue_failed(import_id, except_codes=NOT_RETRIED)
+    await audit(request, principal, "import.retry", import_id, record.tenant, "ok", {"requeued": requeued})
     rt.worker.notify()
     return JSONResponse(
         {"import_id": import_id, "requeued": requeued, "not_retried": kept, "url": f"/imports/{import_id}"},

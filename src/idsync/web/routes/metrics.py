@@ -8,13 +8,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from idsync import __version__
+from idsync.domain.authz import Action
 from idsync.domain.models import Lane
+from idsync.web.auth import require
 
 router = APIRouter(tags=["metrics"])
 
@@ -90,9 +92,14 @@ def setup(app: FastAPI) -> None:
     app.state.metrics = (registry, collector)
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    dependencies=[Depends(require(Action.READ))],
+)
 async def metrics(request: Request) -> Response:
-    """Prometheus text format (requires the API token like every route but health)."""
+    """Prometheus text format (any credential that may read: the numbers name no tenant or user)."""
     registry, collector = request.app.state.metrics
     rt = request.app.state.runtime
     depth = await rt.stores.queue.queue_depth()

@@ -1,19 +1,25 @@
 """The safety threshold over HTTP: runs held for deactivating or deleting too many users
-(domain/safety.py), and the operator's answer: release them or discard what they hold."""
+(domain/safety.py), and the answer: release them (an admin's: it forces the run) or discard what
+they hold (an operator's). Both are recorded in the audit trail."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel
 
 from idsync.adapters.store.features.safety import SafetyRun, discard_run, find_run, list_runs, release_run
+from idsync.domain.authz import Action, Principal
 from idsync.domain.models import Lane
 from idsync.runtime import Runtime
+from idsync.web.auth import audit, check_tenant, require
+from idsync.web.tenancy import each_tenant
 
 router = APIRouter(tags=["safety"])
 _404: dict[int | str, dict[str, Any]] = {404: {"description": "No such run"}}
+Reader = Annotated[Principal, Depends(require(Action.READ))]
 
 
 class RunView(BaseModel):
@@ -52,39 +58,63 @@ def _view(run: SafetyRun) -> RunView:
 
 
 @router.get("/safety/runs")
-async def runs(request: Request, tenant: str | None = None) -> list[RunView]:
+async def runs(request: Request, principal: Reader, tenant: str | None = None) -> list[RunView]:
     """Runs that deactivated or deleted users, the most recent first; `tripped` ones hold changes."""
     rt: Runtime = request.app.state.runtime
-    return [_view(r) for r in await rt.db.call(list_runs, rt.store, tenant=tenant)]
+    if tenant is not None:
+        await check_tenant(request, principal, Action.READ, tenant)
+
+    async def fetch(name: str | None) -> list[SafetyRun]:
+        return list(await rt.db.call(list_runs, rt.store, tenant=name))
+
+    return [_view(r) for r in await each_tenant(principal, tenant, fetch)]
+
+
+async def _find(request: Request, run_id: str, principal: Principal) -> SafetyRun:
+    """The run, if the caller may read its tenant (else 404, as if it did not exist)."""
+    rt: Runtime = request.app.state.runtime
+    found = await rt.db.call(find_run, rt.store, run_id)
+    if found is None or not principal.may(Action.READ, found.tenant):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no safety run {run_id!r}")
+    return found
 
 
 @router.get("/safety/runs/{run_id:path}", responses=_404)
-async def run(run_id: str, request: Request) -> RunView:
+async def run(run_id: str, request: Request, principal: Reader) -> RunView:
     """One run by its id (`tenant/import`) or its import id."""
-    rt: Runtime = request.app.state.runtime
-    found = await rt.db.call(find_run, rt.store, run_id)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no safety run {run_id!r}")
-    return _view(found)
+    return _view(await _find(request, run_id, principal))
 
 
-async def _act(request: Request, run_id: str, action: Any) -> RunAction:
+async def _act(
+    request: Request,
+    run_id: str,
+    principal: Principal,
+    action: Action,
+    apply: Callable[..., tuple[SafetyRun, int] | None],
+    name: str,
+) -> RunAction:
     rt: Runtime = request.app.state.runtime
-    done = await rt.db.call(action, rt.store, run_id)
+    await check_tenant(request, principal, action, (await _find(request, run_id, principal)).tenant)
+    done = await rt.db.call(apply, rt.store, run_id)
     if done is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no safety run {run_id!r}")
     found, n = done
+    await audit(request, principal, name, found.run_id, found.tenant, "ok", {"changes": n})
     rt.worker.notify(Lane.INTERACTIVE)
     return RunAction(run=_view(found), changes=n)
 
 
 @router.post("/safety/runs/{run_id:path}/release", responses=_404)
-async def release(run_id: str, request: Request) -> RunAction:
-    """Send what the run holds, and everything it sends from now on."""
-    return await _act(request, run_id, release_run)
+async def release(
+    run_id: str, request: Request, principal: Annotated[Principal, Depends(require(Action.FORCE))]
+) -> RunAction:
+    """Send what the run holds, and everything it sends from now on (forces the run: admin)."""
+    return await _act(request, run_id, principal, Action.FORCE, release_run, "safety.release")
 
 
 @router.post("/safety/runs/{run_id:path}/discard", responses=_404)
-async def discard(run_id: str, request: Request) -> RunAction:
+async def discard(
+    run_id: str, request: Request, principal: Annotated[Principal, Depends(require(Action.DISCARD))]
+) -> RunAction:
     """Drop the run's held deactivations/deletions (each ends `skipped`, reason `safety_threshold`)."""
-    return await _act(request, run_id, discard_run)
+    return await _act(request, run_id, principal, Action.DISCARD, discard_run, "safety.discard")

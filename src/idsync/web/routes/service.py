@@ -10,10 +10,12 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
 
+from idsync.domain.authz import Action
 from idsync.service.runner import Service
+from idsync.web.auth import require
 
 router = APIRouter(tags=["service"])
 
@@ -51,9 +53,10 @@ def _start(app: FastAPI) -> Coroutine[Any, Any, None]:
     return service.run(app.state.stop, worker_task)
 
 
-@router.get("/service")
+@router.get("/service", dependencies=[Depends(require(Action.READ))])
 async def service_view(request: Request) -> ServiceView:
-    """This instance, the live instances on the store, their budget shares, the Kafka transport."""
+    """This instance, the live instances on the store, their budget shares, the Kafka transport
+    (any credential that may read: nothing here names a tenant or a user)."""
     service: Service = request.app.state.service
     instances = [service.instance]
     shares: list[BudgetShare] = []

@@ -365,13 +365,50 @@
     return Date.now() / 1000;
   }
 
+  // ---- the audit trail ---------------------------------------------------------------------------
+
+  const audit = { before: null, pages: 0 };
+
+  function auditRow(e) {
+    const detail = Object.entries(e.detail || {}).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ");
+    return el("tr", { "data-audit-id": e.id },
+      el("td", { cls: "num", text: new Date(e.at * 1000).toLocaleString() }),
+      el("td", { text: e.actor }),
+      el("td", {}, el("code", { text: e.action })),
+      el("td", { text: e.target }),
+      el("td", { text: e.tenant || "–" }),
+      el("td", {}, el("span", { cls: `badge outcome-${e.outcome}`, text: e.outcome })),
+      el("td", { cls: "example", text: detail, title: detail }));
+  }
+
+  async function loadAudit(append) {
+    const page = await getJSON(`/audit${append && audit.before ? `?before=${audit.before}` : ""}`);
+    const body = $("audit").tBodies[0];
+    if (append) body.append(...page.items.map(auditRow));
+    else body.replaceChildren(...page.items.map(auditRow));
+    audit.before = page.next_before;
+    audit.pages = append ? audit.pages + 1 : 1;
+    $("audit-more").hidden = page.next_before === null;
+    $("audit-empty").hidden = body.rows.length > 0;
+  }
+
+  async function refreshAudit() {
+    if (audit.pages <= 1) await loadAudit(false); // after "older entries", leave the list alone
+    return Date.now() / 1000;
+  }
+
   // ---- views, polling ---------------------------------------------------------------------------
 
+  let auditView = false;
+
   function route() {
+    auditView = location.hash === "#/audit";
     const match = location.hash.match(/^#\/imports\/(.+)$/);
     const id = match ? decodeURIComponent(match[1]) : null;
-    $("view-overview").hidden = id !== null;
+    $("view-audit").hidden = !auditView;
+    $("view-overview").hidden = id !== null || auditView;
     $("view-import").hidden = id === null;
+    if (!auditView) Object.assign(audit, { before: null, pages: 0 });
     if (id !== detail.id) {
       if (id === null) { // back to the overview: drop rows not refreshed meanwhile
         rows.clear();
@@ -386,7 +423,7 @@
         $("d-title").textContent = id;
       }
     }
-    document.title = id ? `${id} · idsync` : "idsync dashboard";
+    document.title = id ? `${id} · idsync` : auditView ? "audit · idsync" : "idsync dashboard";
   }
 
   let timer = null;
@@ -406,7 +443,7 @@
     running = true;
     try {
       if (!document.hidden) {
-        const at = detail.id ? await refreshDetail() : await refreshOverview();
+        const at = auditView ? await refreshAudit() : detail.id ? await refreshDetail() : await refreshOverview();
         live(true, `live · updated ${clock(at)}`);
       }
     } catch (error) {
@@ -423,6 +460,7 @@
   $("f-q").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(reloadRows, 300); });
   $("filters").addEventListener("submit", (event) => { event.preventDefault(); reloadRows(); });
   $("more").addEventListener("click", () => loadRows(true).catch(handleError));
+  $("audit-more").addEventListener("click", () => loadAudit(true).catch(handleError));
   window.addEventListener("hashchange", () => { route(); tick(); });
   document.addEventListener("visibilitychange", () => { if (!document.hidden) tick(); });
   route();
