@@ -5,7 +5,7 @@ through its admin side, the same people as the import's), and the import brings 
 ones. The import runs with `--link-existing` under `existing_account = "adopt_unlinked"`: the
 org is listed once (200 a page) and every existing account is matched by login before any create.
 
-Figure: API calls per pre-existing user = (every call of the import − one create per new user) ÷
+Figure: API calls per pre-existing user = (every call of the import - one create per new user) ÷
 pre-existing users (target ≤ 0.01: a failed create and a lookup per user would be 2). The
 emulator's statistics prove no create was refused as a duplicate.
 """
@@ -100,8 +100,8 @@ async def _import(settings: Any, path: Any) -> dict[str, int]:
 
 def section(d: dict[str, Any]) -> str:
     return (
-        f"The org already holds {num(d['existing_users'])} of the import's users (made before idsync), and the "
-        f"import brings {num(d['new_users'])} new ones; it runs with `--link-existing` under "
+        f"The org already holds {num(d['existing_users'])} of the import's users (made before idsync), "
+        f"and the import brings {num(d['new_users'])} new ones; it runs with `--link-existing` under "
         '`existing_account = "adopt_unlinked"`.\n\n'
         + table(
             [
