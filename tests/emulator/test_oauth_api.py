@@ -166,6 +166,35 @@ def test_grants_api(emulator_factory: EmulatorFactory) -> None:
     assert deleted.status_code == 204 and gone.status_code == 404
 
 
+def test_grants_belong_to_the_client_id_and_outlive_the_app(emulator_factory: EmulatorFactory) -> None:
+    """CASS test_revoke_consent_grant: a new app given a deleted app's client_id lists its grants."""
+    emu = emulator_factory()
+    oauth = {
+        "grant_types": ["client_credentials"],
+        "response_types": ["token"],
+        "application_type": "service",
+    }
+    app = {
+        "name": "oidc_client",
+        "label": "first",
+        "signOnMode": "OPENID_CONNECT",
+        "credentials": {"oauthClient": {"client_id": "fixed-client"}},
+        "settings": {"oauthClient": oauth},
+    }
+    with httpx.Client(base_url=emu.url, headers={"Authorization": f"SSWS {emu.token}"}) as api:
+        first = api.post("/api/v1/apps", json=app).json()["id"]
+        granted = api.post(f"/api/v1/apps/{first}/grants", json={"issuer": emu.url, "scopeId": READ}).json()
+        api.post(f"/api/v1/apps/{first}/lifecycle/deactivate")
+        assert api.delete(f"/api/v1/apps/{first}").status_code == 204
+        second = api.post("/api/v1/apps", json={**app, "label": "second"}).json()["id"]
+        listed = api.get(f"/api/v1/apps/{second}/grants").json()
+        other = api.post("/api/v1/apps", json={**app, "credentials": {}}).json()["id"]
+        unrelated = api.get(f"/api/v1/apps/{other}/grants").json()
+    assert [(g["id"], g["clientId"]) for g in listed] == [(granted["id"], "fixed-client")]
+    assert listed[0]["_links"]["app"] == {"href": f"{emu.url}/api/v1/apps/{second}", "title": "second"}
+    assert unrelated == []
+
+
 def test_private_key_jwt_apps_need_public_keys(emulator_factory: EmulatorFactory) -> None:
     emu = emulator_factory()
     key = new_key()
