@@ -166,6 +166,36 @@ def test_grants_api(emulator_factory: EmulatorFactory) -> None:
     assert deleted.status_code == 204 and gone.status_code == 404
 
 
+def test_grant_errors_are_okta_errors(emulator_factory: EmulatorFactory) -> None:
+    """Each refusal names its code (the fixture then checks all five fields and the catalog status)."""
+    emu = emulator_factory()
+    client_id = register_service_app(emu.url, emu.token, [new_key()], [])
+    nowhere = "/api/v1/apps/0oanope0000000000001/grants"
+    grants = f"/api/v1/apps/{client_id}/grants"
+    json_type = {"Content-Type": "application/json"}
+    with httpx.Client(base_url=emu.url, headers={"Authorization": f"SSWS {emu.token}"}) as api:
+        answers = [
+            api.post(nowhere, json={"issuer": emu.url, "scopeId": READ}),
+            api.get(nowhere),
+            api.post(grants, content=b"{not json", headers=json_type),
+            api.post(grants, json=[READ]),
+            api.post(grants, json={"issuer": emu.url}),
+            api.post(grants, json={"scopeId": READ}),
+            api.delete(f"{grants}/oagnope0000000000001"),
+            api.put(grants, json={}),
+        ]
+    assert [(a.status_code, a.json()["errorCode"]) for a in answers] == [
+        (404, "E0000007"),
+        (404, "E0000007"),
+        (400, "E0000003"),
+        (400, "E0000003"),
+        (400, "E0000001"),
+        (400, "E0000001"),
+        (404, "E0000007"),
+        (405, "E0000022"),
+    ]
+
+
 def test_grants_belong_to_the_client_id_and_outlive_the_app(emulator_factory: EmulatorFactory) -> None:
     """CASS test_revoke_consent_grant: a new app given a deleted app's client_id lists its grants."""
     emu = emulator_factory()
