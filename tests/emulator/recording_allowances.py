@@ -32,10 +32,6 @@ DEACT_COUNTER = (
 )
 APP_KEYS = "App signing keys (`/apps/{id}/credentials/keys`) are not emulated: idsync never manages app keys."
 CSRS = "App CSRs (`/apps/{id}/credentials/csrs`) are not emulated: idsync never uses them."
-GRANTS = (
-    "OAuth 2.0 consent grants of apps (`/apps/{id}/grants`) are not emulated on this branch; the OAuth "
-    "service-app work adds them (branch oauth)."
-)
 CONNECTIONS = "App provisioning connections are not emulated: idsync does not configure app provisioning."
 SAML = (
     "SAML apps: the emulator generates no SAML metadata link, signing key or `settings.signOn` "
@@ -97,9 +93,6 @@ _BY_CASSETTE: dict[str, list[tuple[tuple[int, ...], str, str]]] = {
     "TestApplicationsResource.test_get_app_keys": [
         ((1, 2), "status: 200 recorded, 404 served", APP_KEYS),
     ],
-    "TestApplicationsResource.test_get_consent_grant": [
-        ((1, 2, 3), "status: 200 recorded, 404 served", GRANTS),
-    ],
     "TestApplicationsResource.test_get_csr": [
         ((2,), "status: 200 recorded, 404 served", CSRS),
         ((1,), "status: 201 recorded, 404 served", CSRS),
@@ -117,9 +110,6 @@ _BY_CASSETTE: dict[str, list[tuple[tuple[int, ...], str, str]]] = {
         ((10,), "counter: apart from #9 when recorded, shared served", DEACT_COUNTER),
         ((7, 9), "counter: shared with #1 when recorded, not served", DEACT_COUNTER),
         ((7, 9), "counter: shared with #2 when recorded, not served", DEACT_COUNTER),
-    ],
-    "TestApplicationsResource.test_grant_consent_to_scope": [
-        ((1, 2), "status: 200 recorded, 404 served", GRANTS),
     ],
     "TestApplicationsResource.test_list_app_keys": [
         ((1,), "status: 200 recorded, 404 served", APP_KEYS),
@@ -145,10 +135,6 @@ _BY_CASSETTE: dict[str, list[tuple[tuple[int, ...], str, str]]] = {
     ],
     "TestApplicationsResource.test_replace_application": [
         ((0, 1, 2), ".settings.emOptInStatus: missing", EMOPT),
-    ],
-    "TestApplicationsResource.test_revoke_consent_grant": [
-        ((1, 2, 3, 5), "status: 200 recorded, 404 served", GRANTS),
-        ((4,), "status: 204 recorded, 404 served", GRANTS),
     ],
     "TestApplicationsResource.test_revoke_csr": [
         ((2, 4), "status: 200 recorded, 404 served", CSRS),

@@ -29,7 +29,7 @@ import yaml
 
 RECORDINGS = Path(__file__).parent / "data" / "recordings"
 _HOST = re.compile(r"^https://[^/]+")
-_ID = re.compile(r"\b(00u|00g|0oa|who)[A-Za-z0-9]{17}\b")
+_ID = re.compile(r"\b(00u|00g|0oa|oag|who)[A-Za-z0-9]{17}\b")
 PASSWORD = "Replay-Passw0rd-150kta"
 RATE_HEADERS = ("x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset")
 
@@ -84,7 +84,7 @@ def layout_of(name: str) -> str:
 
 def template(path: str) -> str:
     path = re.sub(r"/{2,}", "/", path.split("?", 1)[0])
-    path = re.sub(r"/(00u|00g|0oa|who)[A-Za-z0-9]{17}", "/{id}", path)
+    path = re.sub(r"/(00u|00g|0oa|oag|who)[A-Za-z0-9]{17}", "/{id}", path)
     return re.sub(r"/users/[^/{]+@[^/]+", "/users/{login}", path)
 
 
@@ -158,6 +158,8 @@ def rebuild_body(method: str, tmpl: str, recorded_response: Any) -> Any:
         if isinstance(config.get("authScheme"), dict):
             config["authScheme"]["value"] = "replayed-secret"
         return body
+    if tmpl == "/api/v1/apps/{id}/grants" and method == "POST":
+        return {"issuer": r.get("issuer"), "scopeId": r.get("scopeId")}
     if tmpl.endswith("/credentials/change_password"):
         return {"oldPassword": {"value": PASSWORD}, "newPassword": {"value": PASSWORD + "2"}}
     if tmpl.endswith("/credentials/change_recovery_question"):
@@ -290,7 +292,14 @@ class Replayer:
         if body is None:
             body = rebuild_body(method, tmpl, recorded_body)
         if body is not None:
-            body = json.loads(self._map(json.dumps(body)))
+            # The recording org's own URL (a grant's `issuer`) becomes the emulator's.
+            org = _HOST.match(request["uri"])
+            text = self._map(json.dumps(body))
+            if org is not None:
+                text = text.replace(
+                    json.dumps(org.group(0)), json.dumps(str(self.client.base_url).rstrip("/"))
+                )
+            body = json.loads(text)
         # An absolute URL: httpx would read a recorded `//api/v1/…` path as a host name.
         served = self.client.request(method, str(self.client.base_url).rstrip("/") + path, json=body)
         nexts = [link for link in served.headers.get_list("link") if link.endswith('rel="next"')]

@@ -166,6 +166,65 @@ def test_grants_api(emulator_factory: EmulatorFactory) -> None:
     assert deleted.status_code == 204 and gone.status_code == 404
 
 
+def test_grant_errors_are_okta_errors(emulator_factory: EmulatorFactory) -> None:
+    """Each refusal names its code (the fixture then checks all five fields and the catalog status)."""
+    emu = emulator_factory()
+    client_id = register_service_app(emu.url, emu.token, [new_key()], [])
+    nowhere = "/api/v1/apps/0oanope0000000000001/grants"
+    grants = f"/api/v1/apps/{client_id}/grants"
+    json_type = {"Content-Type": "application/json"}
+    with httpx.Client(base_url=emu.url, headers={"Authorization": f"SSWS {emu.token}"}) as api:
+        answers = [
+            api.post(nowhere, json={"issuer": emu.url, "scopeId": READ}),
+            api.get(nowhere),
+            api.post(grants, content=b"{not json", headers=json_type),
+            api.post(grants, json=[READ]),
+            api.post(grants, json={"issuer": emu.url}),
+            api.post(grants, json={"scopeId": READ}),
+            api.delete(f"{grants}/oagnope0000000000001"),
+            api.put(grants, json={}),
+        ]
+    assert [(a.status_code, a.json()["errorCode"]) for a in answers] == [
+        (404, "E0000007"),
+        (404, "E0000007"),
+        (400, "E0000003"),
+        (400, "E0000003"),
+        (400, "E0000001"),
+        (400, "E0000001"),
+        (404, "E0000007"),
+        (405, "E0000022"),
+    ]
+
+
+def test_grants_belong_to_the_client_id_and_outlive_the_app(emulator_factory: EmulatorFactory) -> None:
+    """CASS test_revoke_consent_grant: a new app given a deleted app's client_id lists its grants."""
+    emu = emulator_factory()
+    oauth = {
+        "grant_types": ["client_credentials"],
+        "response_types": ["token"],
+        "application_type": "service",
+    }
+    app = {
+        "name": "oidc_client",
+        "label": "first",
+        "signOnMode": "OPENID_CONNECT",
+        "credentials": {"oauthClient": {"client_id": "fixed-client"}},
+        "settings": {"oauthClient": oauth},
+    }
+    with httpx.Client(base_url=emu.url, headers={"Authorization": f"SSWS {emu.token}"}) as api:
+        first = api.post("/api/v1/apps", json=app).json()["id"]
+        granted = api.post(f"/api/v1/apps/{first}/grants", json={"issuer": emu.url, "scopeId": READ}).json()
+        api.post(f"/api/v1/apps/{first}/lifecycle/deactivate")
+        assert api.delete(f"/api/v1/apps/{first}").status_code == 204
+        second = api.post("/api/v1/apps", json={**app, "label": "second"}).json()["id"]
+        listed = api.get(f"/api/v1/apps/{second}/grants").json()
+        other = api.post("/api/v1/apps", json={**app, "credentials": {}}).json()["id"]
+        unrelated = api.get(f"/api/v1/apps/{other}/grants").json()
+    assert [(g["id"], g["clientId"]) for g in listed] == [(granted["id"], "fixed-client")]
+    assert listed[0]["_links"]["app"] == {"href": f"{emu.url}/api/v1/apps/{second}", "title": "second"}
+    assert unrelated == []
+
+
 def test_private_key_jwt_apps_need_public_keys(emulator_factory: EmulatorFactory) -> None:
     emu = emulator_factory()
     key = new_key()

@@ -112,6 +112,25 @@ def test_transitions_land_without_further_requests(emulator_factory: EmulatorFac
     assert EmulatorAdmin(emu.url).users()[0].get("transitioningToStatus") is None
 
 
+def test_a_timer_that_wakes_before_the_transition_is_due_waits_again(
+    emulator_factory: EmulatorFactory,
+) -> None:
+    """The loop's timer may fire before the org clock says the transition is due (uvloop: up to a
+    millisecond early; here a `ManualClock` that has not moved yet): it must re-arm, not give up."""
+    clock = ManualClock()
+    emu = emulator_factory(clock=clock, lifecycle_delay_s=0.2)
+    with _client(emu) as c:
+        uid = c.post("/api/v1/users", json=new_user("w@example.com", password=True)).json()["id"]
+        c.post(f"/api/v1/users/{uid}/lifecycle/deactivate")
+    time.sleep(0.5)  # the first timer has fired: not due yet by the org clock
+    assert emu.emulator.state.users[uid].status == "ACTIVE"
+    clock.advance(0.2)
+    deadline = time.monotonic() + 5
+    while emu.emulator.state.users[uid].status != "DEPROVISIONED":  # no request: a re-armed timer lands it
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_activation_answers_when_done_and_updates_meanwhile_get_409(
     emulator_factory: EmulatorFactory,
 ) -> None:

@@ -43,9 +43,49 @@ def _pre_existing_group(client: httpx.Client) -> dict[str, str]:
     return {"test_group_id": created.json()["id"]}
 
 
+def _earlier_grants(client_id: str, *scopes: str) -> Callable[[httpx.Client], dict[str, str]]:
+    """The recording org kept grants of earlier runs for the test's fixed `client_id`: they were
+    made through apps since deleted, and the recorded lists show them for the new app too."""
+
+    def setup(client: httpx.Client) -> dict[str, str]:
+        oauth = {
+            "grant_types": ["authorization_code"],
+            "redirect_uris": ["https://example.com/cb"],
+            "response_types": ["code"],
+        }
+        app = {
+            "name": "oidc_client",
+            "label": "Earlier run",
+            "signOnMode": "OPENID_CONNECT",
+            "credentials": {"oauthClient": {"client_id": client_id}},
+            "settings": {"oauthClient": oauth},
+        }
+        created = client.post("/api/v1/apps", json=app)
+        assert created.status_code == 200, created.text
+        app_id = created.json()["id"]
+        for scope in scopes:
+            grant = {"issuer": str(client.base_url).rstrip("/"), "scopeId": scope}
+            answer = client.post(f"/api/v1/apps/{app_id}/grants", json=grant)
+            assert answer.status_code == 200, answer.text
+        assert client.post(f"/api/v1/apps/{app_id}/lifecycle/deactivate").status_code == 200
+        assert client.delete(f"/api/v1/apps/{app_id}").status_code == 204
+        return {}
+
+    return setup
+
+
 # Objects the recording org already had, created before the replay (not a step of it).
 SETUP: dict[str, Callable[[httpx.Client], dict[str, str]]] = {
     "TestGroupsResource.test_group_profile_custom_attributes": _pre_existing_group,
+    "TestApplicationsResource.test_get_consent_grant": _earlier_grants(
+        "testclientid123456", "okta.apps.read"
+    ),
+    "TestApplicationsResource.test_grant_consent_to_scope": _earlier_grants(
+        "testclientid12345", "okta.users.read", "okta.apps.read"
+    ),
+    "TestApplicationsResource.test_revoke_consent_grant": _earlier_grants(
+        "testclientid123456", "okta.apps.read", "okta.roles.read"
+    ),
 }
 USED: set[tuple[Allowance, int]] = set()
 RAN: set[str] = set()

@@ -6,6 +6,8 @@ and `reset()` has one place that knows what "everything" is.
 
 from __future__ import annotations
 
+import asyncio
+
 from idsync.emulator.okta.clock import Clock, SystemClock
 from idsync.emulator.okta.exchange_log import ExchangeLog
 from idsync.emulator.okta.faults import FaultInjector
@@ -76,6 +78,7 @@ class Emulator:
         )
         self.tokens = frozenset(settings.tokens)
         self.in_flight = 0
+        self._settle_timer: asyncio.TimerHandle | None = None
 
     def _new_limiter(self) -> RateLimiter:
         s = self.settings
@@ -92,6 +95,24 @@ class Emulator:
         if self.transitions.due():
             with self.state.journal.batch():
                 self.transitions.settle()
+
+    def settle_when_due(self) -> None:
+        """Arm a timer of the running loop for the earliest transition under way, so it lands even
+        if no request comes. A wake-up before the org clock says it is due (uvloop counts whole
+        milliseconds of a cached loop time; the org clock is wall time, or a `ManualClock`) lands
+        nothing and re-arms, instead of leaving the transition to the next request."""
+        due = self.transitions.next_due()
+        if self._settle_timer is not None:
+            self._settle_timer.cancel()
+            self._settle_timer = None
+        if due is not None:
+            wait = max(due - self.clock.now(), 0.001)
+            self._settle_timer = asyncio.get_running_loop().call_later(wait, self._on_settle_timer)
+
+    def _on_settle_timer(self) -> None:
+        self._settle_timer = None
+        self.settle()
+        self.settle_when_due()
 
     def set_faults(self, faults: FaultSettings, seed: int | None = None) -> None:
         self.faults.update(faults, self.clock.now(), seed)

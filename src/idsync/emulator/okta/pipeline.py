@@ -195,14 +195,8 @@ class OktaPipeline:
             out.append(("content-type", "application/json;charset=UTF-8"))
         out.append(("content-length", str(len(body))))
         out += answer.headers
-        await send(
-            {
-                "type": "http.response.start",
-                "status": answer.status,
-                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        # Counted and logged before the answer leaves: a client that reads the stats or the log
+        # right after its response must find its exchange there.
         emu.stats.count(f"{req.method} {template}", answer.status)
         if emu.exchange_log is not None:
             emu.exchange_log.record(req.method, req.path, template, answer.status, body)
@@ -220,6 +214,15 @@ class OktaPipeline:
                     body,
                 )
             )
+
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -2,7 +2,10 @@
 
 Why here and not in `routes_apps`: grants are what the org authorization server reads when a
 service app asks for a token (`service_token`), a concern of their own. Grants live in the
-org's `meta` (so a `--state-file` keeps them and a reset forgets them). Shapes follow the recorded
+org's `meta` (so a `--state-file` keeps them and a reset forgets them), keyed by the app's
+`client_id`, not its id: in CASS test_revoke_consent_grant a new app given the `client_id` of a
+deleted one lists the grants made through the deleted app (created before the new app existed),
+so Okta keeps grants per OAuth client and deleting an app leaves them. Shapes follow the recorded
 exchange CASS test_grant_consent_to_scope: the create answer embeds the scope, lists do not;
 create answers 200 as recorded (the 2026 spec says 201).
 """
@@ -24,18 +27,18 @@ if TYPE_CHECKING:
 __all__ = ["ROUTES", "granted_scopes"]
 
 
-def _key(app_id: str) -> str:
-    return f"oauth_grants.{app_id}"
+def _key(client_id: str) -> str:
+    return f"oauth_grants.{client_id}"
 
 
-def _grants(org: Org, app_id: str) -> dict[str, dict[str, Any]]:
-    found = org.state.meta.get(_key(app_id))
+def _grants(org: Org, client_id: str) -> dict[str, dict[str, Any]]:
+    found = org.state.meta.get(_key(client_id))
     return dict(found) if isinstance(found, dict) else {}
 
 
-def granted_scopes(org: Org, app_id: str) -> set[str]:
-    """The scopes the org authorization server may put into this app's access tokens."""
-    return {str(g["scopeId"]) for g in _grants(org, app_id).values()}
+def granted_scopes(org: Org, client_id: str) -> set[str]:
+    """The scopes the org authorization server may put into this client's access tokens."""
+    return {str(g["scopeId"]) for g in _grants(org, client_id).values()}
 
 
 def _find_app(org: Org, app_id: str) -> AppRecord:
@@ -94,7 +97,8 @@ async def grant(emu: Emulator, req: ApiRequest) -> ApiResponse:
     if issuer.rstrip("/") != req.info.org_url:
         cause = f"issuer: must be the org authorization server {req.info.org_url}"
         raise OktaError.api_validation("issuer", cause)
-    grants = _grants(org, app.id)
+    client_id = client_id_of(app)
+    grants = _grants(org, client_id)
     existing = next((g for g in grants.values() if g["scopeId"] == scope), None)
     if existing is None:
         existing = {
@@ -105,26 +109,26 @@ async def grant(emu: Emulator, req: ApiRequest) -> ApiResponse:
             "createdBy": org.state.meta.get("admin_id", ""),
         }
         grants[existing["id"]] = existing
-        org.state.set_meta(_key(app.id), grants)
+        org.state.set_meta(_key(client_id), grants)
     return ApiResponse(200, _json(app, existing, req.info.org_url, embed=True))
 
 
 async def list_grants(emu: Emulator, req: ApiRequest) -> ApiResponse:
     app = _find_app(emu.org, req.params["id"])
-    grants = sorted(_grants(emu.org, app.id).values(), key=lambda g: (g["created"], g["id"]))
+    grants = sorted(_grants(emu.org, client_id_of(app)).values(), key=lambda g: (g["created"], g["id"]))
     return ApiResponse(200, [_json(app, g, req.info.org_url) for g in grants])
 
 
 async def one_grant(emu: Emulator, req: ApiRequest) -> ApiResponse:
     org = emu.org
     app = _find_app(org, req.params["id"])
-    grants = _grants(org, app.id)
+    grants = _grants(org, client_id_of(app))
     found = grants.get(req.params["grant_id"])
     if found is None:
         raise OktaError.not_found(req.params["grant_id"], "OAuth2ScopeConsentGrant")
     if req.method == "DELETE":
         del grants[found["id"]]
-        org.state.set_meta(_key(app.id), grants)
+        org.state.set_meta(_key(client_id_of(app)), grants)
         return ApiResponse(204)
     return ApiResponse(200, _json(app, found, req.info.org_url))
 

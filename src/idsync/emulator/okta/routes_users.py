@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from idsync.emulator.okta import queries
@@ -81,7 +80,7 @@ async def delete(emu: Emulator, req: ApiRequest) -> ApiResponse:
 
 def _begin(emu: Emulator, user: UserRecord, op: str, req: ApiRequest, delay: float) -> None:
     emu.transitions.begin(user, op, req.info, delay)
-    asyncio.get_running_loop().call_later(delay, emu.settle)  # lands even if no request comes
+    emu.settle_when_due()  # lands even if no request comes
 
 
 def _lifecycle_async(emu: Emulator, req: ApiRequest, user: UserRecord, op: str) -> ApiResponse | None:

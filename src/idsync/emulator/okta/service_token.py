@@ -151,7 +151,7 @@ def _scopes(emu: Emulator, app: AppRecord, requested: str) -> list[str]:
         )
     if any(s not in scope_table().known for s in wanted):
         raise _Refused(400, "invalid_scope", "Custom scopes are not allowed for this request.")
-    granted = sorted(set(wanted) & granted_scopes(emu.org, app.id))
+    granted = sorted(set(wanted) & granted_scopes(emu.org, client_id_of(app)))
     if not granted:
         raise _Refused(400, "consent_required", "You are not allowed any of the requested scopes.")
     return granted  # Okta leaves out requested scopes that were not granted

@@ -41,6 +41,10 @@ class Transitions:
     def due(self) -> bool:
         return bool(self._due) and self._due[0][0] <= self.org.now()
 
+    def next_due(self) -> float | None:
+        """When the earliest transition under way is due (org clock), None when none is."""
+        return self._due[0][0] if self._due else None
+
     def settle(self) -> int:
         """Land every transition that is due; how many landed."""
         now, landed = self.org.now(), 0
