@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from idsync.adapters.files import FileOptions, check_encoding
 from idsync.config import Settings, load_settings
-from idsync.errors import ConfigError, IdSyncError
+from idsync.errors import ConfigError, IdSyncError, InputError
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -31,6 +32,29 @@ ConfigOption = typer.Option(
     exists=False,
     dir_okay=False,
 )
+
+
+EncodingOption = typer.Option(
+    None,
+    "--encoding",
+    help="The file's text encoding (default UTF-8, with or without a BOM), e.g. cp1252 for Excel's "
+    "'CSV' on Windows, latin-1, utf-16.",
+)
+DelimiterOption = typer.Option(
+    None,
+    "--delimiter",
+    help="The CSV's delimiter: ',', ';' or 'tab' (default: the one the header uses).",
+)
+
+
+def file_options(file: Path, encoding: str | None, delimiter: str | None) -> FileOptions:
+    """How to read FILE, checked: a wrong option or a file in another encoding ends with exit 2."""
+    try:
+        options = FileOptions(encoding, delimiter).checked()
+        check_encoding(file, options)
+    except InputError as exc:
+        fail_usage(str(exc))
+    return options
 
 
 def settings_or_exit(config: Path | None, data_dir: Path = Path("var")) -> Settings:

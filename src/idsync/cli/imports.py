@@ -9,13 +9,16 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from idsync.adapters.files import MISSING_SOURCE, csv_lacks_source
+from idsync.adapters.files import MISSING_SOURCE, FileOptions, csv_lacks_source
 from idsync.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
     ConfigOption,
+    DelimiterOption,
+    EncodingOption,
     console,
     fail_usage,
+    file_options,
     handle_errors,
     progress_bar,
     settings_or_exit,
@@ -51,6 +54,8 @@ def import_command(
         help="List the org's accounts first (200 a page) and match them by login under the tenant's "
         "existing_account policy, instead of a failed create per account that exists.",
     ),
+    encoding: str | None = EncodingOption,
+    delimiter: str | None = DelimiterOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Sync the users of FILE to the tenant's IdP, with progress; exit 1 when some users failed."""
@@ -58,7 +63,8 @@ def import_command(
     settings = settings_or_exit(config)
     if not file.exists():
         fail_usage(f"{file}: no such file")
-    if source is None and csv_lacks_source(file):
+    options = file_options(file, encoding, delimiter)
+    if source is None and csv_lacks_source(file, options=options):
         fail_usage(MISSING_SOURCE.format(file=file))
     if settings.policy(tenant) is None:
         fail_usage(
@@ -66,7 +72,7 @@ def import_command(
         )
     import_id = import_id or new_import_id()
     try:
-        report = asyncio.run(_run(settings, file, tenant, import_id, source, force, link_existing))
+        report = asyncio.run(_run(settings, file, tenant, import_id, source, force, link_existing, options))
     except IdSyncError as exc:
         raise handle_errors(exc) from None
     print_report(report)
@@ -102,6 +108,7 @@ async def _run(
     source: str | None,
     force: bool = False,
     link_existing: bool = False,
+    options: FileOptions = FileOptions(),
 ) -> ImportReport:
     console.print(f"import [bold]{import_id}[/] of {file} for tenant {tenant}")
     with progress_bar() as bar:
@@ -121,6 +128,7 @@ async def _run(
                 on_progress=on_progress,
                 force=force,
                 link_existing=link_existing,
+                options=options,
             )
 
 
