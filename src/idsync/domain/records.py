@@ -33,6 +33,9 @@ class Received:
     origin_ref: str | None = None
     raw: str | None = None
     text: str | None = None  # the JSON text, when it was not decoded yet (see `received_from_text`)
+    # (tenant, source, key) as the way in names the message (a Kafka key): a message that cannot
+    # say who it is about is still answered under that name.
+    named: tuple[str, str, str] | None = None
 
 
 def received_from_text(text: str, origin_ref: str | None = None) -> Received:
