@@ -173,7 +173,7 @@ def status_command(
                 console.print_json(json.dumps([r.progress().model_dump(mode="json") for r in records]))
                 return
             table = Table(title="imports")
-            for col in ("import", "tenant", "state", "done", "total", "failed", "skipped"):
+            for col in ("import", "tenant", "state", "done", "total", "failed", "skipped", "API calls"):
                 table.add_column(col)
             for r in records:
                 p = r.progress()
@@ -185,6 +185,7 @@ def status_command(
                     f"{p.total or p.received:,}",
                     f"{p.failed:,}",
                     f"{p.skipped:,}",
+                    f"{p.api_calls:,}",
                 )
             console.print(table)
             return
@@ -199,10 +200,9 @@ def status_command(
                 )
             )
             return
+        elapsed = (record.finished_at or record.updated_at) - record.started_at
         print_report(
-            ImportReport(
-                progress, 0, (record.updated_at - record.started_at), store.imports.reason_summary(import_id)
-            )
+            ImportReport(progress, record.api_calls, elapsed, store.imports.reason_summary(import_id))
         )
     finally:
         store.close()

@@ -189,9 +189,10 @@ class ImportProgress(BaseModel):
     activated: int = 0
     deactivated: int = 0
     deleted: int = 0
-    rate: float = 0.0  # users finished per second, recent
+    rate: float = 0.0  # users finished per second: recent while running, the average once finished
     eta_s: float | None = None
     total: int | None = None  # expected users, when the input size is known
+    api_calls: int = 0  # IdP calls made for the import
 
     @property
     def done(self) -> int:

@@ -55,7 +55,7 @@ async def run_file_import(
 
     async def ingest() -> None:
         if link_existing and record.input_cursor == 0:  # counted with the import's calls
-            await link_existing_accounts(engine, tenant)
+            await link_existing_accounts(engine, tenant, import_id)
         defaults = Defaults(
             origin="file", tenant=tenant, import_id=import_id, record_unchanged=False, force=force
         )

@@ -219,7 +219,7 @@ class ChangeConsumer:
         )
         self._known_imports.add(start.import_id)
         if start.link_existing and record.counts["received"] == 0:
-            await link_existing_accounts(self.engine, start.tenant)
+            await link_existing_accounts(self.engine, start.tenant, start.import_id)
         log.info(
             "import %s started%s", start.import_id, f": {start.expected} changes" if start.expected else ""
         )
