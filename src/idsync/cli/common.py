@@ -3,7 +3,6 @@ logging set-up that never prints secrets."""
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -11,10 +10,11 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from idsync.adapters.files import FileOptions, check_encoding
+from idsync.cli import logs
 from idsync.config import Settings, load_settings
 from idsync.errors import ConfigError, IdSyncError, InputError
 
@@ -67,19 +67,17 @@ def settings_or_exit(config: Path | None, data_dir: Path = Path("var")) -> Setti
 
 
 def fail_usage(message: str) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {escape(message)}")  # a message's [brackets] are text
     raise typer.Exit(EXIT_USAGE)
 
 
 def setup_logging(verbose: bool = False) -> None:
-    level = logging.DEBUG if verbose else logging.WARNING
-    handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    """Log to stderr as text, or as one JSON object per line (`--log-format json`): cli/logs.py."""
+    logs.setup_logging(err_console, verbose)
 
 
 def handle_errors(exc: IdSyncError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}")
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
     return typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILURES)
 
 
