@@ -74,7 +74,7 @@ class CircuitLog:
             self.opened_at, self.refused, self.failed_probes = gov.clock.time(), 0, 0
             log.warning(
                 "%s: circuit open after %d failed calls in a row (the last: %s, %s); calls pause for "
-                "%.0f s, then one call probes the IdP; the users wait in the queue",
+                "%.3g s, then one call probes the IdP; the users wait in the queue",
                 gov.idp,
                 gov.breaker.failures,
                 where,
@@ -85,7 +85,7 @@ class CircuitLog:
             open_s = gov.clock.time() - self.opened_at if self.opened_at is not None else 0.0
             log.warning(
                 "%s: circuit closed, the IdP answers again after %.0f s; %d calls were held back "
-                "meanwhile and %d probes failed; the waiting users are sent now",
+                "meanwhile, %d failed probes; the waiting users are sent now",
                 gov.idp,
                 open_s,
                 self.refused,
