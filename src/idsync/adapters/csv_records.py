@@ -121,14 +121,16 @@ def csv_rows(
 def _row(
     cells: list[str], header: list[str], not_decoded: Decoded
 ) -> tuple[dict[str, str] | None, str | None]:
-    if not "".join(cells).strip():
+    joined = "".join(cells)
+    if not joined.strip():
         return None, "row: is empty"
     if len(cells) > len(header):
         return None, f"row: has {len(cells)} cells, the header has {len(header)}"
-    for name, cell in zip(header, cells, strict=False):
-        problem = not_decoded(cell, f" of column {name!r}")
-        if problem:
-            return None, f"row: {problem}"
+    if not_decoded(joined, "") is not None:  # once per row; the cell is looked for only then
+        for name, cell in zip(header, cells, strict=False):
+            problem = not_decoded(cell, f" of column {name!r}")
+            if problem:
+                return None, f"row: {problem}"
     return dict(zip(header, cells, strict=False)), None
 
 
