@@ -72,14 +72,14 @@ def _clean(name: str) -> str:
     return name.strip().lstrip("\ufeff").strip()
 
 
-def csv_header(fh: io.TextIOBase, delimiter: str | None, limit: int) -> tuple[list[str], str, str]:
-    """(column names, delimiter, the header's first line): the header may carry a BOM and spaces."""
+def csv_header(fh: io.TextIOBase, delimiter: str | None, limit: int) -> tuple[list[str], str]:
+    """(column names, delimiter): the header is the first line; it may carry a BOM and spaces."""
     first = fh.readline(limit)
     if not first:
-        return [], delimiter or ",", ""
+        return [], delimiter or ","
     chosen = delimiter or detect_delimiter(first)
     header = next(csv.reader([first], delimiter=chosen), [])
-    return [_clean(h) for h in header], chosen, first
+    return [_clean(h) for h in header], chosen
 
 
 def csv_rows(
@@ -88,7 +88,7 @@ def csv_rows(
     """(record number, row, problem) per record after `start_after` (numbers count the records
     after the header: the resume cursor). `not_decoded(text, where)` says why a cell holds bytes the
     encoding could not read (None when it holds none)."""
-    header, chosen, _ = csv_header(fh, delimiter, limit)
+    header, chosen = csv_header(fh, delimiter, limit)
     if not header:
         return
     if "key" not in header:

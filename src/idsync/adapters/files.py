@@ -76,7 +76,7 @@ class RawRecord:
 
 def detect_format(path: Path) -> str:
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv", ".txt"):
+    if suffix in (".csv", ".tsv"):
         return "csv"
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
@@ -124,7 +124,7 @@ def csv_lacks_source(path: Path, fmt: str | None = None, options: FileOptions = 
         return False
     try:
         with _open(path, options) as fh:
-            header, _, _ = csv_header(fh, options.delimiter, MAX_RECORD_BYTES)
+            header, _ = csv_header(fh, options.delimiter, MAX_RECORD_BYTES)
     except (OSError, InputError, UnicodeError):
         return False  # reading it later names the problem
     return "source" not in header

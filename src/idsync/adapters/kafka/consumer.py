@@ -5,8 +5,9 @@ the store drops a redelivered message by its `topic:partition:offset` reference 
 a batch by `topic:partition:offset:index`). A message that is not valid JSON or not a valid
 change is copied to the dead-letter topic with the reason *and* stored as a `failed` change (so
 the results topic answers it too, under its Kafka key when it cannot say who it is about); an
-invalid element of a batch is dead-lettered alone; none of it stops the consumer. Messages are handled partition by partition in offset order, so one user's changes
-(same key, same partition) enter the queue in the order they were sent.
+invalid element of a batch is dead-lettered alone; none of it stops the consumer. Messages are
+handled partition by partition in offset order, so one user's changes (same key, same
+partition) enter the queue in the order they were sent.
 """
 
 from __future__ import annotations
