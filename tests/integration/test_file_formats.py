@@ -161,6 +161,18 @@ def test_a_file_in_another_encoding_is_refused_then_read_with_encoding(
     assert "SAWarning" not in refused.stderr + done.stderr + status.stderr
 
 
+def test_excels_unicode_text_is_named_and_read_as_utf16(tmp_path: Path) -> None:
+    path = tmp_path / "Unicode.txt"  # Excel's "Unicode Text": UTF-16 LE with a BOM, tabs
+    path.write_bytes(EXCEL.decode().lstrip("\ufeff").replace(";", "\t").encode("utf-16"))
+    with pytest.raises(InputError, match="--encoding utf-16"):
+        check_encoding(path)
+    options = FileOptions(encoding="utf-16").checked()
+    check_encoding(path, options)
+    records = list(read_records(path, options=options))
+    assert count_records(path, "csv", options) == len(records) == 4
+    assert [r.data["user"]["lastName"] for r in records if r.data] == ["Müller", "Äberli", "Groß", "Sjöberg"]
+
+
 def test_a_stray_byte_fails_its_record_naming_the_column(tmp_path: Path) -> None:
     path = tmp_path / "mixed.csv"
     rows = b"".join(b"%d,u%d@example.com,u%d@example.com,Ann,Lee\n" % (i, i, i) for i in range(3000))

@@ -107,12 +107,15 @@ def check_encoding(path: Path, options: FileOptions = FileOptions()) -> None:
     except UnicodeDecodeError as exc:
         line = sample.count(b"\n", 0, exc.start) + 1
         byte = sample[exc.start : exc.start + 1].hex()
-        hint = (
-            "pass --encoding with the encoding it was saved in, e.g. --encoding cp1252 (Excel's "
-            "'CSV' on Windows) or --encoding latin-1"
-            if options.encoding in (None, "utf-8")
-            else "pass --encoding with the encoding it was saved in"
-        )
+        if sample[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            hint = "it starts with a UTF-16 byte order mark (Excel's 'Unicode Text'): pass --encoding utf-16"
+        elif options.encoding in (None, "utf-8"):
+            hint = (
+                "pass --encoding with the encoding it was saved in, e.g. --encoding cp1252 (Excel's "
+                "'CSV' on Windows) or --encoding latin-1"
+            )
+        else:
+            hint = "pass --encoding with the encoding it was saved in"
         raise InputError(
             f"{path}: is not {options.label} (byte 0x{byte} at line {line} cannot be read): {hint}"
         ) from None
