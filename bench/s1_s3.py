@@ -67,6 +67,10 @@ async def _run(workdir: Path, users: int, time_scale: float) -> dict[str, Any]:
             stop.set()
             await interactive
             snapshot = runtime.governor_snapshot()["okta"]
+            # Every S3 change is a new admin: a user created with one call too. The runtime counts
+            # the calls of both lanes (the import's report counts only the import's), so calls per
+            # user divides by every user created.
+            all_api_calls = runtime.api_calls()
         stats = EmulatorAdmin(emu.url).stats()
     windows = [w for w in bucket_windows(stats) if w["calls"] > 0]
     window_s = stats["rate_limit"]["window_s"]
@@ -76,9 +80,6 @@ async def _run(workdir: Path, users: int, time_scale: float) -> dict[str, Any]:
     rejected = sum(w["rejected_429"] for w in windows) + stats["served_429"]["concurrency"]
     all_calls = stats["rate_limit"]["totals"]["calls"]
     interactive_calls = len(latencies)
-    # Every S3 change is a new admin: a user created with one call too. The runtime counts the
-    # calls of both lanes, so calls per user divides by every user created.
-    all_api_calls = report.api_calls
     forced = users / budget * window_s  # the time the budget (limit x share) forces
     return {
         "users": users,

@@ -201,9 +201,14 @@ class ChangeQueue(Protocol):
     async def release_expired(self, now: float | None = None, *, owner: str | None = None) -> int: ...
 
     async def write_batch(
-        self, *, saved_links: Sequence[Link] = (), finished: Sequence[Finished] = ()
+        self,
+        *,
+        saved_links: Sequence[Link] = (),
+        finished: Sequence[Finished] = (),
+        api_calls: Mapping[str, int] | None = None,
     ) -> None:
-        """One transaction: links, finished changes with their import counters, released claims."""
+        """One transaction: links, finished changes with their import counters, the IdP calls
+        made for each import (`api_calls`, by import id), released claims."""
         ...
 
     async def postpone(
@@ -248,6 +253,10 @@ class ImportStore(Protocol):
     async def set_state(self, import_id: str, state: ImportState) -> None: ...
 
     async def set_rate(self, import_id: str, rate: float) -> None: ...
+
+    async def add_api_calls(self, import_id: str, calls: int) -> None:
+        """Count IdP calls made for the import outside its changes (listing the org's accounts)."""
+        ...
 
     async def results(
         self,

@@ -218,3 +218,17 @@ async def test_requeue_failed_puts_failed_changes_back(stores: Stores) -> None:
     assert record.counts == counts(received=3, failed=1, created=2)
     assert await stores.imports.requeue_failed("imp") == 1  # without exceptions: login_taken too
     assert await stores.imports.requeue_failed("nope") == 0
+
+
+async def test_the_idp_calls_of_an_import_are_counted_where_they_are_written(stores: Stores) -> None:
+    await stores.imports.create("imp", T, "kafka")
+    await stores.imports.create("other", T, "http")
+    await stores.queue.write_batch(api_calls={"imp": 3, "other": 0, "unknown-import": 7})
+    await stores.queue.write_batch(api_calls={"imp": 2})
+    await stores.imports.add_api_calls("other", 4)  # e.g. the --link-existing listing
+
+    imp, other = await stores.imports.get("imp"), await stores.imports.get("other")
+    assert imp is not None and other is not None
+    assert (imp.api_calls, other.api_calls) == (5, 4)
+    assert imp.progress().api_calls == 5
+    assert await stores.imports.get("unknown-import") is None

@@ -30,7 +30,8 @@ class _Record:
 
 def test_a_kafka_message_over_the_record_limit_is_refused_and_its_dead_letter_fits() -> None:
     big = _Record("changes", 0, 7, b"t/app/1", b"x" * (10 * 1024 * 1024), [])
-    decoded = decode(big)
+    (item,) = decode(big)
+    decoded = item.decoded
     assert isinstance(decoded, Received) and isinstance(decoded.payload, str)
     assert decoded.payload == f"message: is 10,485,760 bytes long; the limit is {MAX_RECORD_BYTES:,}"
     dead = dead_letter_message(big, Reason(code="invalid", message=decoded.payload))

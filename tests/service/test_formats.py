@@ -12,6 +12,7 @@ import pytest
 from idsync.adapters.files import MAX_RECORD_BYTES
 from idsync.adapters.kafka.codec import (
     ImportEnd,
+    ImportStart,
     dead_letter_message,
     decode,
     progress_message,
@@ -32,28 +33,68 @@ class Rec:
     headers: Any = ()
 
 
+def decode_one(record: Rec) -> object:
+    """The one message a record that is not a batch carries."""
+    (item,) = decode(record)
+    assert item.index is None and item.element is None
+    return item.decoded
+
+
 def test_a_change_is_decoded_with_its_origin_reference() -> None:
-    got = decode(Rec(json.dumps({"tenant": "t", "op": "delete", "source": "app", "key": "1"}).encode()))
+    got = decode_one(Rec(json.dumps({"tenant": "t", "op": "delete", "source": "app", "key": "1"}).encode()))
     assert isinstance(got, Received) and got.origin_ref == "changes:2:41"
     assert isinstance(got.payload, dict) and got.payload["op"] == "delete"
 
 
 @pytest.mark.parametrize(
     ("value", "problem"),
-    [(None, "tombstone"), (b"\xff\xfe", "UTF-8"), (b"{nope", "not valid JSON"), (b"[1]", "JSON object")],
+    [(None, "tombstone"), (b"\xff\xfe", "UTF-8"), (b"{nope", "not valid JSON"), (b"7", "JSON object")],
 )
 def test_undecodable_values_carry_the_reason(value: bytes | None, problem: str) -> None:
-    got = decode(Rec(value))
+    got = decode_one(Rec(value))
     assert isinstance(got, Received) and isinstance(got.payload, str) and problem in got.payload
 
 
 def test_import_end_controls() -> None:
     end = {"control": "import_end", "tenant": "t", "import_id": "imp-1", "total": 3}
-    assert decode(Rec(json.dumps(end).encode())) == ImportEnd("t", "imp-1", 3)
-    bad = decode(Rec(json.dumps({**end, "total": -1}).encode()))
+    assert decode_one(Rec(json.dumps(end).encode())) == ImportEnd("t", "imp-1", 3)
+    bad = decode_one(Rec(json.dumps({**end, "total": -1}).encode()))
     assert isinstance(bad, Reason) and "total" in bad.message
-    unknown = decode(Rec(b'{"control": "reboot"}'))
+    unknown = decode_one(Rec(b'{"control": "reboot"}'))
     assert isinstance(unknown, Reason) and "reboot" in unknown.message
+
+
+def test_a_batch_is_one_change_per_element_each_with_its_own_reference() -> None:
+    changes = [{"tenant": "t", "op": "delete", "source": "app", "key": str(i)} for i in range(2)]
+    start = {"control": "import_start", "tenant": "t", "import_id": "imp-b", "expected": 2}
+    items = decode(Rec(json.dumps([start, *changes, 42]).encode(), key=b"t/app/batch"))
+    assert [i.index for i in items] == [0, 1, 2, 3]
+    assert items[0].decoded == ImportStart("t", "imp-b", 2, False)
+    first, second, bad = (i.decoded for i in items[1:])
+    assert isinstance(first, Received) and isinstance(second, Received) and isinstance(bad, Received)
+    assert (first.origin_ref, second.origin_ref, bad.origin_ref) == (
+        "changes:2:41:1",
+        "changes:2:41:2",
+        "changes:2:41:3",
+    )
+    assert isinstance(second.payload, dict) and second.payload["key"] == "1"
+    assert bad.payload == "message[3]: must be a JSON object, not int"
+    # The dead letter of an element carries that element alone, its index, and the record's place.
+    dead = dead_letter_message(
+        Rec(b"[...]", key=b"t/app/batch"), Reason(code="invalid", message="x"), items[3]
+    )
+    body = json.loads(dead.value)
+    assert (body["value"], body["index"], body["offset"]) == ("42", 3, 41)
+    assert ("idsync-ref", b"changes:2:41") in dead.headers
+
+
+def test_a_message_that_cannot_say_who_it_is_about_is_named_by_its_kafka_key() -> None:
+    named = decode_one(Rec(b"{nope", key=b"t/app/4711"))
+    assert isinstance(named, Received) and named.named == ("t", "app", "4711")
+    odd = decode_one(Rec(b"[]", key=b"just-a-key"))
+    assert isinstance(odd, Received) and odd.named == ("?", "?", "just-a-key")
+    assert odd.payload == "message: is an empty batch (a JSON array with no change message)"
+    assert decode_one(Rec(b"{nope", key=None)).named is None  # type: ignore[attr-defined]
 
 
 def test_outgoing_messages() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
-from idsync.adapters.governed import Classifier, GovernedTransport
+from idsync.adapters.governed import CircuitLog, Classifier, GovernedTransport
 from idsync.domain.models import Lane
 from idsync.engine.governor import Governor
 
@@ -35,10 +35,13 @@ def governed_clients(
     )
     if wrap is not None:
         inner = wrap(inner)
+    circuit_log = CircuitLog()  # one IdP, one breaker: its lanes log it as one
     return {
         lane: httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
-            transport=GovernedTransport(inner, governor, classify, lane, owns_inner=lane is Lane.BULK),
+            transport=GovernedTransport(
+                inner, governor, classify, lane, owns_inner=lane is Lane.BULK, circuit_log=circuit_log
+            ),
             headers=dict(headers),
             timeout=timeout_s,
             auth=auth,

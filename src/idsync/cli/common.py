@@ -4,7 +4,6 @@ logging set-up that never prints secrets."""
 from __future__ import annotations
 
 import getpass
-import logging
 import os
 import socket
 import sys
@@ -13,11 +12,13 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from idsync.adapters.files import FileOptions, check_encoding
+from idsync.cli import logs
 from idsync.config import Settings, load_settings
-from idsync.errors import ConfigError, IdSyncError
+from idsync.errors import ConfigError, IdSyncError, InputError
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -35,6 +36,29 @@ ConfigOption = typer.Option(
 )
 
 
+EncodingOption = typer.Option(
+    None,
+    "--encoding",
+    help="The file's text encoding (default UTF-8, with or without a BOM), e.g. cp1252 for Excel's "
+    "'CSV' on Windows, latin-1, utf-16.",
+)
+DelimiterOption = typer.Option(
+    None,
+    "--delimiter",
+    help="The CSV's delimiter: ',', ';' or 'tab' (default: the one the header uses).",
+)
+
+
+def file_options(file: Path, encoding: str | None, delimiter: str | None) -> FileOptions:
+    """How to read FILE, checked: a wrong option or a file in another encoding ends with exit 2."""
+    try:
+        options = FileOptions(encoding, delimiter).checked()
+        check_encoding(file, options)
+    except InputError as exc:
+        fail_usage(str(exc))
+    return options
+
+
 def settings_or_exit(config: Path | None, data_dir: Path = Path("var")) -> Settings:
     if config is None and Path("idsync.toml").exists():
         config = Path("idsync.toml")
@@ -45,19 +69,17 @@ def settings_or_exit(config: Path | None, data_dir: Path = Path("var")) -> Setti
 
 
 def fail_usage(message: str) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {escape(message)}")  # a message's [brackets] are text
     raise typer.Exit(EXIT_USAGE)
 
 
 def setup_logging(verbose: bool = False) -> None:
-    level = logging.DEBUG if verbose else logging.WARNING
-    handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    """Log to stderr as text, or as one JSON object per line (`--log-format json`): cli/logs.py."""
+    logs.setup_logging(err_console, verbose)
 
 
 def handle_errors(exc: IdSyncError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}")
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
     return typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILURES)
 
 

@@ -21,6 +21,7 @@ from idsync.demo import TENANT, demo_config, write_samples
 from idsync.domain.models import Status
 from idsync.engine.activation import enqueue_activation
 from idsync.engine.jobs import ImportReport, run_job
+from idsync.errors import ConfigError
 from idsync.lifecycle.imports import run_file_import
 from idsync.lifecycle.modes import check_mode_switches
 from idsync.runtime import Runtime
@@ -48,6 +49,13 @@ def demo_command(
     """Migrate sample users into the built-in Okta emulator: phase 1, a re-run, phase 2."""
     if idp not in ("okta", "scim"):
         fail_usage(f"--idp: {idp!r} is not an IdP the demo knows; use okta or scim")
+    if idp == "scim":
+        from idsync.adapters.scim.server import require_scim_server
+
+        try:
+            require_scim_server("idsync demo --idp scim")
+        except ConfigError as exc:
+            fail_usage(str(exc))
     setup_logging(verbose)
     from idsync.emulator.okta.server import EmulatorProcess
     from idsync.emulator.okta.settings import EmulatorSettings

@@ -26,6 +26,14 @@ def scim(
     patch: Annotated[bool, typer.Option(help="Announce PATCH (without it idsync uses PUT).")] = True,
 ) -> None:
     """Run a SCIM 2.0 server (scim2-server, in memory) on 127.0.0.1 until Ctrl-C or SIGTERM."""
+    from idsync.adapters.scim.server import require_scim_server
+    from idsync.cli.common import fail_usage
     from idsync.cli.scim_server import run_scim_server
+    from idsync.errors import ConfigError
+
+    try:
+        require_scim_server("idsync emulator scim")
+    except ConfigError as exc:
+        fail_usage(str(exc))
 
     run_scim_server(port=port, token=token, bulk=bulk, max_operations=max_operations, patch=patch)

@@ -9,15 +9,18 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from idsync.adapters.files import MISSING_SOURCE, csv_lacks_source
+from idsync.adapters.files import MISSING_SOURCE, FileOptions, csv_lacks_source
 from idsync.adapters.store.features.audit import record_audit
 from idsync.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
     ConfigOption,
+    DelimiterOption,
+    EncodingOption,
     cli_actor,
     console,
     fail_usage,
+    file_options,
     handle_errors,
     progress_bar,
     settings_or_exit,
@@ -53,6 +56,8 @@ def import_command(
         help="List the org's accounts first (200 a page) and match them by login under the tenant's "
         "existing_account policy, instead of a failed create per account that exists.",
     ),
+    encoding: str | None = EncodingOption,
+    delimiter: str | None = DelimiterOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Sync the users of FILE to the tenant's IdP, with progress; exit 1 when some users failed."""
@@ -60,7 +65,8 @@ def import_command(
     settings = settings_or_exit(config)
     if not file.exists():
         fail_usage(f"{file}: no such file")
-    if source is None and csv_lacks_source(file):
+    options = file_options(file, encoding, delimiter)
+    if source is None and csv_lacks_source(file, options=options):
         fail_usage(MISSING_SOURCE.format(file=file))
     if settings.policy(tenant) is None:
         fail_usage(
@@ -68,7 +74,7 @@ def import_command(
         )
     import_id = import_id or new_import_id()
     try:
-        report = asyncio.run(_run(settings, file, tenant, import_id, source, force, link_existing))
+        report = asyncio.run(_run(settings, file, tenant, import_id, source, force, link_existing, options))
     except IdSyncError as exc:
         raise handle_errors(exc) from None
     print_report(report)
@@ -104,6 +110,7 @@ async def _run(
     source: str | None,
     force: bool = False,
     link_existing: bool = False,
+    options: FileOptions = FileOptions(),
 ) -> ImportReport:
     console.print(f"import [bold]{import_id}[/] of {file} for tenant {tenant}")
     with progress_bar() as bar:
@@ -134,6 +141,7 @@ async def _run(
                 on_progress=on_progress,
                 force=force,
                 link_existing=link_existing,
+                options=options,
             )
 
 
@@ -178,7 +186,7 @@ def status_command(
                 console.print_json(json.dumps([r.progress().model_dump(mode="json") for r in records]))
                 return
             table = Table(title="imports")
-            for col in ("import", "tenant", "state", "done", "total", "failed", "skipped"):
+            for col in ("import", "tenant", "state", "done", "total", "failed", "skipped", "API calls"):
                 table.add_column(col)
             for r in records:
                 p = r.progress()
@@ -190,6 +198,7 @@ def status_command(
                     f"{p.total or p.received:,}",
                     f"{p.failed:,}",
                     f"{p.skipped:,}",
+                    f"{p.api_calls:,}",
                 )
             console.print(table)
             return
@@ -204,10 +213,9 @@ def status_command(
                 )
             )
             return
+        elapsed = (record.finished_at or record.updated_at) - record.started_at
         print_report(
-            ImportReport(
-                progress, 0, (record.updated_at - record.started_at), store.imports.reason_summary(import_id)
-            )
+            ImportReport(progress, record.api_calls, elapsed, store.imports.reason_summary(import_id))
         )
     finally:
         store.close()

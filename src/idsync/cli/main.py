@@ -22,6 +22,7 @@ from idsync.cli import (
     tokens,
 )
 from idsync.cli.inbound import app as inbound_app
+from idsync.cli.logs import ENV, LogFormat, choose_format
 
 app = typer.Typer(
     name="idsync",
@@ -30,6 +31,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _options(
+    log_format: LogFormat | None = typer.Option(
+        None,
+        "--log-format",
+        envvar=ENV,
+        help="text (default), or json: one JSON object per line on stderr, for a log collector.",
+        case_sensitive=False,
+    ),
+) -> None:
+    """Keep application users and identity-provider accounts in step."""
+    choose_format(log_format)
+
+
 app.add_typer(emulator.app, name="emulator")
 app.add_typer(inbound_app, name="inbound")
 app.command("import")(imports.import_command)

@@ -10,7 +10,17 @@ from rich.table import Table
 
 from idsync.adapters.files import MISSING_SOURCE, csv_lacks_source
 from idsync.adapters.store import Store
-from idsync.cli.common import EXIT_OK, ConfigOption, console, fail_usage, handle_errors, settings_or_exit
+from idsync.cli.common import (
+    EXIT_OK,
+    ConfigOption,
+    DelimiterOption,
+    EncodingOption,
+    console,
+    fail_usage,
+    file_options,
+    handle_errors,
+    settings_or_exit,
+)
 from idsync.domain.policy import SyncMode
 from idsync.errors import IdSyncError
 from idsync.lifecycle.planfile import FilePlan, plan_file
@@ -29,12 +39,15 @@ def plan_command(
     ),
     config: Path | None = ConfigOption,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    encoding: str | None = EncodingOption,
+    delimiter: str | None = DelimiterOption,
 ) -> None:
     """Estimate an import: users to create, update, leave unchanged or skip, API calls, duration."""
     settings = settings_or_exit(config)
     if not file.exists():
         fail_usage(f"{file}: no such file")
-    if source is None and csv_lacks_source(file):
+    options = file_options(file, encoding, delimiter)
+    if source is None and csv_lacks_source(file, options=options):
         fail_usage(MISSING_SOURCE.format(file=file))
     if settings.policy(tenant) is None:
         fail_usage(
@@ -42,7 +55,7 @@ def plan_command(
         )
     store = Store(settings.store.url)
     try:
-        result = plan_file(store, settings, file, tenant=tenant, source=source)
+        result = plan_file(store, settings, file, tenant=tenant, source=source, options=options)
     except IdSyncError as exc:
         raise handle_errors(exc) from None
     finally:

@@ -14,8 +14,10 @@ from types import FrameType
 
 import typer
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from idsync.cli.common import ConfigOption, console, settings_or_exit, setup_logging
+from idsync.cli.logs import LogFormat, chosen_format
 
 
 def serve_command(
@@ -59,6 +61,8 @@ def serve_command(
             host=bind_host,
             port=bind_port,
             log_level="warning",
+            # JSON logs: uvicorn's loggers go through idsync's handler instead of their own text one.
+            log_config=None if chosen_format() is LogFormat.json else LOGGING_CONFIG,
             timeout_graceful_shutdown=20,
             lifespan="on",
         )

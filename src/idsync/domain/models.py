@@ -87,7 +87,7 @@ class UserFields(BaseModel):
             if isinstance(value, str):
                 if len(value) > ATTRIBUTE_MAX:
                     raise ValueError(f"attribute {name!r} is longer than {ATTRIBUTE_MAX} characters")
-                problem = unsafe_character(value)
+                problem = unsafe_character(value, line_breaks=True)
                 if problem:
                     raise ValueError(f"attribute {name!r} contains {problem}")
             elif value is not None and not isinstance(value, bool | int | float):
@@ -189,9 +189,10 @@ class ImportProgress(BaseModel):
     activated: int = 0
     deactivated: int = 0
     deleted: int = 0
-    rate: float = 0.0  # users finished per second, recent
+    rate: float = 0.0  # users finished per second: recent while running, the average once finished
     eta_s: float | None = None
     total: int | None = None  # expected users, when the input size is known
+    api_calls: int = 0  # IdP calls made for the import
 
     @property
     def done(self) -> int:

@@ -33,6 +33,9 @@ class Received:
     origin_ref: str | None = None
     raw: str | None = None
     text: str | None = None  # the JSON text, when it was not decoded yet (see `received_from_text`)
+    # (tenant, source, key) as the way in names the message (a Kafka key): a message that cannot
+    # say who it is about is still answered under that name.
+    named: tuple[str, str, str] | None = None
 
 
 def received_from_text(text: str, origin_ref: str | None = None) -> Received:
@@ -154,16 +157,23 @@ class ImportRecord:
     started_at: float
     updated_at: float
     finished_at: float | None
+    api_calls: int = 0
 
     def progress(self) -> ImportProgress:
+        """Counts and rate: while running the recent rate (set by whoever runs it), once finished
+        the average over the whole import."""
         p = ImportProgress(
             import_id=self.id,
             tenant=self.tenant,
             state=self.state,
             total=self.total,
             rate=self.rate,
+            api_calls=self.api_calls,
             **self.counts,
         )
+        if self.state is not ImportState.RUNNING and self.finished_at is not None:
+            elapsed = self.finished_at - self.started_at
+            p.rate = p.done / elapsed if elapsed > 0 else 0.0
         if self.state is ImportState.RUNNING and self.rate > 0:
             remaining = (self.total - p.done) if self.total is not None else p.pending
             p.eta_s = max(remaining, 0) / self.rate

@@ -24,8 +24,12 @@ _BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\
 _INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 
 
-def unsafe_character(value: str) -> str | None:
-    """Name the first control, bidirectional or invisible character in `value`, or None."""
+def unsafe_character(value: str, *, line_breaks: bool = False) -> str | None:
+    """Name the first control, bidirectional or invisible character in `value`, or None.
+    `line_breaks`: a multi-line value (an address from a quoted spreadsheet cell) may hold LF and
+    CRLF; a name, a login or an e-mail never may."""
+    if line_breaks:
+        value = value.replace("\r\n", "").replace("\n", "")
     if value.isprintable():  # fast path (C): no control, format (bidi, zero-width) or unassigned char
         return None
     for ch in value:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from dataclasses import dataclass
 
 from idsync.domain.links import Link
@@ -21,7 +22,8 @@ class GroupCommitter:
     intent is durable before the IdP call it announces, and a result is durable before anyone is
     told. Batching turns hundreds of small transactions a second into a few dozen. When the store
     refuses a link (`LinkConflict`: a second identity for one IdP account), the batch is written
-    again one entry at a time, so only the writer of that link learns of it.
+    again one entry at a time, so only the writer of that link learns of it. The IdP calls made
+    for each import ride along with the next batch (`count_calls`, `flush`).
     """
 
     def __init__(self, queue: ChangeQueue, *, max_delay_s: float = 0.01, max_batch: int = 500) -> None:
@@ -31,6 +33,17 @@ class GroupCommitter:
         self._entries: list[_Entry] = []
         self._flusher: asyncio.Task[None] | None = None
         self._full = asyncio.Event()
+        self._calls: Counter[str] = Counter()
+
+    def count_calls(self, import_id: str, calls: int) -> None:
+        """IdP calls made for an import: written with the next batch."""
+        if calls:
+            self._calls[import_id] += calls
+
+    async def flush(self) -> None:
+        """Write the calls counted since the last batch (when the worker stops)."""
+        if self._calls:
+            await self._submit([], [])
 
     async def save_link(self, link: Link) -> None:
         await self._submit([link], [])
@@ -77,7 +90,12 @@ class GroupCommitter:
     async def _write(self, entries: list[_Entry]) -> None:
         links = [link for e in entries for link in e.links]
         finished = [f for e in entries for f in e.finished]
-        await self._queue.write_batch(saved_links=links, finished=finished)
+        calls, self._calls = self._calls, Counter()
+        try:
+            await self._queue.write_batch(saved_links=links, finished=finished, api_calls=calls)
+        except BaseException:
+            self._calls.update(calls)  # counted with a later batch
+            raise
 
 
 @dataclass

@@ -153,8 +153,9 @@ class Ingestor:
 
     def _rejected(self, item: Received, reason: Reason, defaults: Defaults) -> IngestRow:
         data = item.payload if isinstance(item.payload, dict) else {}
-        tenant = _short(data.get("tenant") or defaults.tenant or "?")
-        source, key = _short(data.get("source") or "?"), _short(data.get("key") or "?", 200)
+        named = item.named or ("?", "?", "?")
+        tenant = _short(data.get("tenant") or defaults.tenant or named[0])
+        source, key = _short(data.get("source") or named[1]), _short(data.get("key") or named[2], 200)
         raw = item.raw if item.raw is not None else (json.dumps(data)[:2000] if data else "")
         return IngestRow(
             tenant=tenant,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from idsync.domain.models import ImportProgress
 from idsync.engine.core import Engine
 from idsync.engine.link_existing import list_org_accounts
+from idsync.engine.metering import metered
 
 ProgressCallback = Callable[[ImportProgress], None]
 
@@ -26,7 +27,7 @@ def new_import_id(prefix: str = "imp") -> str:
 @dataclass(frozen=True)
 class ImportReport:
     progress: ImportProgress
-    api_calls: int
+    api_calls: int  # the import's IdP calls, over all its runs (the store counts them)
     elapsed_s: float
     reasons: list[tuple[str, str, int, str]]
 
@@ -57,7 +58,6 @@ async def run_job(
     """Run the worker while `feed` stores the job's changes, until every change is done."""
     imports = engine.stores.imports
     started = time.monotonic()
-    calls_before = engine.api_calls()
     fed = feed is None
     meter = RateMeter()
 
@@ -97,19 +97,26 @@ async def run_job(
             worker.cancel()
     final = await imports.get(import_id)
     assert final is not None
-    progress = final.progress()
+    progress = final.progress()  # finished: the average rate over the whole import
     elapsed = time.monotonic() - started
-    progress.rate = progress.done / elapsed if elapsed > 0 else 0.0
+    if final.finished_at is None:  # not complete (changes held back): this run's average
+        progress.rate = progress.done / elapsed if elapsed > 0 else 0.0
     progress.eta_s = None
     if on_progress:
         on_progress(progress)
     reasons = await imports.reason_summary(import_id)
-    return ImportReport(progress, engine.api_calls() - calls_before, elapsed, reasons)
+    return ImportReport(progress, final.api_calls, elapsed, reasons)
 
 
-async def link_existing_accounts(engine: Engine, tenant: str) -> int:
-    """List the accounts of the tenant's IdP for an import with --link-existing."""
+async def link_existing_accounts(engine: Engine, tenant: str, import_id: str | None = None) -> int:
+    """List the accounts of the tenant's IdP for an import with --link-existing; the calls count
+    for `import_id`."""
     policy = engine.policies(tenant)
     if policy is None or policy.idp not in engine.idps:
         return 0
-    return await list_org_accounts(engine.stores.links, engine.idps[policy.idp])
+    with metered() as meter:
+        try:
+            return await list_org_accounts(engine.stores.links, engine.idps[policy.idp])
+        finally:
+            if import_id is not None:
+                await engine.stores.imports.add_api_calls(import_id, meter.calls)

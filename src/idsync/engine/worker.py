@@ -26,6 +26,7 @@ from idsync.domain.policy import TenantPolicy
 from idsync.domain.records import ClaimedUser, Finished, Outcome, QueuedChange
 from idsync.engine.apply import Applied, PlanRunner
 from idsync.engine.commit import GroupCommitter
+from idsync.engine.metering import metered
 from idsync.engine.retry import backoff_delay
 from idsync.errors import CircuitOpen, ProviderError
 from idsync.ports import ChangeQueue, IdentityProvider, LinkStore, Pacing
@@ -162,6 +163,8 @@ class Worker:
             backlog.cancel()
             if self._active:
                 await asyncio.gather(*self._active.values(), return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.writes.flush()  # the API calls counted since the last commit
 
     async def _claim(self) -> list[ClaimedUser]:
         bulk_busy = sum(1 for t in self._active.values() if getattr(t, "idsync_lane", Lane.BULK) is Lane.BULK)
@@ -291,11 +294,16 @@ class Worker:
         base = link or Link(tenant=tenant, source=user.source, key=user.key, idp=policy.idp)
         if not base.idp:
             base = replace(base, idp=policy.idp)
-        try:
-            applied: Applied = await self._runner.run(step.plan, base, idp.for_lane(user.lane), policy)
-        except ProviderError as exc:
-            failed = await self._failed(exc, pending[0], user, policy.idp, link)
-            return failed if isinstance(failed, _Postpone) else (failed, step.size)
+        import_id = pending[step.size - 1].import_id  # the step's calls count for its winner's import
+        with metered() as meter:
+            try:
+                applied: Applied = await self._runner.run(step.plan, base, idp.for_lane(user.lane), policy)
+            except ProviderError as exc:
+                failed = await self._failed(exc, pending[0], user, policy.idp, link)
+                return failed if isinstance(failed, _Postpone) else (failed, step.size)
+            finally:
+                if import_id is not None:
+                    self.writes.count_calls(import_id, meter.calls)
         keep = applied.link if (link is not None or applied.link.exists) else None
         return _Done(applied.status, applied.idp_id, applied.reason, keep, applied.activation_url), step.size
 
@@ -321,7 +329,8 @@ class Worker:
                 max_s=self.options.retry_max_s,
                 rng=self._rng,
             )
-            log.warning("%s/%s: %s; retrying in %.1f s", user.source, user.key, exc.message, delay)
+            # INFO: an outage would write a line per user; the transport logs the circuit instead.
+            log.info("%s/%s: %s; retrying in %.1f s", user.source, user.key, exc.message, delay)
             return _Postpone(delay, count_attempt=True, link=partial)
         reason = Reason(code=exc.code, message=exc.message)
         if partial is None and not exc.retryable:

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from idsync.adapters.files import count_records, detect_format, read_records, received_from_file
+from idsync.adapters.files import (
+    FileOptions,
+    check_encoding,
+    count_records,
+    detect_format,
+    read_records,
+    received_from_file,
+)
 from idsync.adapters.store.features.safety import release_run
 from idsync.domain.records import ImportRecord
 from idsync.engine.ingest import Defaults, batches
@@ -28,14 +35,18 @@ async def run_file_import(
     poll_s: float = 0.25,
     force: bool = False,
     link_existing: bool = False,
+    options: FileOptions = FileOptions(),
 ) -> ImportReport:
     """Import a CSV/JSONL file; an existing `import_id` resumes after the last stored record.
     `force` lets it deactivate/delete beyond the tenant's safety threshold (domain/safety.py);
-    `link_existing` lists the org's accounts first, to match them by login (engine/link_existing.py)."""
+    `link_existing` lists the org's accounts first, to match them by login (engine/link_existing.py);
+    `options` say how to read the file's text (encoding, CSV delimiter): a file that is not in its
+    encoding is refused before anything is stored."""
     engine = runtime.engine
     fmt = fmt or detect_format(path)
+    check_encoding(path, options)
     import_id = import_id or new_import_id()
-    total = count_records(path, fmt)
+    total = count_records(path, fmt, options)
     record: ImportRecord = await engine.stores.imports.create(
         import_id, tenant, "file", input_name=str(path), total=total
     )
@@ -44,11 +55,13 @@ async def run_file_import(
 
     async def ingest() -> None:
         if link_existing and record.input_cursor == 0:  # counted with the import's calls
-            await link_existing_accounts(engine, tenant)
+            await link_existing_accounts(engine, tenant, import_id)
         defaults = Defaults(
             origin="file", tenant=tenant, import_id=import_id, record_unchanged=False, force=force
         )
-        for batch in batches(read_records(path, fmt=fmt, start_after=record.input_cursor, source=source)):
+        for batch in batches(
+            read_records(path, fmt=fmt, start_after=record.input_cursor, source=source, options=options)
+        ):
             await engine.ingestor.receive(
                 [received_from_file(r) for r in batch], defaults, cursor=batch[-1].number
             )

@@ -16,7 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from idsync.adapters.files import count_records, detect_format, read_records, received_from_file
+from idsync.adapters.files import (
+    FileOptions,
+    check_encoding,
+    count_records,
+    detect_format,
+    read_records,
+    received_from_file,
+)
 from idsync.adapters.store.sql import Store
 from idsync.config import Settings
 from idsync.domain.decision import link_after, next_step, winner
@@ -56,17 +63,24 @@ class _Queued:
 
 
 def plan_file(
-    store: Store, settings: Settings, path: Path, *, tenant: str, source: str | None = None
+    store: Store,
+    settings: Settings,
+    path: Path,
+    *,
+    tenant: str,
+    source: str | None = None,
+    options: FileOptions = FileOptions(),
 ) -> FilePlan:
     policy = settings.policy(tenant)
     if policy is None:
         raise ConfigError(f"tenant {tenant!r} is not configured")
     fmt = detect_format(path)
-    total = count_records(path, fmt)
+    check_encoding(path, options)
+    total = count_records(path, fmt, options)
     defaults = Defaults(origin="file", tenant=tenant, import_id=PLAN_IMPORT_ID)
     tally = Tally()
     queued: dict[tuple[str, str, str], _Queued] = {}
-    for batch in batches(read_records(path, fmt=fmt, source=source)):
+    for batch in batches(read_records(path, fmt=fmt, source=source, options=options)):
         parsed: list[ChangeMessage | Reason] = [to_change(received_from_file(r), defaults) for r in batch]
         keys = [(c.tenant, c.source, c.key) for c in parsed if isinstance(c, ChangeMessage)]
         wanted = [k for k in keys if k not in queued]

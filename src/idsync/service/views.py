@@ -42,8 +42,9 @@ class ImportView(BaseModel):
     pending: int
     total: int | None
     input_done: bool
-    rate: float
+    rate: float  # users per second: recent while running, the average once finished
     eta_s: float | None
+    api_calls: int  # IdP calls made for the import
     started_at: float
     finished_at: float | None
     results_url: str
@@ -132,8 +133,9 @@ def import_view(record: ImportRecord) -> ImportView:
         pending=p.pending,
         total=record.total,
         input_done=record.input_done,
-        rate=record.rate,
+        rate=p.rate,
         eta_s=p.eta_s,
+        api_calls=p.api_calls,
         started_at=record.started_at,
         finished_at=record.finished_at,
         results_url=f"/imports/{record.id}/results",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from idsync.domain.links import Link
 from idsync.domain.models import Lane, user_key
@@ -166,10 +166,14 @@ class MemoryChangeQueue:
     # ---- results -----------------------------------------------------------------------------------
 
     async def write_batch(
-        self, *, saved_links: Sequence[Link] = (), finished: Sequence[Finished] = ()
+        self,
+        *,
+        saved_links: Sequence[Link] = (),
+        finished: Sequence[Finished] = (),
+        api_calls: Mapping[str, int] | None = None,
     ) -> None:
-        """Links, finished changes with their import counters, released claims: all or nothing
-        (a refused link, `LinkConflict`, writes none of it)."""
+        """Links, finished changes with their import counters, the IdP calls made for each import,
+        released claims: all or nothing (a refused link, `LinkConflict`, writes none of it)."""
         st = self.state
         now = st.now()
         latest: dict[tuple[str, str, str], Link] = {}
@@ -189,6 +193,10 @@ class MemoryChangeQueue:
             row.reason_message = o.reason.message if o.reason else None
             row.finished_at = now
             row.activation_url = o.activation_url
+        for imp, calls in (api_calls or {}).items():
+            row_imp = st.imports.get(imp)
+            if row_imp is not None and calls:
+                row_imp.api_calls += calls
         by_import: dict[str, Counter[str]] = {}
         for o in outcomes:
             if o.import_id:

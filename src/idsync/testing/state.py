@@ -78,6 +78,7 @@ class ImportRow:
     input_done: bool = False
     rate: float = 0.0
     finished_at: float | None = None
+    api_calls: int = 0
 
     def record(self) -> ImportRecord:
         return ImportRecord(
@@ -94,6 +95,7 @@ class ImportRow:
             started_at=self.started_at,
             updated_at=self.updated_at,
             finished_at=self.finished_at,
+            api_calls=self.api_calls,
         )
 
 

@@ -98,6 +98,11 @@ class MemoryImports:
     def __init__(self, state: MemoryState) -> None:
         self.state = state
 
+    async def add_api_calls(self, import_id: str, calls: int) -> None:
+        row = self.state.imports.get(import_id)
+        if row is not None:
+            row.api_calls += calls
+
     async def create(
         self,
         import_id: str,

@@ -1,7 +1,9 @@
 """The Kafka message formats of idsync. Pure: bytes in, values out, and back.
 
-- In (changes topic): the value is one change message (DESIGN.md) as JSON; the key should be
-  `tenant/source/key` so one user's changes share a partition and stay in order. A value
+- In (changes topic): the value is one change message (DESIGN.md) as JSON, or a batch: a JSON
+  array of them, each element its own change with its own result (`topic:partition:offset:index`).
+  The key should be `tenant/source/key` so one user's changes share a partition and stay in
+  order; a message that cannot say who it is about is answered under its key. A value
   `{"control": "import_end", "tenant": ..., "import_id": ..., "total": N}` declares that an
   import sent over Kafka has N changes in all: it completes once N were received and done.
   `{"control": "import_start", "tenant": ..., "import_id": ..., "expected": N, "link_existing": true}`
@@ -9,7 +11,8 @@
   without an import_end; `link_existing` lists the org's accounts first (docs/migration.md).
 - Out (results topic): one `Result` per change, keyed `tenant/source/key`.
 - Out (progress topic): `ImportProgress` plus `done`/`pending`, keyed by the import id.
-- Out (dead-letter topic): the original key, value and headers, plus the reason as JSON.
+- Out (dead-letter topic): the original key, value and headers, plus the reason as JSON; for an
+  element of a batch, that element and its `index`.
 
 Every produced message carries the header `idsync-type` (result, import_progress,
 dead_letter), so results and progress may share one topic.
@@ -32,7 +35,7 @@ from idsync.domain.models import (
     Status,
     describe_validation_error,
 )
-from idsync.domain.records import Received, parse_json_object
+from idsync.domain.records import Received
 
 TYPE_HEADER = "idsync-type"
 # A dead letter carries at most this much of the refused value, so it always fits in a message
@@ -107,22 +110,73 @@ def user_message_key(tenant: str, source: str, key: str) -> bytes:
     return f"{tenant}/{source}/{key}".encode()
 
 
-def decode(record: Record) -> Received | ImportEnd | ImportStart | Reason:
-    """A change (possibly invalid: the ingestor records why), a control, or a bad control."""
+Decoded = Received | ImportEnd | ImportStart | Reason
+
+
+@dataclass(frozen=True)
+class Item:
+    """One message of a Kafka record: the record's value, or one element of a batch."""
+
+    decoded: Decoded
+    index: int | None = None  # its place in the batch
+    element: str | None = None  # the batch element's JSON: what its dead letter carries
+
+
+def named_by_key(key: bytes | None) -> tuple[str, str, str] | None:
+    """(tenant, source, key) from a Kafka key `tenant/source/key`; another key is the key alone."""
+    if not key:
+        return None
+    text = key[:600].decode("utf-8", "replace")
+    parts = text.split("/", 2)
+    if len(parts) == 3 and all(parts):
+        return parts[0], parts[1], parts[2]
+    return "?", "?", text
+
+
+def decode(record: Record) -> list[Item]:
+    """What a message carries: one change (possibly invalid: the ingestor records why), a control,
+    or a bad control; a batch (a JSON array) carries one of these per element, with its index."""
     ref = record_ref(record)
+    named = named_by_key(record.key)
+
+    def refused(reason: str) -> list[Item]:
+        return [Item(Received(payload=reason, origin_ref=ref, named=named))]
+
     if record.value is None:
-        return Received(payload="message: is empty (a tombstone)", origin_ref=ref)
+        return refused("message: is empty (a tombstone)")
     if len(record.value) > MAX_RECORD_BYTES:  # as for a line of a file: never decoded
-        size = f"message: is {len(record.value):,} bytes long; the limit is {MAX_RECORD_BYTES:,}"
-        return Received(payload=size, origin_ref=ref)
+        return refused(f"message: is {len(record.value):,} bytes long; the limit is {MAX_RECORD_BYTES:,}")
     try:
         text = record.value.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return Received(payload=f"message: is not UTF-8 ({exc.reason} at byte {exc.start})", origin_ref=ref)
-    payload = parse_json_object(text)
-    if isinstance(payload, dict) and "control" in payload:
+        return refused(f"message: is not UTF-8 ({exc.reason} at byte {exc.start})")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return refused(f"message: is not valid JSON ({exc.msg} at column {exc.colno})")
+    except RecursionError:
+        return refused("message: is nested too deeply")
+    if isinstance(value, dict):
+        return [Item(_one(value, ref, named, text[:2000]))]
+    if not isinstance(value, list):
+        return refused(f"message: must be a JSON object or an array of them, not {type(value).__name__}")
+    if not value:
+        return refused("message: is an empty batch (a JSON array with no change message)")
+    out: list[Item] = []
+    for i, element in enumerate(value):
+        raw = json.dumps(element, ensure_ascii=False)
+        if isinstance(element, dict):
+            out.append(Item(_one(element, f"{ref}:{i}", named, raw[:2000]), i, raw))
+        else:
+            reason = f"message[{i}]: must be a JSON object, not {type(element).__name__}"
+            out.append(Item(Received(payload=reason, origin_ref=f"{ref}:{i}", named=named), i, raw))
+    return out
+
+
+def _one(payload: dict[str, Any], ref: str, named: tuple[str, str, str] | None, raw: str) -> Decoded:
+    if "control" in payload:
         return _control(payload)
-    return Received(payload=payload, origin_ref=ref, raw=text[:2000])
+    return Received(payload=payload, origin_ref=ref, raw=raw, named=named)
 
 
 def _control(payload: dict[str, Any]) -> ImportEnd | ImportStart | Reason:
@@ -189,8 +243,12 @@ def progress_message(progress: ImportProgress) -> Outgoing:
     )
 
 
-def dead_letter_message(record: Record, reason: Reason) -> Outgoing:
+def dead_letter_message(record: Record, reason: Reason, item: Item | None = None) -> Outgoing:
+    """The refused message (or, for an element of a batch, that element alone) with the reason."""
+    index = item.index if item is not None else None
     value = record.value or b""
+    if item is not None and item.element is not None:
+        value = item.element.encode()
     head = value[:DEAD_LETTER_VALUE_BYTES]
     body: dict[str, object] = {
         "reason": reason.model_dump(),
@@ -200,6 +258,8 @@ def dead_letter_message(record: Record, reason: Reason) -> Outgoing:
         "key": record.key[:1000].decode("utf-8", "replace") if record.key is not None else None,
         "value": head.decode("utf-8", "replace"),
     }
+    if index is not None:
+        body["index"] = index
     if len(head) < len(value):  # the whole value stays in the changes topic at that offset
         body["value_truncated"] = True
         body["value_bytes"] = len(value)

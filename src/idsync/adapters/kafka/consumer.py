@@ -1,11 +1,13 @@
 """Consuming change messages: validate, dead-letter what is not a valid change, store, commit.
 
 At least once, applied once: offsets are committed only after the batch is in the store, and
-the store drops a redelivered message by its `topic:partition:offset` reference. A message
-that is not valid JSON or not a valid change is copied to the dead-letter topic with the reason
-*and* stored as a `failed` change (so the results topic answers it too); neither stops the
-consumer. Messages are handled partition by partition in offset order, so one user's changes
-(same key, same partition) enter the queue in the order they were sent.
+the store drops a redelivered message by its `topic:partition:offset` reference (an element of
+a batch by `topic:partition:offset:index`). A message that is not valid JSON or not a valid
+change is copied to the dead-letter topic with the reason *and* stored as a `failed` change (so
+the results topic answers it too, under its Kafka key when it cannot say who it is about); an
+invalid element of a batch is dead-lettered alone; none of it stops the consumer. Messages are
+handled partition by partition in offset order, so one user's changes (same key, same
+partition) enter the queue in the order they were sent.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from idsync.adapters.kafka.clients import make_consumer
 from idsync.adapters.kafka.codec import (
     ImportEnd,
     ImportStart,
+    Item,
     Outgoing,
     Record,
     dead_letter_message,
@@ -158,46 +161,49 @@ class ChangeConsumer:
             await self._partition(records)
 
     async def _partition(self, records: Sequence[Record]) -> None:
-        run: list[tuple[Record, Received]] = []
+        run: list[tuple[Record, Item, Received]] = []
         run_import: str | None = None
         for record in records:
-            decoded = decode(record)
-            if isinstance(decoded, Received):
-                import_id = _import_of(decoded)
-                if run and import_id != run_import:
+            for item in decode(record):  # one message, or each element of a batch
+                decoded = item.decoded
+                if isinstance(decoded, Received):
+                    import_id = _import_of(decoded)
+                    if run and import_id != run_import:
+                        await self._store(run, run_import)
+                        run = []
+                    run_import = import_id
+                    run.append((record, item, decoded))
+                    continue
+                if run:  # a control applies after the changes before it
                     await self._store(run, run_import)
                     run = []
-                run_import = import_id
-                run.append((record, decoded))
-                continue
-            if run:  # a control applies after the changes before it
-                await self._store(run, run_import)
-                run = []
-            if isinstance(decoded, ImportEnd):
-                await self._import_end(decoded)
-            elif isinstance(decoded, ImportStart):
-                await self._import_start(decoded)
-            else:
-                await self._dead_letter([(record, decoded)])
+                if isinstance(decoded, ImportEnd):
+                    await self._import_end(decoded)
+                elif isinstance(decoded, ImportStart):
+                    await self._import_start(decoded)
+                else:
+                    await self._dead_letter([(record, item, decoded)])
         if run:
             await self._store(run, run_import)
 
-    async def _store(self, run: list[tuple[Record, Received]], import_id: str | None) -> None:
+    async def _store(self, run: list[tuple[Record, Item, Received]], import_id: str | None) -> None:
         engine = self.engine
         if import_id is not None and import_id not in self._known_imports:
             tenant = next(
-                (str(i.payload.get("tenant") or "?") for _, i in run if isinstance(i.payload, dict)), "?"
+                (str(i.payload.get("tenant") or "?") for _, _, i in run if isinstance(i.payload, dict)), "?"
             )
             await engine.stores.imports.create(import_id, tenant[:100], "kafka")
             if len(self._known_imports) > 10_000:
                 self._known_imports.clear()
             self._known_imports.add(import_id)
         defaults = Defaults(origin="kafka", import_id=import_id)
-        parsed = [to_change(item, defaults) for _, item in run]  # validated once, here
-        invalid = [(rec, p) for (rec, _), p in zip(run, parsed, strict=True) if isinstance(p, Reason)]
+        parsed = [to_change(received, defaults) for _, _, received in run]  # validated once, here
+        invalid = [
+            (rec, item, p) for (rec, item, _), p in zip(run, parsed, strict=True) if isinstance(p, Reason)
+        ]
         if invalid:
             await self._dead_letter(invalid)  # before the store: a crash repeats it, never skips it
-        results = await engine.ingestor.store(parsed, [item for _, item in run], defaults)
+        results = await engine.ingestor.store(parsed, [received for _, _, received in run], defaults)
         self.stats.consumed += len(run)
         self.stats.duplicates += sum(1 for change_id, _ in results if change_id is None)
         lanes = {p.lane for change_id, p in results if change_id is not None and isinstance(p, ChangeMessage)}
@@ -215,13 +221,13 @@ class ChangeConsumer:
         )
         self._known_imports.add(start.import_id)
         if start.link_existing and record.counts["received"] == 0:
-            await link_existing_accounts(self.engine, start.tenant)
+            await link_existing_accounts(self.engine, start.tenant, start.import_id)
         log.info(
             "import %s started%s", start.import_id, f": {start.expected} changes" if start.expected else ""
         )
 
-    async def _dead_letter(self, items: list[tuple[Record, Reason]]) -> None:
-        sends = [self._send(dead_letter_message(rec, reason)) for rec, reason in items]
+    async def _dead_letter(self, items: list[tuple[Record, Item, Reason]]) -> None:
+        sends = [self._send(dead_letter_message(rec, reason, item)) for rec, item, reason in items]
         await asyncio.gather(*sends)
         self.stats.dead_lettered += len(items)
 

@@ -28,9 +28,22 @@ from typing import IO, Any
 
 import httpx
 
-__all__ = ["ScimServerProcess", "free_port"]
+from idsync.errors import ConfigError
+
+__all__ = ["SCIM_EXTRA", "ScimServerProcess", "free_port", "require_scim_server"]
 
 HOST = "127.0.0.1"
+SCIM_EXTRA = "pip install 'idsync[scim]'"
+
+
+def require_scim_server(what: str = "the SCIM server") -> None:
+    """scim2-server is an extra (`idsync[scim]`): without it, say so and how to get it."""
+    try:
+        import scim2_server  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            f"{what} needs scim2-server, which is not installed: {SCIM_EXTRA} brings it"
+        ) from None
 
 
 def free_port(host: str = HOST) -> int:
@@ -42,10 +55,9 @@ def free_port(host: str = HOST) -> int:
 
 
 def default_service_provider_config() -> dict[str, Any]:
-    try:
-        from scim2_server.utils import load_json_resource
-    except ModuleNotFoundError as exc:  # a dev dependency: `pip install -e '.[dev]'` brings it
-        raise RuntimeError("scim2-server is not installed: pip install scim2-server") from exc
+    require_scim_server()
+    from scim2_server.utils import load_json_resource
+
     config: dict[str, Any] = load_json_resource("default-service-provider-config.json")
     return config
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
@@ -154,9 +154,13 @@ class SqlChangeQueue:
         return await self._run(self._q.release_expired, now, owner=owner)
 
     async def write_batch(
-        self, *, saved_links: Sequence[Link] = (), finished: Sequence[Finished] = ()
+        self,
+        *,
+        saved_links: Sequence[Link] = (),
+        finished: Sequence[Finished] = (),
+        api_calls: Mapping[str, int] | None = None,
     ) -> None:
-        await self._run(self._q.write_batch, saved_links=saved_links, finished=finished)
+        await self._run(self._q.write_batch, saved_links=saved_links, finished=finished, api_calls=api_calls)
 
     async def postpone(
         self,
@@ -221,6 +225,9 @@ class SqlImports:
 
     async def set_rate(self, import_id: str, rate: float) -> None:
         await self._run(self._t.set_rate, import_id, rate)
+
+    async def add_api_calls(self, import_id: str, calls: int) -> None:
+        await self._run(self._t.add_api_calls, import_id, calls)
 
     async def results(
         self,

@@ -59,6 +59,18 @@ COMPLETE = (
 )
 
 
+ADD_CALLS = (
+    update(imports)
+    .where(imports.c.id == bindparam("iid"))
+    .values(api_calls=imports.c.api_calls + bindparam("n"))
+)
+
+
+def add_calls(conn: Connection, import_id: str, calls: int) -> None:
+    """Count IdP calls made for an import (in the transaction of the results they produced)."""
+    conn.execute(ADD_CALLS, {"iid": import_id, "n": calls})
+
+
 def bump_import(conn: Connection, import_id: str, counts: Counter[str], now: float) -> None:
     params: dict[str, object] = {f"n_{name}": counts.get(name, 0) for name in COUNTER_NAMES}
     conn.execute(BUMP, {**params, "iid": import_id, "at": now})

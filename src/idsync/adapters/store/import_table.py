@@ -6,14 +6,22 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import RowMapping, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, func, insert, select, update
 
-from idsync.adapters.store.common import CHUNK, COUNTED, Part, chunks, maybe_complete
+from idsync.adapters.store import schema
+from idsync.adapters.store.common import CHUNK, COUNTED, Part, add_calls, chunks, maybe_complete
 from idsync.adapters.store.schema import changes, imports
 from idsync.domain.models import ImportState, Status
 from idsync.domain.records import ImportRecord
 
 __all__ = ["ImportTable"]
+
+
+def _add_api_calls(conn: Connection) -> None:
+    conn.exec_driver_sql("ALTER TABLE imports ADD COLUMN api_calls BIGINT NOT NULL DEFAULT 0")
+
+
+schema.register("imports_0001", "imports.api_calls: the IdP calls made for each import", _add_api_calls)
 
 
 class ImportTable(Part):
@@ -86,6 +94,12 @@ class ImportTable(Part):
     def set_rate(self, import_id: str, rate: float) -> None:
         with self._tx() as conn:
             conn.execute(update(imports).where(imports.c.id == import_id).values(rate=rate))
+
+    def add_api_calls(self, import_id: str, calls: int) -> None:
+        """IdP calls made for the import outside its changes (listing the org's accounts)."""
+        if calls:
+            with self._tx() as conn:
+                add_calls(conn, import_id, calls)
 
     def results(
         self,
@@ -211,4 +225,5 @@ def _import(m: RowMapping) -> ImportRecord:
         started_at=float(m["started_at"]),
         updated_at=float(m["updated_at"]),
         finished_at=float(m["finished_at"]) if m["finished_at"] is not None else None,
+        api_calls=int(m["api_calls"]),
     )

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
 
 from idsync.adapters.store import links as link_sql
-from idsync.adapters.store.common import CHUNK, Part, bump_import, chunks
+from idsync.adapters.store.common import CHUNK, Part, add_calls, bump_import, chunks
 from idsync.adapters.store.schema import changes, claims, links
 from idsync.domain.links import Link
 from idsync.domain.models import Lane, user_key
@@ -194,10 +194,15 @@ class ChangeQueue(Part):
         self.write_batch(saved_links=saved)
 
     def write_batch(
-        self, *, saved_links: Sequence[Link] = (), finished: Sequence[Finished] = (), now: float | None = None
+        self,
+        *,
+        saved_links: Sequence[Link] = (),
+        finished: Sequence[Finished] = (),
+        api_calls: Mapping[str, int] | None = None,
+        now: float | None = None,
     ) -> None:
         """One transaction for many workers' writes (group commit): links (write-ahead intents and
-        results), outcomes of finished changes, import counters, released claims."""
+        results), outcomes of finished changes, import counters and API calls, released claims."""
         now = time.time() if now is None else now
         with self._tx() as conn:
             latest: dict[tuple[str, str, str], Link] = {}
@@ -226,8 +231,12 @@ class ChangeQueue(Part):
             for o in outcomes:
                 if o.import_id:
                     by_import.setdefault(o.import_id, Counter())[o.status.value] += 1
-            for imp, counts in sorted(by_import.items()):  # one lock order: no deadlock
-                bump_import(conn, imp, counts, now)
+            calls = {imp: n for imp, n in (api_calls or {}).items() if n}
+            for imp in sorted(by_import.keys() | calls.keys()):  # one lock order: no deadlock
+                if imp in calls:
+                    add_calls(conn, imp, calls[imp])
+                if imp in by_import:
+                    bump_import(conn, imp, by_import[imp], now)
             released = [{"uk": f.user_key, "ow": f.owner} for f in finished if f.release]
             if released:
                 conn.execute(_RELEASE, released)

@@ -187,6 +187,8 @@ imports = Table(
     Column("unchanged_unrecorded", BigInteger, nullable=False, default=0),
     Column("input_done", Boolean, nullable=False, default=False),
     Column("rate", Float, nullable=False, default=0.0),
+    # IdP calls made for the import (its changes' and its account listing), on every way in.
+    Column("api_calls", BigInteger, nullable=False, default=0),
     Column("started_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("finished_at", Float),

@@ -108,7 +108,7 @@ async def start_import(
                 request, principal, "import.force", f"{tenant}/{import_id}", tenant, "ok", {"released": held}
             )
         if link_existing and record.input_cursor == 0:
-            await link_existing_accounts(rt.engine, tenant)
+            await link_existing_accounts(rt.engine, tenant, import_id)
         received = await _receive(rt, request, import_id, tenant, record.input_cursor, lease, owner, force)
     except ClientDisconnect:
         log.info("upload of import %s broke off; sending it again resumes it", import_id)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Column, Connection, Float, String, Table, desc, distinct, insert, select, update
+from sqlalchemy import Column, Connection, Float, String, Table, desc, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from idsync.adapters.store import schema
@@ -168,4 +168,4 @@ def switch_mode(
 def known_tenants(store: Store) -> list[str]:
     """Every tenant that has identity links (for tenants configured through the `*` default)."""
     with store.engine.begin() as conn:
-        return [str(t) for t in conn.execute(select(distinct(links.c.tenant))).scalars()]
+        return [str(t) for t in conn.execute(select(links.c.tenant).distinct()).scalars()]
