@@ -131,6 +131,7 @@ class SourceSession:
     id: str
     status: str  # Okta: CREATED, TRIGGERED, IN_PROGRESS, COMPLETED, ERROR, CLOSED, EXPIRED
     created: str  # ISO 8601, the IdP's clock
+    last_updated: str = ""  # the last change of status (start-import: when it was triggered)
 
 
 @dataclass(frozen=True)

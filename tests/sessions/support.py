@@ -3,8 +3,11 @@ send bulk work through a source, input files, and reads of the emulator's and th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +17,12 @@ from idsync.adapters.store import Store
 from idsync.adapters.store.features.idsources import idsource_sessions
 from idsync.adapters.store.schema import links
 from idsync.config import Settings, settings_from_dict
+from idsync.domain.models import Lane
+from idsync.domain.records import Outcome, received_from_text
 from idsync.emulator.okta import EmulatorAdmin, EmulatorSettings
+from idsync.engine.ingest import Defaults
 from idsync.engine.worker import WorkerOptions
+from idsync.runtime import Runtime
 
 TOKEN = "sessions-token"
 SCALE = 0.002  # an Okta minute lasts 0.12 s: the five-minute rule 0.6 s
@@ -118,3 +125,26 @@ def requests(url: str) -> dict[str, dict[str, int]]:
     """What the emulator served: by `METHOD /template`, the count by HTTP status."""
     served: dict[str, dict[str, int]] = EmulatorAdmin(url).stats(windows=False)["requests"]
     return served
+
+
+async def interactive(runtime: Runtime, change: dict[str, Any], *, timeout_s: float = 60.0) -> Outcome:
+    """Submit one change in the interactive lane (as the HTTP API does) and wait for its result."""
+    ((change_id, _),) = await runtime.ingestor.receive(
+        [received_from_text(json.dumps(change))], Defaults(origin="http")
+    )
+    assert change_id is not None
+    waiter = runtime.worker.wait_for(change_id)
+    runtime.worker.notify(Lane.INTERACTIVE)
+    return await asyncio.wait_for(waiter, timeout_s)
+
+
+@contextlib.asynccontextmanager
+async def worker_running(runtime: Runtime) -> AsyncIterator[None]:
+    """The worker in the background (as `idsync serve` runs it) for changes outside an import."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(runtime.worker.run(stop=stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task

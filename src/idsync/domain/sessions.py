@@ -66,9 +66,16 @@ class SessionRecord:
     id: str
     source_id: str
     state: SessionState
-    created: str  # the IdP's timestamp of the session (ISO 8601): accounts it creates are newer
+    created: str  # the IdP's timestamp of the session (ISO 8601)
     uploads: int = 0
     triggered_at: float | None = None  # idsync's clock
+    # The IdP's timestamp of start-import: accounts the session creates are no older. Okta's
+    # timestamps are whole seconds, so this is tighter than `created` (the filling takes seconds).
+    started: str | None = None
+
+    @property
+    def since(self) -> str:
+        return self.started or self.created
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,9 @@ def source_profile(profile: Mapping[str, Any]) -> dict[str, str] | None:
 
 def created_since(created: str | None, since: str) -> bool:
     """Was an account created at or after `since` (both the IdP's ISO 8601 timestamps)? An
-    account older than the session existed before it: the session did not create it."""
+    account older than the session's start existed before it: the session did not create it.
+    Okta's timestamps are whole seconds: an account someone else made with the same login in the
+    very second the session started would pass; the window is one second (docs/migration.md)."""
     if not created:
         return False
     try:

@@ -50,7 +50,12 @@ def session_error(idp: str, source_id: str) -> Iterator[None]:
 
 
 def _session(body: Mapping[str, Any]) -> SourceSession:
-    return SourceSession(id=str(body["id"]), status=str(body["status"]), created=str(body.get("created", "")))
+    return SourceSession(
+        id=str(body["id"]),
+        status=str(body["status"]),
+        created=str(body.get("created", "")),
+        last_updated=str(body.get("lastUpdated", "")),
+    )
 
 
 class OktaIdentitySource:

@@ -45,6 +45,7 @@ def _record(m: RowMapping) -> SessionRecord:
         source_id=m["source_id"],
         state=SessionState(m["state"]),
         created=m["created"],
+        started=m["started"],
         uploads=int(m["uploads"]),
         triggered_at=m["triggered_at"],
     )
@@ -97,6 +98,7 @@ class SessionTable(Repository):
             "source_id": record.source_id,
             "state": record.state.value,
             "created": record.created,
+            "started": record.started,
             "uploads": record.uploads,
             "triggered_at": record.triggered_at,
             "updated_at": time.time(),

@@ -214,8 +214,14 @@ class Filler:
                 return None
             session = read
         now = self.clock.time()
+        # When Okta took the start (a session read later may be COMPLETED: its lastUpdated is the end).
+        started = session.last_updated if session.status == "TRIGGERED" and session.last_updated else None
         record = replace(
-            current.record, state=SessionState.TRIGGERED, uploads=current.uploads, triggered_at=now
+            current.record,
+            state=SessionState.TRIGGERED,
+            uploads=current.uploads,
+            triggered_at=now,
+            started=started,
         )
         await self.store.save_session(record)
         self.open = None

@@ -37,7 +37,7 @@ Result = tuple[str, ReadResult, str | None, str | None]
 
 
 async def read_results(
-    sessions: ImportSessions, idp: IdentityProvider, created: str, entries: list[SessionEntry]
+    sessions: ImportSessions, idp: IdentityProvider, since: str, entries: list[SessionEntry]
 ) -> list[Result]:
     """(user key, result, account id, status) for each entry of a completed session. An update
     the search does not show yet is read again by id (the search lags behind writes)."""
@@ -48,7 +48,7 @@ async def read_results(
         if e.kind is EntryKind.CREATE:
             if back is None:
                 out.append((e.user_key, ReadResult.MISSING, None, None))
-            elif created_since(back.created, created):
+            elif created_since(back.created, since):
                 out.append((e.user_key, ReadResult.LINKED, back.user.id, back.user.status.value))
             else:
                 out.append((e.user_key, ReadResult.FOREIGN, back.user.id, back.user.status.value))
@@ -116,7 +116,7 @@ class Reader:
         entries = await self.store.entries(sid)
         while True:
             try:
-                results = await read_results(self.sessions, self.idp, flight.record.created, entries)
+                results = await read_results(self.sessions, self.idp, flight.record.since, entries)
                 break
             except ProviderError as exc:
                 log.warning("%s: reading back session %s failed (%s); again", self.name, sid, exc.message)

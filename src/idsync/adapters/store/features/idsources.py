@@ -25,6 +25,7 @@ idsource_sessions = Table(
     Column("source_id", String(100), nullable=False),
     Column("state", String(16), nullable=False),
     Column("created", String(40), nullable=False),  # the IdP's timestamp of the session
+    Column("started", String(40)),  # the IdP's timestamp of start-import
     Column("uploads", Integer, nullable=False, default=0),
     Column("triggered_at", Float),
     Column("updated_at", Float, nullable=False),
