@@ -185,6 +185,7 @@ class SessionPipeline:
             await self._recover()
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stopping = False  # a worker may run again after a burst (one import after another)
         try:
             while not stop.is_set():
                 was = self.holding
