@@ -64,6 +64,7 @@ def _import(tmp_path: Path, config: Path, users: Path) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("phase", ["triggered", "filling"])
 def test_a_run_killed_mid_session_resumes_from_the_store(tmp_path: Path, phase: str) -> None:
     # 60 users a (0.12 s) minute: a session of 1,000 users stays TRIGGERED for about 2 s.
