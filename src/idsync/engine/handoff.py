@@ -95,11 +95,13 @@ class SessionHandoff:
         await self.worker.writes.finish(Finished(user.user_key, self.worker.owner, outcomes), link)
         self.worker.settled(outcomes)
 
-    async def requeue(self, user: ClaimedUser, link: Link | None, *, count_attempt: bool) -> None:
+    async def requeue(
+        self, user: ClaimedUser, link: Link | None, *, count_attempt: bool, delay_s: float = 0.0
+    ) -> None:
         await self.worker.queue.postpone(
             user,
             self.worker.owner,
-            not_before=self.worker.clock.time(),
+            not_before=self.worker.clock.time() + delay_s,
             link=link,
             count_attempt=count_attempt,
         )

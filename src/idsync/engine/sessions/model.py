@@ -104,7 +104,9 @@ class Hooks(Protocol):
         """Record the result of every change of the user, with the link; release the user."""
         ...
 
-    async def requeue(self, user: ClaimedUser, link: Link | None, *, count_attempt: bool) -> None:
+    async def requeue(
+        self, user: ClaimedUser, link: Link | None, *, count_attempt: bool, delay_s: float = 0.0
+    ) -> None:
         """Give the user back to the queue (its changes run again), with the link as it is now."""
         ...
 

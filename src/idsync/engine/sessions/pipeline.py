@@ -67,7 +67,7 @@ class SessionPipeline:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._gate = asyncio.Semaphore(options.fallback_concurrency)
-        self._held_at = -1e18
+        self._recovered = False
         self._stopping = False
         # Sessions in the store that this run did not fill (a stopped run's): while there are
         # any, each user offered is looked up in them first.
@@ -103,7 +103,7 @@ class SessionPipeline:
         """Take the user into a session (True), or leave it to the per-user path (False). While
         Okta refuses the source, a user a session would have taken fails here (fallback "error")."""
         if not self.holding and self.disabled is None:
-            return False
+            return await self._not_mine(user, link, policy, plan)
         if self._earlier:  # sessions of an earlier run may hold this user
             live = (await self.store.live_entries(self.name, [user.user_key])).get(user.user_key)
             if live is not None and await self._attach(live, user, link, policy, plan):
@@ -124,6 +124,15 @@ class SessionPipeline:
         self.fill.waiting.append(entry)
         self.fill.last_offer_at = self.clock.time()
         self._wake.set()
+        return True
+
+    async def _not_mine(self, user: ClaimedUser, link: Link, policy: TenantPolicy, plan: Plan) -> bool:
+        """Another instance drives the source: creates go one by one here; an update of an account
+        the source masters waits for that instance (Okta refuses it on /api/v1/users)."""
+        entry = await self._entry(user, link, policy, plan)
+        if entry is None or entry.kind is EntryKind.CREATE:
+            return False
+        await self.hooks.requeue(user, None, count_attempt=False, delay_s=self.options.poll_s)
         return True
 
     async def _entry(self, user: ClaimedUser, link: Link, policy: TenantPolicy, plan: Plan) -> Entry | None:
@@ -181,15 +190,15 @@ class SessionPipeline:
 
     async def start(self) -> None:
         """Take the source's lease and pick up the sessions of an earlier run (before any claim)."""
-        if await self._hold() and not self.flights:
+        if await self._hold() and not self._recovered:
             await self._recover()
 
     async def run(self, stop: asyncio.Event) -> None:
         self._stopping = False  # a worker may run again after a burst (one import after another)
+        lease = asyncio.create_task(self._keep_lease(stop))
         try:
             while not stop.is_set():
-                was = self.holding
-                if await self._hold() and not was:
+                if self.holding and not self._recovered:
                     await self._recover()
                 await self._forget_earlier()
                 if self.disabled is not None:
@@ -202,7 +211,17 @@ class SessionPipeline:
                         self._room.set()
                 await self._nap()
         finally:
+            lease.cancel()
             await self._stop()
+
+    async def _keep_lease(self, stop: asyncio.Event) -> None:
+        """Renew the source's lease on its own beat: a long fill must not let it lapse."""
+        while not stop.is_set():
+            try:
+                await self._hold()
+            except Exception:  # the store is out of reach: the next beat tries again
+                log.exception("%s: cannot renew the source lease", self.name)
+            await self.clock.sleep(self.options.lease_s / 3)
 
     async def _nap(self) -> None:
         self._wake.clear()
@@ -212,11 +231,11 @@ class SessionPipeline:
 
     async def _hold(self) -> bool:
         now = self.clock.time()
-        if now - self._held_at >= self.options.lease_s / 3:
-            self.holding = await self.store.take_source(
-                self.name, self.owner, lease_s=self.options.lease_s, now=now
-            )
-            self._held_at = now if self.holding else -1e18
+        self.holding = await self.store.take_source(
+            self.name, self.owner, lease_s=self.options.lease_s, now=now
+        )
+        if not self.holding:
+            self._recovered = False  # when it comes back, another instance may have left sessions
         return self.holding
 
     async def _recover(self) -> None:
@@ -240,10 +259,11 @@ class SessionPipeline:
                     continue
                 record = replace(record, state=SessionState.TRIGGERED, triggered_at=self.clock.time())
                 await self.store.save_session(record)
-            if record.state is SessionState.TRIGGERED:
+            if record.state is SessionState.TRIGGERED and record.id not in self.flights:
                 log.info("%s: waiting for import session %s of a stopped run", self.name, record.id)
                 self._fly(Flight(record))
         self._checked_at = self.clock.time()
+        self._recovered = True
 
     async def _forget_earlier(self) -> None:
         """Sessions of a stopped run whose users all have their results are gone from the store."""
