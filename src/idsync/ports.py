@@ -139,7 +139,7 @@ class ReadBack:
     """An account found when a session's users are read back, with its creation time."""
 
     user: IdpUser
-    created: str | None
+    created: str | None  # ISO 8601, the IdP's clock
 
 
 class ImportSessions(Protocol):
@@ -148,9 +148,9 @@ class ImportSessions(Protocol):
 
     name: str  # the IdP's name
     source_id: str
-    max_profiles: int  # per upload
-    max_bytes: int  # per upload body
-    max_uploads: int  # per session
+    max_profiles: int  # per upload (and `max_bytes` per upload body, `max_uploads` per session)
+    max_bytes: int
+    max_uploads: int
 
     def upload_size(self, external_id: str, profile: Mapping[str, str]) -> int:
         """Bytes one profile adds to an upload body."""
@@ -181,11 +181,10 @@ class ImportSessions(Protocol):
 
 class SessionStore(Protocol):
     """Write-ahead state of import sessions: which user went into which upload, what reading them
-    back showed, whose accounts a source masters, which instance drives a source."""
+    back showed, whose accounts a source masters, which instance drives a source (`take_source`:
+    hold or renew that right; False while another instance does)."""
 
-    async def take_source(self, idp: str, owner: str, *, lease_s: float, now: float) -> bool:
-        """Hold or renew the right to drive `idp`'s source; False while another instance does."""
-        ...
+    async def take_source(self, idp: str, owner: str, *, lease_s: float, now: float) -> bool: ...
 
     async def sessions(self, idp: str, states: Sequence[SessionState]) -> list[SessionRecord]: ...
 

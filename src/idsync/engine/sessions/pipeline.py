@@ -169,14 +169,17 @@ class SessionPipeline:
             live.kind is EntryKind.CREATE and link.idp_id is not None and link.pending_op is None
         ) or (live.kind is EntryKind.UPDATE and link.profile_hash == live.profile_hash)
         flight = self.flights.get(live.session_id)
-        if leftover or (live.result is None and flight is None):
+        if live.result is None and (flight is None or flight.read):  # read back meanwhile?
+            live = (await self.store.live_entries(self.name, [user.user_key])).get(user.user_key) or live
+            flight = self.flights.get(live.session_id)
+        if leftover or (live.result is None and (flight is None or flight.read)):
             # Its result was recorded before (the entry outlived it), or no session of ours holds it.
             await self.store.forget(live.session_id, [user.user_key])
             return False
         source = source_profile(live.profile) or {}
         entry = Entry(user, link, policy, plan, live.kind, live.profile, source, live.external_id, live.login)
         entry.stale = plan.profile_hash != live.profile_hash or not plan.actions
-        if live.result is None and flight is not None:
+        if live.result is None and flight is not None:  # not read yet (no await since the check)
             if entry.kind is EntryKind.CREATE:
                 self._logins.add(login_key(entry.login))
             flight.entries[user.user_key] = entry

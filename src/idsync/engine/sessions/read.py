@@ -128,10 +128,20 @@ class Reader:
         for _, result, _, _ in results:
             counts[result.value] = counts.get(result.value, 0) + 1
         log.info("%s: import session %s read back: %s", self.name, sid, counts)
-        attached = [e for e in flight.entries.values() if e.user.user_key in by_key]
-        flight.entries.clear()
-        await asyncio.gather(*(self.settle(e, *by_key[e.user.user_key][1:]) for e in attached))
-        await self.store.forget(sid, [e.user.user_key for e in attached])
+        attached, flight.entries = list(flight.entries.values()), {}
+        known = [e for e in attached if e.user.user_key in by_key]
+        for entry in attached:
+            if entry.user.user_key not in by_key:  # not written ahead in this session: never sent
+                self._done(entry)
+                self._spawn(self.hooks.requeue(entry.user, None, count_attempt=True), entry.user)
+        settled = await asyncio.gather(
+            *(self.settle(e, *by_key[e.user.user_key][1:]) for e in known), return_exceptions=True
+        )
+        for entry, outcome in zip(known, settled, strict=True):
+            if isinstance(outcome, Exception):  # e.g. the store: the user is tried again (looked up first)
+                log.error("%s: %s/%s: %s", self.name, entry.user.source, entry.user.key, outcome)
+                self._spawn(self.hooks.requeue(entry.user, None, count_attempt=True), entry.user)
+        await self.store.forget(sid, [e.user.user_key for e in known])
 
     async def _failed(self, flight: Flight) -> None:
         """ERROR (or gone): Okta may have imported part of it. Creates go the per-user way with
