@@ -4,6 +4,7 @@ before the import (the tenant's policy decides, one by one)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,3 +118,33 @@ async def test_accounts_that_existed_before_are_decided_by_the_tenant_policy(
     assert len(okta) == 50 and all(okta[login]["id"] == i for login, i in before.items())
     linked = admin.identity_source(source)["users"]
     assert len(linked) == 45 and not set(linked.values()) & set(before.values())
+
+
+async def test_an_upload_okta_refuses_sends_its_users_one_by_one(
+    emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    admin = EmulatorAdmin(emulator.url)
+    source = admin.create_identity_source("idsync")
+    proxy = FaultProxy(emulator.url).start()
+    refusal = {
+        "errorCode": "E0000001",
+        "errorSummary": "Api validation failed: profiles",
+        "errorLink": "E0000001",
+        "errorId": "oaeProxy",
+        "errorCauses": [
+            {"errorSummary": "profiles.7.profile.mobilePhone: String should have at most 100 characters"}
+        ],
+    }
+    proxy.fail(400, times=1, body=json.dumps(refusal).encode(), match=lambda m, p: p.endswith("/bulk-upsert"))
+    try:
+        cfg = settings(tmp_path, proxy.root, source)
+        async with Runtime(cfg, worker_options=FAST) as rt:
+            report = await run_file_import(rt, write_users(tmp_path / "u.jsonl", 30), tenant="t")
+    finally:
+        proxy.stop()
+    assert (report.progress.created, report.progress.failed) == (30, 0)
+    assert [s.answered for s in proxy.requests(method="POST", endpoint="/bulk-upsert")] == [400]
+    # Only errorCode drives decisions (okta/FACTS.md §3): the upload's users all go one by one.
+    assert requests(emulator.url)["POST /api/v1/users"] == {"200": 30}
+    assert [s["status"] for s in admin.identity_source(source)["sessions"]] == ["CLOSED"]  # nothing to start
+    assert len(accounts(emulator.url)) == 30

@@ -76,6 +76,8 @@ class Filler:
         full = current.uploads >= self.uploads_limit
         if current.entries and (full or (flush and not self.waiting)):
             return await self._start(current)
+        if not current.entries and not self.waiting and flush:  # every upload refused: nothing to start
+            await self.scrap()
         return None
 
     def _chunk(self, *, partial: bool) -> list[Entry]:
