@@ -58,7 +58,6 @@ async def test_a_bulk_import_goes_through_sessions_of_uploads_of_200(
         assert (link["idp_status"], link["pending_op"]) == ("STAGED", None)
         assert by_id[user["id"]]["status"] == Status.CREATED.value
     calls = requests(emulator.url)
-    print(calls)
     assert "POST /api/v1/users" not in calls  # no user created one by one
     assert (
         sum(
