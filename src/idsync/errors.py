@@ -18,6 +18,7 @@ IdSyncError
     ├── Unavailable        5xx / connection failures, after bounded retries
     ├── UnknownOutcome     a write was sent but no answer came (timeout, dropped connection)
     ├── NotYetVisible      the IdP says a login exists but its lists do not show it yet
+    ├── SourceUnavailable  the IdP refused bulk import sessions (feature off, wrong source)
     └── CircuitOpen        the IdP kept failing; calls are paused
 """
 
@@ -116,6 +117,13 @@ class NotYetVisible(ProviderError):
 
     code = "idp_lagging"
     retryable = True
+
+
+class SourceUnavailable(ProviderError):
+    """Okta refused the identity source's import sessions (403/404): the org lacks Identity
+    Source Apps, the token lacks okta.identitySources.manage, or the source id is wrong."""
+
+    code = "identity_source_unavailable"
 
 
 class CircuitOpen(ProviderError):

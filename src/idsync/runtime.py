@@ -12,11 +12,14 @@ from typing import Any
 from idsync.adapters.store import Store
 from idsync.adapters.store.aio import AsyncStore, Runner, sql_stores
 from idsync.adapters.store.features.limits import save_limits
+from idsync.adapters.store.sessions import SessionTable, SqlSessionStore
 from idsync.clock import Clock, SystemClock
 from idsync.config import IdpSettings, Settings
 from idsync.engine.core import Engine
 from idsync.engine.governor import Governor
+from idsync.engine.handoff import SessionSource
 from idsync.engine.ingest import Ingestor
+from idsync.engine.sessions import SessionOptions
 from idsync.engine.worker import Worker, WorkerOptions
 from idsync.errors import ConfigError
 from idsync.ports import IdentityProvider, Stores
@@ -40,6 +43,7 @@ class Runtime:
         self._sync_exit = ExitStack()
         self.governors: dict[str, Governor] = {}
         self.idps: dict[str, IdentityProvider] = {}
+        self.sources: dict[str, SessionSource] = {}  # IdPs whose bulk work goes through identity sources
         self.emulator_urls: dict[str, str] = {}
 
     async def __aenter__(self) -> Runtime:
@@ -50,6 +54,7 @@ class Runtime:
         if self.store.dialect == "sqlite":
             # The embedded set-up is one process: claims left behind belong to a run that died.
             released = self.store.queue.release_all()
+            SessionTable(self.store).release_sources()
         else:
             released = self.store.queue.release_expired()
         if released:
@@ -65,6 +70,8 @@ class Runtime:
             self.clock,
             options=self._worker_options,
             owner=self._owner,
+            sessions=self.sources,
+            session_store=SqlSessionStore(self.store, self.run),
         )
         self.ingestor = Ingestor(self.stores.queue, self.stores.links, self.settings.policy)
         self.engine = Engine(
@@ -112,7 +119,10 @@ class Runtime:
             from idsync.adapters.okta.oauth import credentials_from_settings
 
             oauth = credentials_from_settings(name, idp)  # an OAuth 2.0 service app instead of token_env
-            return OktaConnector(name, url, token, governor, timeout_s=idp.governor.timeout_s, oauth=oauth)
+            okta = OktaConnector(name, url, token, governor, timeout_s=idp.governor.timeout_s, oauth=oauth)
+            if idp.identity_source is not None:
+                self.sources[name] = (okta.identity_source(idp.identity_source.id), _session_options(idp))
+            return okta
         if idp.type == "scim":
             from idsync.adapters.scim import ScimConnector  # type: ignore[import-not-found,unused-ignore]
 
@@ -136,3 +146,15 @@ class Runtime:
 
     def governor_snapshot(self) -> dict[str, Any]:
         return {name: g.snapshot() for name, g in self.governors.items()}
+
+
+def _session_options(idp: IdpSettings) -> SessionOptions:
+    source = idp.identity_source
+    assert source is not None
+    return SessionOptions(
+        fallback=source.fallback,
+        poll_s=source.poll_s,
+        fill_wait_s=source.fill_wait_s,
+        uploads_per_session=source.uploads_per_session,
+        session_gap_s=source.session_gap_s,
+    )

@@ -218,3 +218,32 @@ def test_limit_is_clamped_to_200(client: httpx.Client) -> None:
     assert "limit=200" in r.headers["link"]
     r = client.get("/api/v1/users?limit=zero")
     assert (r.status_code, r.json()["errorCode"]) == (400, "E0000001")
+
+
+def test_an_or_of_logins_finds_each_in_creation_order_and_nothing_else(client: httpx.Client) -> None:
+    # The index serves an `or` of `eq` terms on login/id/email (a client reading many users back
+    # at once); any other term falls back to the scan, with the same answer.
+    ids = _seed(client)
+    logins = ("cid@example.org", "BOB@example.com", "nobody@x.io", "ann@example.com")
+    search = " or ".join(f'profile.login eq "{login}"' for login in logins)
+    found = _logins(client.get("/api/v1/users", params={"search": search}))
+    assert found == [
+        "ann@example.com",
+        "bob@example.com",
+        "cid@example.org",
+    ]  # search shows DEPROVISIONED too
+    by_id = f'id eq "{ids["bea@example.com"]}" or {search}'
+    assert _logins(client.get("/api/v1/users", params={"search": by_id})) == [
+        "ann@example.com",
+        "bob@example.com",
+        "bea@example.com",
+        "cid@example.org",
+    ]
+    mixed = 'profile.login eq "cid@example.org" or profile.department eq "Engineering"'
+    assert _logins(client.get("/api/v1/users", params={"search": mixed})) == [
+        "bob@example.com",
+        "bea@example.com",
+        "cid@example.org",
+    ]
+    scoped = f'({search}) and status eq "DEPROVISIONED"'
+    assert _logins(client.get("/api/v1/users", params={"search": scoped})) == ["ann@example.com"]

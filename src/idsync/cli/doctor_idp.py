@@ -31,6 +31,7 @@ MAX_SKEW_S = 30.0
 USERS = {"okta.users.read": "look users up and list them", "okta.users.manage": "create and change users"}
 PORTALS = {"okta.apps.read", "okta.apps.manage", "okta.groups.read"}
 HOOKS = {"okta.eventHooks.read", "okta.eventHooks.manage", "okta.groups.read"}  # inbound (docs/inbound.md)
+SOURCES = "okta.identitySources.manage"  # identity_source (docs/migration.md, "Identity sources")
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,10 @@ async def _auth(
     if missing:
         found.append(Finding("problem", f"scopes not granted: {', '.join(missing)}", help_))
     found.append(_ok(f"scopes granted: {', '.join(sorted(token.scopes)) or 'none'}"))
-    for scope, why in USERS.items():
+    needed = dict(USERS)
+    if idp.identity_source is not None:
+        needed[SOURCES] = "load users through identity source import sessions"
+    for scope, why in needed.items():
         if scope not in asked:
             found.append(
                 Finding(
@@ -158,6 +162,9 @@ async def _reads(
     ]
     if hooks:
         probes.append(("list event hooks (inbound)", "/api/v1/eventHooks", {}, "okta.eventHooks.read"))
+    if idp.identity_source is not None:
+        path = f"/api/v1/identity-sources/{idp.identity_source.id}/sessions"
+        probes.append(("list import sessions (identity source)", path, {}, SOURCES))
     if granted is not None:
         _optional_scopes(granted, hooks, found)
     for i, (label, path, params, scope) in enumerate(probes):
@@ -177,10 +184,27 @@ async def _reads(
                 )
                 return
             found.append(_ok(f"auth: API token (SSWS) from environment variable {idp.token_env}: accepted"))
+        if answer.status_code >= 400 and "/identity-sources/" in path:
+            found.append(_source_refused(label, name, idp, answer))
+            continue
         if answer.status_code >= 400 and not (answer.status_code == 404 and PROBE_LOGIN in path):
             found.append(Finding("problem", f"{label}: {okta_error(name, answer)}"))
             continue
         found.append(_rate_finding(label, okta_bucket(answer.request), answer, idp))
+
+
+def _source_refused(label: str, name: str, idp: IdpSettings, answer: httpx.Response) -> Finding:
+    """The identity source cannot be used: a problem, or a warning when the tenant falls back."""
+    assert idp.identity_source is not None
+    standard = idp.identity_source.fallback == "standard"
+    text = f"{label}: {okta_error(name, answer)}" + (
+        "; bulk imports will create users one by one (fallback = standard)" if standard else ""
+    )
+    fix = (
+        "ask Okta to enable Identity Source Apps for the org, check that identity_source.id is the Custom "
+        f"Identity Source's app id, and that the token may use {SOURCES}"
+    )
+    return Finding("warn" if standard else "problem", text, fix)
 
 
 def _optional_scopes(granted: frozenset[str], hooks: bool, found: list[Finding]) -> None:

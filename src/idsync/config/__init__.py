@@ -82,11 +82,26 @@ class OAuthSettings(_Strict):
         return scopes
 
 
+class IdentitySourceSettings(_Strict):
+    """Bulk creates and updates through an Okta identity source's import sessions (docs/migration.md,
+    "Identity sources"): `id` is the Custom Identity Source's app id; `fallback` says what happens
+    when Okta refuses the sessions (403/404): "error" fails the users with the reason, "standard"
+    creates them one by one on /api/v1/users."""
+
+    id: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+    fallback: Literal["error", "standard"] = "error"
+    poll_s: Annotated[float, Field(gt=0, le=300)] = 5.0  # how often a triggered session is read
+    fill_wait_s: Annotated[float, Field(gt=0, le=600)] = 2.0  # no new user this long: start the import
+    uploads_per_session: Annotated[int, Field(ge=1, le=50)] = 50  # of up to 200 users each
+    session_gap_s: Annotated[float, Field(ge=0)] = 300.0  # Okta: one new session per 5 minutes
+
+
 class IdpSettings(_Strict):
     type: Literal["okta", "scim", "emulator"]
     url: str | None = None
     token_env: str | None = None
     oauth: OAuthSettings | None = None  # type = "okta": a service app instead of token_env
+    identity_source: IdentitySourceSettings | None = None  # Okta: bulk imports through a source
     governor: GovernorSettings = GovernorSettings()
     # type = "emulator": an Okta emulator started in-process (the embedded default).
     state_file: str | None = None
@@ -99,6 +114,8 @@ class IdpSettings(_Strict):
             raise ValueError(f"url is required for an IdP of type {self.type}")
         if self.oauth is not None and self.type != "okta":
             raise ValueError("oauth: only an IdP of type okta can use an OAuth 2.0 service app")
+        if self.identity_source is not None and self.type == "scim":
+            raise ValueError("identity_source: only Okta (type okta or emulator) has identity sources")
         if self.oauth is not None and self.token_env:
             raise ValueError("token_env and oauth exclude each other: use an API token or a service app")
         if self.type != "emulator" and not self.token_env and self.oauth is None:

@@ -1,6 +1,6 @@
 """The records that move between the engine and its stores: a change as received and as queued,
 a user claimed with its changes, the outcome of a change, an import's record. Plain values, so
-the ports (idsync/ports.py) can name them and any store (SQL, in memory) can carry them."""
+the ports (idsync/ports) can name them and any store (SQL, in memory) can carry them."""
 
 from __future__ import annotations
 

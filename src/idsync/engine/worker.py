@@ -26,10 +26,11 @@ from idsync.domain.policy import TenantPolicy
 from idsync.domain.records import ClaimedUser, Finished, Outcome, QueuedChange
 from idsync.engine.apply import Applied, PlanRunner
 from idsync.engine.commit import GroupCommitter
+from idsync.engine.handoff import SessionHandoff, SessionSource
 from idsync.engine.metering import metered
 from idsync.engine.retry import backoff_delay
 from idsync.errors import CircuitOpen, ProviderError
-from idsync.ports import ChangeQueue, IdentityProvider, LinkStore, Pacing
+from idsync.ports import ChangeQueue, IdentityProvider, LinkStore, Pacing, SessionStore
 
 log = logging.getLogger("idsync.worker")
 
@@ -91,8 +92,11 @@ class Worker:
         *,
         options: WorkerOptions | None = None,
         owner: str | None = None,
+        sessions: Mapping[str, SessionSource] | None = None,
+        session_store: SessionStore | None = None,
     ) -> None:
         self.queue = queue
+        self.links = links
         self.policies = policies
         self.idps = idps
         self.pacing = pacing
@@ -101,13 +105,15 @@ class Worker:
         self.owner = owner or f"worker-{uuid.uuid4().hex[:8]}"
         self.wakeup = asyncio.Event()
         self.writes = GroupCommitter(queue)
-        self._runner = PlanRunner(self.writes, links)
+        self.runner = self._runner = PlanRunner(self.writes, links)
         self._active: dict[str, asyncio.Task[None]] = {}
         self._waiters: dict[int, asyncio.Future[Outcome]] = {}
         self._rng = random.Random()
         self.processed = 0
         self._interactive_hint = True
         self._interactive_polled = 0.0
+        # Bulk creates and updates through identity-source sessions (engine/sessions).
+        self.sessions = SessionHandoff(self, sessions or {}, session_store)
 
     # ---- results for callers that wait (the HTTP API's interactive lane) --------------------
 
@@ -129,6 +135,11 @@ class Worker:
         if fut is not None and not fut.done():
             fut.cancel()
 
+    def settled(self, outcomes: list[Outcome]) -> None:
+        """Results written elsewhere (a session pipeline): count them, tell who waits."""
+        self.processed += len(outcomes)
+        self._resolve(outcomes)
+
     def _resolve(self, outcomes: list[Outcome]) -> None:
         for o in outcomes:
             fut = self._waiters.pop(o.change_id, None)
@@ -144,6 +155,9 @@ class Worker:
         stop = stop or asyncio.Event()
         renewer = asyncio.create_task(self._renew_leases(stop))
         backlog = asyncio.create_task(self._report_backlog(stop))
+        await self.sessions.start()  # sessions of a stopped run are picked up before any claim
+        halt = asyncio.Event()
+        pipelines = self.sessions.run(halt)
         try:
             while not stop.is_set():
                 claimed = await self._claim()
@@ -151,7 +165,7 @@ class Worker:
                     self._active[user.user_key] = asyncio.create_task(self._guarded(user))
                 if claimed:
                     continue
-                if until_idle is not None and until_idle() and not self._active:
+                if until_idle is not None and until_idle() and not self._active and not self.sessions.busy():
                     due = await self.queue.next_due()
                     if due is None:
                         return
@@ -161,6 +175,8 @@ class Worker:
         finally:
             renewer.cancel()
             backlog.cancel()
+            halt.set()  # the pipelines give back the users they have not uploaded yet
+            await asyncio.gather(*pipelines, return_exceptions=True)
             if self._active:
                 await asyncio.gather(*self._active.values(), return_exceptions=True)
             with contextlib.suppress(Exception):
@@ -239,6 +255,12 @@ class Worker:
 
     async def _process(self, user: ClaimedUser) -> None:
         link = _interrupted(user)
+        if await self.sessions.offer(user, link):
+            return  # a session pipeline holds the user until its session is read back
+        await self.process(user, link)
+
+    async def process(self, user: ClaimedUser, link: Link | None) -> None:
+        """The per-user path for the user's changes, starting from `link`."""
         outcomes: list[Outcome] = []
         pending = list(user.changes)
         while pending:

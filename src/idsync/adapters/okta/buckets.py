@@ -37,4 +37,6 @@ def okta_bucket(request: httpx.Request) -> str:
         return "groups/{id}"
     if path.startswith("/api/v1/groups"):
         return "groups"
+    if path.startswith("/api/v1/identity-sources/"):
+        return "identitySources"  # import sessions: a bucket of their own (the emulator's; UNVERIFIED)
     return "api/v1"

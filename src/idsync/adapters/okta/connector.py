@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -26,6 +26,9 @@ from idsync.engine.governor import Governor
 from idsync.errors import IllegalTransition, InvalidRequest, NotFound
 from idsync.ports import Activation, IdpUser, OidcApp
 
+if TYPE_CHECKING:
+    from idsync.adapters.okta.idsource import OktaIdentitySource
+
 USER_AGENT = "idsync/0.1 (+https://github.com/idsync/idsync)"
 
 
@@ -35,7 +38,7 @@ def okta_literal(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _user(body: Mapping[str, Any]) -> IdpUser:
+def okta_user(body: Mapping[str, Any]) -> IdpUser:
     profile = body.get("profile") or {}
     return IdpUser(
         id=body["id"],
@@ -44,6 +47,9 @@ def _user(body: Mapping[str, Any]) -> IdpUser:
         profile=profile,
         last_updated=body.get("lastUpdated"),
     )
+
+
+_user = okta_user  # the name adapters/okta/inbound.py imports
 
 
 class OktaConnector:
@@ -120,6 +126,14 @@ class OktaConnector:
             raise okta_error(self.name, response)
         return response
 
+    send = _call  # for the connector's companions (idsource.py): same client, lane and errors
+
+    def identity_source(self, source_id: str) -> OktaIdentitySource:
+        """Bulk import sessions of an identity source, through this IdP's bulk-lane client."""
+        from idsync.adapters.okta.idsource import OktaIdentitySource
+
+        return OktaIdentitySource(self.for_lane(Lane.BULK), source_id)
+
     async def read_raw(self, path: str, params: Mapping[str, str] | None = None) -> httpx.Response:
         """A GET answered as it is, errors included (`idsync doctor` reads statuses and headers)."""
         return await self._client.get(path, params=params or None)
@@ -133,7 +147,7 @@ class OktaConnector:
             params={"activate": str(activate).lower()},
             body={"profile": dict(profile)},
         )
-        return _user(r.json())
+        return okta_user(r.json())
 
     async def find_user(self, login: str) -> IdpUser | None:
         """By login through GET /users/{login} (Okta counts it in the larger lookup bucket). Okta also
@@ -144,7 +158,7 @@ class OktaConnector:
             r = await self._call("GET", f"/api/v1/users/{quote(login, safe='@')}")
         except NotFound:
             return None
-        user = _user(r.json())
+        user = okta_user(r.json())
         return user if user.login.lower() == login.lower() else await self._search_login(login)
 
     async def _search_login(self, login: str) -> IdpUser | None:
@@ -152,7 +166,7 @@ class OktaConnector:
             "GET", "/api/v1/users", params={"search": f"profile.login eq {okta_literal(login)}"}
         )
         for body in r.json():
-            user = _user(body)
+            user = okta_user(body)
             if user.login.lower() == login.lower():
                 return user
         return None
@@ -162,7 +176,7 @@ class OktaConnector:
             r = await self._call("GET", f"/api/v1/users/{quote(idp_id, safe='')}")
         except NotFound:
             return None
-        return _user(r.json())
+        return okta_user(r.json())
 
     async def update_user(self, idp_id: str, profile: Mapping[str, Any]) -> IdpUser:
         # POST is Okta's partial update; it sets the same values again when repeated.
@@ -172,7 +186,7 @@ class OktaConnector:
             body={"profile": dict(profile)},
             idempotent=True,
         )
-        return _user(r.json())
+        return okta_user(r.json())
 
     async def activate_user(self, idp_id: str, *, send_email: bool) -> Activation:
         r = await self._call(
@@ -216,7 +230,7 @@ class OktaConnector:
         while url:
             r = await self._call("GET", url, params=params)
             for body in r.json():
-                yield _user(body)
+                yield okta_user(body)
             next_link = r.links.get("next", {}).get("url")
             url, params = (next_link, {}) if next_link else (None, {})
 

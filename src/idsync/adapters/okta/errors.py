@@ -27,6 +27,7 @@ _BY_CODE: dict[str, type[ProviderError]] = {
     "E0000008": NotFound,
     "E0000038": IllegalTransition,  # not allowed in the user's current status
     "E0000016": IllegalTransition,  # already active
+    "E0000023": InvalidRequest,  # 403: the profile is mastered by another system (an identity source)
     "E0000032": IllegalTransition,
     "E0000047": RateLimited,
     "E0000112": Unavailable,  # still being activated: try again shortly

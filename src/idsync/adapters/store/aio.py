@@ -1,4 +1,4 @@
-"""The SQL store as the engine's async ports (idsync/ports.py: LinkStore, ChangeQueue, ImportStore).
+"""The SQL store as the engine's async ports (idsync/ports: LinkStore, ChangeQueue, ImportStore).
 
 Where each statement runs: PostgreSQL calls go to a thread pool (they wait on the network).
 SQLite calls run inline on the event loop: they take well under a millisecond, and a store

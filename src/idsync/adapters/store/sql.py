@@ -2,7 +2,7 @@
 out), as four parts over one engine: `links` (identity links), `inbox` (received changes),
 `queue` (claims, leases, results) and `imports` (import records and their results). Each part's
 methods are synchronous and domain-level; `adapters/store/aio.py` offers them to the engine as
-the async ports of idsync/ports.py."""
+the async ports of idsync/ports."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from idsync.emulator.okta.clock import iso_timestamp
 from idsync.emulator.okta.errors import OktaError
 from idsync.emulator.okta.models import GroupRecord, UserRecord, email_key, login_key
 from idsync.emulator.okta.org import Org
-from idsync.emulator.okta.search import Dialect, Node, compile_predicate, equality_terms, parse
+from idsync.emulator.okta.search import Compare, Dialect, Node, Or, compile_predicate, equality_terms, parse
 
 __all__ = [
     "Page",
@@ -150,8 +150,17 @@ def _take(matches: Iterable[Any], limit: int) -> tuple[list[Any], bool]:
 
 
 def _indexed(org: Org, node: Node) -> list[UserRecord] | None:
-    """Candidates from an index when the expression requires `eq` on id, login or email."""
+    """Candidates from an index when the expression requires `eq` on id, login or email, or is
+    an `or` of such terms (a client reading many users back by login in one search)."""
     state = org.state
+    if isinstance(node, Or) and node.items:
+        found: dict[str, UserRecord] = {}
+        for item in node.items:
+            part = _indexed(org, item) if isinstance(item, Compare) and item.op == "eq" else None
+            if part is None:
+                return None
+            found.update((u.id, u) for u in part)
+        return sorted(found.values(), key=lambda u: u.seq)
     for attr, value in equality_terms(node):
         if not isinstance(value, str):
             continue

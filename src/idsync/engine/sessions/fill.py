@@ -1,0 +1,238 @@
+"""Filling a session: open one when Okta allows it, upload the waiting users in uploads of up to
+200 (and 200 KB), start the import when the session is full or no user came for a while.
+
+Write-ahead: an upload's users (and their links' create intents) are stored before the upload is
+sent. An upload whose answer is lost is never sent again: the session may hold it or not, so it
+is deleted (CLOSED, its data dropped) and its users go into a new one. A session that cannot be
+opened because a CREATED one exists (a run that died before storing its id) has that one deleted:
+idsync assumes it alone drives the source (docs/migration.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+
+from idsync.clock import Clock
+from idsync.domain.links import PendingOp
+from idsync.domain.sessions import EntryKind, SessionRecord, SessionState
+from idsync.engine.sessions.model import Entry, Flight, Open, SessionOptions
+from idsync.errors import InvalidRequest, ProviderError, SourceUnavailable, UnknownOutcome
+from idsync.ports import ImportSessions, SessionStore
+
+__all__ = ["Filler"]
+
+log = logging.getLogger("idsync.sessions")
+
+
+class Filler:
+    def __init__(
+        self,
+        sessions: ImportSessions,
+        store: SessionStore,
+        clock: Clock,
+        options: SessionOptions,
+        *,
+        disable: Callable[[SourceUnavailable], None],
+        give_back: Callable[[list[Entry]], None],
+        per_user: Callable[[list[Entry]], None],
+    ) -> None:
+        self.sessions = sessions
+        self.store = store
+        self.clock = clock
+        self.options = options
+        self.idp = sessions.name
+        self.waiting: list[Entry] = []
+        self.open: Open | None = None
+        self.next_open_at = 0.0
+        self.last_offer_at = 0.0
+        self._disable = disable
+        self._give_back = give_back  # entries back to the front of `waiting`
+        self._per_user = per_user  # entries the IdP refused in an upload
+        self.uploads_limit = min(options.uploads_per_session, sessions.max_uploads)
+
+    @property
+    def quiet(self) -> bool:
+        return self.clock.time() - self.last_offer_at >= self.options.fill_wait_s
+
+    async def step(self) -> Flight | None:
+        """Open, fill and start as far as possible now; the started session, if any."""
+        if self.open is None:
+            if not self.waiting or self.clock.time() < self.next_open_at:
+                return None
+            self.open = await self._open()
+            if self.open is None:
+                return None
+        current = self.open
+        # A partial upload only when no more users are coming for now, or the session filled long enough.
+        flush = self.quiet or self.clock.time() - current.opened_at >= self.options.max_fill_s
+        while current.uploads < self.uploads_limit and self.waiting:
+            chunk = self._chunk(partial=flush)
+            if not chunk:
+                break
+            if not await self._upload(current, chunk):
+                return None
+        full = current.uploads >= self.uploads_limit
+        if current.entries and (full or (flush and not self.waiting)):
+            return await self._start(current)
+        if not current.entries and not self.waiting and flush:  # every upload refused: nothing to start
+            await self.scrap()
+        return None
+
+    def _chunk(self, *, partial: bool) -> list[Entry]:
+        """The next upload: up to `max_profiles` users and `max_bytes`; a partial one only if asked."""
+        size, n = 0, 0
+        for entry in self.waiting:
+            add = self.sessions.upload_size(entry.external_id, entry.source)
+            if n >= self.sessions.max_profiles or size + add > self.sessions.max_bytes:
+                break
+            size += add
+            n += 1
+        if n == 0 and self.waiting:
+            n = 1  # one profile larger than an upload: the IdP refuses it and the user goes per-user
+        full = n >= self.sessions.max_profiles or n < len(self.waiting)
+        if not full and not partial:
+            return []
+        chunk, self.waiting[:n] = self.waiting[:n], []
+        return chunk
+
+    async def _open(self) -> Open | None:
+        now = self.clock.time()
+        try:
+            session = await self.sessions.create_session()
+        except SourceUnavailable as exc:
+            self._disable(exc)
+            return None
+        except InvalidRequest:
+            # One CREATED session per source, none within 5 minutes of an active one.
+            await self._clear_created()
+            return None
+        except ProviderError as exc:
+            log.warning("%s: cannot open an import session (%s); trying again", self.idp, exc.message)
+            self.next_open_at = now + self.options.poll_s
+            return None
+        record = SessionRecord(
+            self.idp, session.id, self.sessions.source_id, SessionState.FILLING, session.created
+        )
+        await self.store.save_session(record)
+        log.info("%s: opened import session %s", self.idp, session.id)
+        return Open(record, opened_at=now)
+
+    async def _clear_created(self) -> None:
+        """A CREATED session we are not filling blocks the source: delete it. Else the five-minute
+        rule holds: try again after a poll."""
+        try:
+            listed = await self.sessions.list_sessions()
+        except ProviderError as exc:
+            log.warning("%s: cannot list import sessions: %s", self.idp, exc.message)
+            listed = []
+        created = [s for s in listed if s.status == "CREATED"]
+        for s in created:
+            log.warning("%s: deleting import session %s left CREATED by an earlier run", self.idp, s.id)
+            await self._delete(s.id)
+            await self.store.abandon(self.idp, s.id, never_started=True)
+        self.next_open_at = self.clock.time() + (0.0 if created else self.options.poll_s)
+
+    async def _delete(self, session_id: str) -> None:
+        try:
+            await self.sessions.delete_session(session_id)
+        except ProviderError as exc:  # it expires after 24 h unused; never started, it imports nothing
+            log.warning("%s: could not delete import session %s: %s", self.idp, session_id, exc.message)
+
+    async def _upload(self, current: Open, chunk: list[Entry]) -> bool:
+        number = current.uploads + 1
+        sid = current.record.id
+        intents = [
+            replace(e.link, pending_op=PendingOp.CREATE, login=e.login)
+            for e in chunk
+            if e.kind is EntryKind.CREATE
+        ]
+        await self.store.add_upload(self.idp, [e.stored(sid, number) for e in chunk], intents)
+        try:
+            await self.sessions.upload(sid, [(e.external_id, e.source) for e in chunk])
+        except SourceUnavailable as exc:
+            self._disable(exc)
+            await self.scrap(chunk)
+            return False
+        except InvalidRequest as exc:
+            return await self._refused(current, chunk, exc)
+        except ProviderError as exc:
+            kind = "no answer" if isinstance(exc, UnknownOutcome) else exc.message
+            log.warning(
+                "%s: upload %d of session %s failed (%s): the session is deleted and its users go "
+                "into a new one",
+                self.idp,
+                number,
+                sid,
+                kind,
+            )
+            await self.scrap(chunk)
+            self.next_open_at = self.clock.time() + self.options.poll_s
+            return False
+        current.uploads = number
+        current.entries.extend(chunk)
+        return True
+
+    async def _refused(self, current: Open, chunk: list[Entry], exc: InvalidRequest) -> bool:
+        """400: the body (a profile Okta will not take), or a session that takes no more uploads."""
+        try:
+            state = await self.sessions.get_session(current.record.id)
+        except ProviderError:
+            state = None
+        if state is not None and state.status == "CREATED":
+            log.info("%s: an upload was refused (%s); its users go the per-user way", self.idp, exc.message)
+            await self.store.forget(current.record.id, [e.user.user_key for e in chunk])
+            self._per_user(chunk)
+            return True
+        await self.scrap(chunk)
+        return False
+
+    async def scrap(self, extra: list[Entry] | None = None) -> None:
+        """Delete the open session (never started: it imports nothing); its users wait again."""
+        current, self.open = self.open, None
+        entries = list(extra or [])
+        if current is not None:
+            await self._delete(current.record.id)
+            await self.store.abandon(self.idp, current.record.id, never_started=True)
+            entries = current.entries + entries
+        self._give_back(entries)
+
+    async def _start(self, current: Open) -> Flight | None:
+        sid = current.record.id
+        try:
+            session = await self.sessions.start_import(sid)
+        except SourceUnavailable as exc:
+            self._disable(exc)
+            await self.scrap()
+            return None
+        except ProviderError as exc:  # an answer lost: read the session before anything else
+            try:
+                read = await self.sessions.get_session(sid)
+            except ProviderError:
+                read = None
+            if read is None or read.status == "CREATED":
+                log.warning("%s: start of session %s failed (%s); trying again", self.idp, sid, exc.message)
+                return None
+            session = read
+        now = self.clock.time()
+        # When Okta took the start (a session read later may be COMPLETED: its lastUpdated is the end).
+        started = session.last_updated if session.status == "TRIGGERED" and session.last_updated else None
+        record = replace(
+            current.record,
+            state=SessionState.TRIGGERED,
+            uploads=current.uploads,
+            triggered_at=now,
+            started=started,
+        )
+        await self.store.save_session(record)
+        self.open = None
+        self.next_open_at = now + self.options.session_gap_s
+        log.info(
+            "%s: started import session %s with %d users (%s)",
+            self.idp,
+            sid,
+            len(current.entries),
+            session.status,
+        )
+        return Flight(record, {e.user.user_key: e for e in current.entries})
