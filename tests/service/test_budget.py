@@ -76,7 +76,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 async def test_shares_never_exceed_the_budget_and_converge(store: Store) -> None:
-    db = AsyncStore(store, Runner(store.dialect))
+    runner = Runner(store.dialect)
+    db = AsyncStore(store, runner)
     rng = random.Random(7)
     governors = {name: FakeGovernor() for name in "abc"}
     coordinators = {
@@ -114,4 +115,5 @@ async def test_shares_never_exceed_the_budget_and_converge(store: Store) -> None
         for name in "ab":
             await coordinators[name].sync_once()
     assert {n: governors[n].allowance for n in "ab"} == {"a": 50, "b": 50}
-    db.close()
+    runner.close()
+    store.close()
