@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -59,3 +60,15 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(round(q * (len(ordered) - 1)), len(ordered) - 1)
     return ordered[index]
+
+
+def physical_minimum_s(calls: int, per_window: int, window_s: float, round_trip_s: float = 0.0) -> float:
+    """The least time `calls` calls can take at `per_window` calls a window, whatever the client:
+    every window but the last must pass, and the last call needs one round trip."""
+    return (math.ceil(calls / per_window) - 1) * window_s + round_trip_s
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) this process has used, all its threads included."""
+    t = os.times()
+    return t.user + t.system
