@@ -9,8 +9,9 @@ request, at several values (Okta publishes none).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ LATENCIES_MS = (50.0, 100.0, 300.0)
 QUICK_LATENCIES_MS = (50.0,)
 QUICK_TIME_SCALE = 0.1  # --quick: 6-second windows, to check the harness in a minute
 DEFAULT_SHARE = 0.8
-PEERS: dict[str, Callable[[str, str, int], Awaitable[PeerResult]]] = {
+PEERS: dict[str, Callable[[str, str, int], Coroutine[Any, Any, PeerResult]]] = {
     "sdk_sequential": sdk_sequential.run,
     "sdk_concurrent": sdk_concurrent.run,
 }
@@ -39,7 +40,13 @@ def _emulator(latency_ms: float, time_scale: float) -> EmulatorSettings:
     return EmulatorSettings(token=TOKEN, time_scale=time_scale, faults=faults)
 
 
-async def _idsync(url: str, workdir: Path, path: Path, share: float) -> PeerResult:
+async def _peer(
+    peer: Callable[[str, str, int], Coroutine[Any, Any, PeerResult]], url: str, *, users: int
+) -> PeerResult:
+    return await peer(url, TOKEN, users)
+
+
+async def _idsync(url: str, *, workdir: Path, path: Path, share: float) -> PeerResult:
     cfg = settings(workdir / f"s4-{share}-{time.monotonic_ns()}.db", url, budget_share=share)
     async with Runtime(cfg) as runtime:
         started = time.monotonic()
@@ -49,7 +56,7 @@ async def _idsync(url: str, workdir: Path, path: Path, share: float) -> PeerResu
 
 
 def _one(
-    name: str, job: Callable[[str], Awaitable[PeerResult]], emulator: EmulatorSettings
+    name: str, job: Callable[[str], Coroutine[Any, Any, PeerResult]], emulator: EmulatorSettings
 ) -> dict[str, Any]:
     with EmulatorProcess(emulator) as emu:
         result = asyncio.run(job(emu.url))
@@ -73,11 +80,10 @@ def _latency(workdir: Path, users: int, latency_ms: float, time_scale: float) ->
     print(f" latency {latency_ms:.0f} ms", flush=True)
     runs: dict[str, dict[str, Any]] = {}
     for name, peer in PEERS.items():
-        runs[name] = _one(name, lambda url, peer=peer: peer(url, TOKEN, users), emulator)
+        runs[name] = _one(name, functools.partial(_peer, peer, users=users), emulator)
     for share in (1.0, DEFAULT_SHARE):
-        runs[f"idsync_{share}"] = _one(
-            f"idsync at share {share}", lambda url, share=share: _idsync(url, workdir, path, share), emulator
-        )
+        job = functools.partial(_idsync, workdir=workdir, path=path, share=share)
+        runs[f"idsync_{share}"] = _one(f"idsync at share {share}", job, emulator)
     first = runs["idsync_1.0"]
     window_s, token_limit = first["window_s"], first["token_limit"]
     minimum = physical_minimum_s(users, token_limit, window_s, latency_ms / 1000)

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,7 @@ def body(i: int, prefix: str = "user") -> Any:
     )
 
 
-def main(run: Callable[[str, str, int], Awaitable[PeerResult]], doc: str | None) -> None:
+def main(run: Callable[[str, str, int], Coroutine[Any, Any, PeerResult]], doc: str | None) -> None:
     parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--url", required=True, help="the org, e.g. http://127.0.0.1:8080")
     parser.add_argument("--token", required=True, help="an API token of the org")

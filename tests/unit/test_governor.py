@@ -10,6 +10,7 @@ from idsync.domain.models import Lane
 from idsync.engine.governor import Governor, Permit
 from idsync.engine.pacer import RateHeaders
 from idsync.engine.retry import CircuitBreaker, backoff_delay
+from tests.unit.okta_bucket import Okta
 
 
 async def settle() -> None:
@@ -169,6 +170,58 @@ async def test_the_tail_of_a_job_uses_the_reserve() -> None:
         await settle()
     assert all(t.done() for t in tasks)
     assert granted == [clock.time()] * 19
+
+
+async def import_through(gov: Governor, clock: FakeClock, okta: Okta, users: int) -> list[float]:
+    """`users` bulk creates through the governor against `okta`, answers after 0.1 s, a 429
+    retried as the transport does; the worker's backlog reported every half second. Returns
+    when each create succeeded."""
+    left = users
+    done: list[float] = []
+
+    async def create() -> None:
+        nonlocal left
+        while True:
+            permit = await gov.acquire("users", Lane.BULK)
+            status, remaining, reset = okta.arrive(clock.time())
+            await clock.sleep(0.1)
+            gov.on_response(
+                permit, status, RateHeaders(okta.token_limit, remaining, reset, okta.date(clock.time()))
+            )
+            if status == 200:
+                left -= 1
+                done.append(clock.time())
+                return
+
+    tasks = [asyncio.create_task(create()) for _ in range(users)]
+    while not all(t.done() for t in tasks):
+        gov.set_backlog(left)
+        for _ in range(10):
+            await settle()
+            clock.advance(0.05)
+    return done
+
+
+async def test_whole_token_limit_on_the_fake_clock_without_a_429() -> None:
+    clock = FakeClock()
+    gov = Governor("okta", GovernorSettings(budget_share=1.0, max_concurrency=8), clock)
+    okta = Okta(token_limit=300, org_limit=600, skew=2.5)
+    start = clock.time()
+    done = await import_through(gov, clock, okta, 900)
+    assert okta.rejected == 0
+    assert okta.per_window == [300, 300, 300]
+    assert max(done) - start < 2 * 60 + 10  # two windows pass, the third's calls take seconds
+
+
+async def test_other_applications_in_the_org_bucket_on_the_fake_clock() -> None:
+    """Others take 5 calls a second of the org's 600: Remaining falls faster than our calls, and
+    the governor leaves them the rest of the window instead of lending its reserve into it."""
+    clock = FakeClock()
+    gov = Governor("okta", GovernorSettings(budget_share=0.8, max_concurrency=8), clock)
+    okta = Okta(token_limit=600, org_limit=600, others_per_s=5.0)
+    await import_through(gov, clock, okta, 1500)
+    assert okta.rejected == 0
+    assert okta.per_window == [470, 470, 470, 90]
 
 
 async def test_cancelled_waiter_does_not_leak_a_slot() -> None:
