@@ -62,10 +62,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def physical_minimum_s(calls: int, per_window: int, window_s: float, round_trip_s: float = 0.0) -> float:
-    """The least time `calls` calls can take at `per_window` calls a window, whatever the client:
-    every window but the last must pass, and the last call needs one round trip."""
-    return (math.ceil(calls / per_window) - 1) * window_s + round_trip_s
+def physical_minimum_s(
+    calls: int, per_window: int, window_s: float, round_trip_s: float = 0.0, in_flight: int | None = None
+) -> float:
+    """The least time `calls` calls can take at `per_window` calls a window: every window but the
+    last must pass, and the last window's calls take round trips, `in_flight` at a time (the
+    server's concurrency cap; None: all at once)."""
+    windows = math.ceil(calls / per_window)
+    last = calls - (windows - 1) * per_window
+    rounds = math.ceil(last / in_flight) if in_flight else 1
+    return (windows - 1) * window_s + rounds * round_trip_s
 
 
 def cpu_seconds() -> float:

@@ -32,7 +32,9 @@ that every number on the page is in it; nothing is carried over from an earlier 
 `make bench ONLY=s1,s4 USERS=N TIME_SCALE=X QUICK=1`, the same as
 `python -m bench.run --only s1,s4 --users N --time-scale X --quick` (`--users s1=N,s4=M` sizes
 scenarios one by one; `--quick` runs small sizes to check the harness). Benchmarks are not part
-of `make test`: timing targets live here, not in tests.
+of `make test`: timing targets live here, not in tests. A scenario is one module of `bench/`
+listed in `bench/registry.py` (what it provides: `bench/scenario.py`); its figures land in the
+same file from the same run.
 """
 
 
@@ -44,14 +46,14 @@ def figure_value(value: Any) -> str:
 def _run_table(meta: dict[str, Any]) -> str:
     load = ", ".join(num(x, 2) for x in meta.get("load_average_at_start", []))
     sizes = ", ".join(f"{name} {num(users)}" for name, users in meta.get("users", {}).items())
-    dirty = "yes: the figures may include uncommitted changes" if meta.get("dirty") else "no"
+    dirty = "yes, the figures may include them" if meta.get("dirty") else "no"
     time_scale = meta.get("time_scale")
     machine = (
         f"{num(meta.get('cores'))} cores ({meta.get('machine')}), Python {meta.get('python')}, "
         f"load average at the start {load}"
     )
     rows = [
-        ("commit", f"`{meta.get('commit')}` (uncommitted changes: {dirty})"),
+        ("commit", f"`{meta.get('commit')}` (uncommitted changes at the start: {dirty})"),
         ("command", f"`{' '.join(meta.get('command', []))}`"),
         (
             "started, ended (UTC)",

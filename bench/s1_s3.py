@@ -179,6 +179,11 @@ its default budget share ({num(d["budget_share"])}): {num(d["budget_per_window"]
   lanes); `s1_calls_per_user` = calls the governor counted ÷ users created (`sync` needs one).
 - `s3_interactive_p50_s`, `s3_interactive_p99_s`: from submitting an interactive change to its
   committed result, create call included.
+- Reading it: the time scale shortens windows and so multiplies the rate the budget allows. When
+  that rate is above what one idsync process drives on the machine (compare the budget's creates
+  a second with idsync's above), the run measures idsync's CPU, not its pacing: budget use and
+  wall time then show the distance to the budget, and `s1_cpu_ms_per_user` its cause. At Okta's
+  real one-minute windows the same budget is a small fraction of that rate.
 """
 
 

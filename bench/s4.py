@@ -71,6 +71,7 @@ def _one(
         "org_limit": stats["rate_limit"]["limits"]["users"],
         "token_limit": stats["rate_limit"]["token_limits"]["users"],
         "token_share": stats["rate_limit"]["token_share"],
+        "concurrency_limit": stats["concurrency"]["limit"],
     }
 
 
@@ -86,14 +87,17 @@ def _latency(workdir: Path, users: int, latency_ms: float, time_scale: float) ->
         runs[f"idsync_{share}"] = _one(f"idsync at share {share}", job, emulator)
     first = runs["idsync_1.0"]
     window_s, token_limit = first["window_s"], first["token_limit"]
-    minimum = physical_minimum_s(users, token_limit, window_s, latency_ms / 1000)
-    default_minimum = physical_minimum_s(users, int(token_limit * DEFAULT_SHARE), window_s, latency_ms / 1000)
+    round_trip, cap = latency_ms / 1000, first["concurrency_limit"]
+    minimum = physical_minimum_s(users, token_limit, window_s, round_trip, cap)
+    default_minimum = physical_minimum_s(users, int(token_limit * DEFAULT_SHARE), window_s, round_trip, cap)
+    with_workers = physical_minimum_s(users, token_limit, window_s, round_trip, sdk_concurrent.WORKERS)
     idsync = first["wall_s"]
     return {
         "latency_ms": latency_ms,
         "runs": runs,
-        "physical_minimum_s": round(minimum, 1),
-        "physical_minimum_default_share_s": round(default_minimum, 1),
+        "physical_minimum_s": round(minimum, 2),
+        "physical_minimum_default_share_s": round(default_minimum, 2),
+        "minimum_in_flight_s": round(with_workers, 2),
         "wall_vs_limit": round(idsync / minimum, 3),
         "wall_vs_limit_default_share": round(runs[f"idsync_{DEFAULT_SHARE}"]["wall_s"] / default_minimum, 3),
         "ratio_vs_sdk_sequential": round(idsync / runs["sdk_sequential"]["wall_s"], 3),
@@ -120,6 +124,7 @@ def run(ctx: Context) -> Outcome:
         "org_limit_per_window": first["org_limit"],
         "token_limit_per_window": first["token_limit"],
         "token_share": first["token_share"],
+        "concurrency_limit": first["concurrency_limit"],
         "full_share": 1.0,
         "default_share": DEFAULT_SHARE,
         "workers": sdk_concurrent.WORKERS,
@@ -128,9 +133,13 @@ def run(ctx: Context) -> Outcome:
     return Outcome(figures, details)
 
 
-def _cell(r: dict[str, Any]) -> str:
-    errors = f", {num(r['errors'])} failed" if r["errors"] else ""
-    return f"{num(r['wall_s'])} s ({num(r['served_429'])} x `429`{errors})"
+def _cell(r: dict[str, Any], minimum_s: float | None = None) -> str:
+    notes = [f"{num(r['served_429'])} x `429`"]
+    if r["errors"]:
+        notes.append(f"{num(r['errors'])} failed")
+    if minimum_s is not None:
+        notes.append(f"minimum {num(minimum_s)} s")
+    return f"{num(r['wall_s'])} s ({'; '.join(notes)})"
 
 
 def section(d: dict[str, Any]) -> str:
@@ -138,9 +147,10 @@ def section(d: dict[str, Any]) -> str:
     columns = [
         "latency",
         "physical minimum",
+        f"with {num(d['workers'])} in flight",
         "SDK, sequential",
         f"SDK, {num(d['workers'])} workers",
-        f"idsync, share {num(full)}",
+        f"idsync, share {num(full, 1)}",
         f"idsync, share {num(share)}",
         "idsync ÷ minimum",
         "idsync ÷ SDK sequential",
@@ -148,10 +158,10 @@ def section(d: dict[str, Any]) -> str:
     ]
     header = "| " + " | ".join(columns) + " |"
     rows = "\n".join(
-        f"| {num(r['latency_ms'])} ms | {num(r['physical_minimum_s'])} s "
+        f"| {num(r['latency_ms'])} ms | {num(r['physical_minimum_s'])} s | {num(r['minimum_in_flight_s'])} s "
         f"| {_cell(r['runs']['sdk_sequential'])} | {_cell(r['runs']['sdk_concurrent'])} "
-        f"| {_cell(r['runs']['idsync_1.0'])} | {_cell(r['runs'][f'idsync_{share}'])} "
-        f"({num(r['physical_minimum_default_share_s'])} s) "
+        f"| {_cell(r['runs']['idsync_1.0'])} "
+        f"| {_cell(r['runs'][f'idsync_{share}'], r['physical_minimum_default_share_s'])} "
         f"| {num(r['wall_vs_limit'])} | {num(r['ratio_vs_sdk_sequential'])} "
         f"| {num(r['ratio_vs_sdk_concurrent'])} |"
         for r in d["latencies"]
@@ -164,17 +174,28 @@ may use {pct(d["token_share"])}: {num(d["token_limit_per_window"])}), windows of
 The peers: the seeds' sequential loop with the official Okta SDK; a script with {num(d["workers"])}
 asyncio workers sharing one SDK client; both wait out a `429` as the SDK does (until
 `X-Rate-Limit-Reset`, from the `Date` header, plus a second). idsync runs at budget share
-{num(full)} (the token's whole limit, like the SDK) and at its default share {num(share)}.
+{num(full, 1)} (the token's whole limit, like the SDK) and at its default share {num(share)}.
 The physical minimum is the time the token's limit forces: every window but the last must pass,
-and the last call takes one round trip (at share {num(share)}: its own, in brackets).
+and the last window's calls take round trips, at most {num(d["concurrency_limit"])} in flight (the
+org's concurrency cap); at share {num(share)} its own, in brackets. The workers and idsync (its
+default `max_concurrency`) have {num(d["workers"])} calls in flight at most: the column "with
+{num(d["workers"])} in flight" is the minimum for that.
 
 {header}
-|---|---|---|---|---|---|---|---|---|
+|---|---|---|---|---|---|---|---|---|---|
 {rows}
 
-- The ratios are idsync's at share {num(full)}; the figures take the worst latency:
+- The ratios are idsync's at share {num(full, 1)}; the figures take the worst latency:
   `s4_wall_vs_limit_max`, `s4_ratio_vs_sdk_sequential_max`, `s4_ratio_vs_sdk_concurrent_max`;
   `s4_idsync_429s` and `s4_idsync_default_share_429s` add up the `429` answers idsync got.
+- Reading it: the sequential loop makes one call at a time, so it goes no faster than a call per
+  round trip; where that is below the limit it never sees a `429`, and latency sets its time. The
+  workers reach the limit within seconds, then each one waits out its own `429` until the reset
+  plus a second (the SDK's formula, on a `Reset` the server rounds up and a `Date` it truncates).
+  idsync sends a window's budget at once and the next window's at its reset, learned from the
+  headers, without a `429`; it keeps its interactive reserve until just before the reset, or until
+  a job's last calls all fit in the window. At its default share it leaves the rest of the token's
+  limit to the org's other applications, so a job needs more windows.
 """
 
 

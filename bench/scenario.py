@@ -76,9 +76,10 @@ def num(value: float | int | None, digits: int | None = None) -> str:
         return str(value).lower()
     if isinstance(value, int) or (digits == 0):
         return f"{round(value):,}"
-    if digits is None:
-        magnitude = abs(value)
-        digits = 1 if magnitude >= 100 else 2 if magnitude >= 1 else 3 if magnitude >= 0.01 else 5
+    if digits is not None:
+        return f"{value:,.{digits}f}"
+    magnitude = abs(value)
+    digits = 1 if magnitude >= 100 else 2 if magnitude >= 1 else 3 if magnitude >= 0.01 else 5
     text = f"{value:,.{digits}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 
