@@ -8,7 +8,9 @@ its details (bench/scenario.py). Text in `code` is names and commands, never fig
 from __future__ import annotations
 
 import json
+import re
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,30 @@ def _figures_table(results: dict[str, Any]) -> str:
 """
 
 
+def _wrap(markdown: str, width: int = 100) -> str:
+    """Re-flow paragraphs and list items (the sections fill numbers into prose); tables, headings
+    and comments stay as they are."""
+    blocks = []
+    for block in markdown.split("\n\n"):
+        if block.startswith(("|", "#", "<!--", "![")):
+            blocks.append(block)
+            continue
+        items = re.split(r"\n(?=- )", block)
+        blocks.append(
+            "\n".join(
+                textwrap.fill(
+                    " ".join(item.split()),
+                    width,
+                    subsequent_indent="  " if item.startswith("- ") else "",
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+                for item in items
+            )
+        )
+    return "\n\n".join(blocks)
+
+
 def render(results: dict[str, Any]) -> str:
     parts = [INTRO, _run_table(results.get("meta", {})), _figures_table(results)]
     details = results.get("details", {})
@@ -94,7 +120,7 @@ def render(results: dict[str, Any]) -> str:
             continue
         d = details[scenario.name]
         text = f"This run could not finish it: `{d['error']}`\n" if "error" in d else scenario.section(d)
-        parts.append(f"## {scenario.title}\n\n{text}")
+        parts.append(f"## {scenario.title}\n\n{_wrap(text.strip())}\n")
     if _plotted(details):
         parts.append(f"![The scenarios' figures, drawn from bench/results.json]({PLOT})\n")
     return "\n".join(parts)

@@ -18,7 +18,7 @@ SYMBOLS = {">=": "≥", "<=": "≤", "<": "<", ">": ">", "==": "="}
 # thousands separators, decimals and a percent sign.
 NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(%?)(?!\w)")
 NOT_FIGURES = (
-    re.compile(r"`[^`\n]*`"),  # code: names and commands
+    re.compile(r"`[^`]*`"),  # code: names and commands
     re.compile(r"<!--.*?-->", re.S),
     re.compile(r"!\[[^\]]*\]\([^)]*\)"),  # an image's link
 )
