@@ -71,7 +71,9 @@ def _meta(quick: bool, sizes: dict[str, int], time_scale: float | None) -> dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument(
         "--only", help=f"comma-separated scenarios (default: all of {', '.join(s.name for s in SCENARIOS)})"
     )
