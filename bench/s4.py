@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bench.common import TENANT, TOKEN, physical_minimum_s, settings, write_users
+from bench.common import TENANT, TOKEN, bucket_windows, physical_minimum_s, settings, write_users
 from bench.peers import sdk_concurrent, sdk_sequential
 from bench.peers.common import PeerResult
 from bench.scenario import Context, Outcome, Scenario, Target, num, pct
@@ -62,6 +62,7 @@ def _one(
         result = asyncio.run(job(emu.url))
         stats = EmulatorAdmin(emu.url).stats()
     print(f"  {name}: {result.wall_s:.1f} s, {stats['served_429']['total']} x 429", flush=True)
+    windows = bucket_windows(stats)
     return {
         "wall_s": round(result.wall_s, 1),
         "created": result.created,
@@ -72,6 +73,16 @@ def _one(
         "token_limit": stats["rate_limit"]["token_limits"]["users"],
         "token_share": stats["rate_limit"]["token_share"],
         "concurrency_limit": stats["concurrency"]["limit"],
+        # When each window opened (seconds after the first) and what it took: shows how soon
+        # after a reset each peer came back.
+        "windows": [
+            {
+                "opened_s": round(w["window_start"] - windows[0]["window_start"], 2),
+                "calls": w["calls"],
+                "served_429": w["rejected_429"],
+            }
+            for w in windows
+        ],
     }
 
 
@@ -142,6 +153,30 @@ def _cell(r: dict[str, Any], minimum_s: float | None = None) -> str:
     return f"{num(r['wall_s'])} s ({'; '.join(notes)})"
 
 
+def _windows_table(d: dict[str, Any]) -> str:
+    """Per run, each window: the calls it took (and `429` answers) and when it opened."""
+    names = {
+        "sdk_sequential": "SDK, sequential",
+        "sdk_concurrent": "SDK, workers",
+        "idsync_1.0": "idsync, share 1.0",
+        f"idsync_{d['default_share']}": "idsync, default share",
+    }
+    lines = [
+        "| latency | run | calls per window (`429` answers), opened s after the first |",
+        "|---|---|---|",
+    ]
+    if not any("windows" in run for r in d["latencies"] for run in r["runs"].values()):
+        return ""  # results of a harness that did not record them
+    for r in d["latencies"]:
+        for key, label in names.items():
+            windows = r["runs"][key].get("windows", [])
+            cells = ", ".join(
+                f"{num(w['calls'])} ({num(w['served_429'])}) at {num(w['opened_s'])} s" for w in windows
+            )
+            lines.append(f"| {num(r['latency_ms'])} ms | {label} | {cells} |")
+    return "\n".join(lines)
+
+
 def section(d: dict[str, Any]) -> str:
     share, full = d["default_share"], d["full_share"]
     columns = [
@@ -157,6 +192,8 @@ def section(d: dict[str, Any]) -> str:
         "idsync ÷ SDK workers",
     ]
     header = "| " + " | ".join(columns) + " |"
+    table = _windows_table(d)
+    windows = f"{table}\n\n" if table else ""
     rows = "\n".join(
         f"| {num(r['latency_ms'])} ms | {num(r['physical_minimum_s'])} s | {num(r['minimum_in_flight_s'])} s "
         f"| {_cell(r['runs']['sdk_sequential'])} | {_cell(r['runs']['sdk_concurrent'])} "
@@ -185,7 +222,7 @@ default `max_concurrency`) have {num(d["workers"])} calls in flight at most: the
 |---|---|---|---|---|---|---|---|---|---|
 {rows}
 
-- The ratios are idsync's at share {num(full, 1)}; the figures take the worst latency:
+{windows}- The ratios are idsync's at share {num(full, 1)}; the figures take the worst latency:
   `s4_wall_vs_limit_max`, `s4_ratio_vs_sdk_sequential_max`, `s4_ratio_vs_sdk_concurrent_max`;
   `s4_idsync_429s` and `s4_idsync_default_share_429s` add up the `429` answers idsync got.
 - Reading it: the sequential loop makes one call at a time, so it goes no faster than a call per
