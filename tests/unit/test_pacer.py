@@ -170,6 +170,16 @@ def test_an_answer_from_a_window_that_is_over_does_not_stall_the_next() -> None:
     assert pacer.next_send_at(T0 + 60.6, Lane.BULK) == T0 + 60.6
 
 
+def test_answers_of_a_burst_arriving_out_of_order_keep_the_count() -> None:
+    pacer = BucketPacer(share=0.8, reserve_share=0.0)  # 80 of 100
+    first = pacer.on_send(T0)
+    pacer.on_response(T0, first, 200, RateHeaders(100, 99, T0 + 60, T0))
+    burst = [pacer.on_send(T0 + 60.1) for _ in range(8)]  # the next window's first calls
+    pacer.on_response(T0 + 60.2, burst[4], 200, RateHeaders(100, 95, T0 + 120, T0 + 60))
+    assert pacer.sent_in_window == 8  # not 4: the three sent before it count in this window too
+    assert pacer.calls_left(T0 + 60.2) == 72
+
+
 def test_learns_a_short_window_from_consecutive_resets() -> None:
     pacer = BucketPacer(share=0.8, reserve_share=0.0)
     okta = Okta(token_limit=300, window=0.6)

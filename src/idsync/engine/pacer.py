@@ -239,11 +239,15 @@ class BucketPacer:
                 gap = headers.reset - self.server_reset
                 self.window_s = gap if self.window_s is None else min(self.window_s, gap)
             self.server_reset = headers.reset
-            self.sent_in_window = self.sent_total - seq + 1
+            since = self.sent_total - seq + 1
+            if self.window_known:  # the server turned before our reset: count from this call
+                self.sent_in_window = since
+                self.carried.clear()
+            else:  # after a local roll the count holds every call since (answers come in any order)
+                self.sent_in_window = max(self.sent_in_window, since)
             self.remaining_seen = headers.remaining
             self.sent_at_seen = seq
             self.window_known = True
-            self.carried.clear()
             self.seen_sent_at = now if sent_at is None else sent_at
             self.first_seen = (self.seen_sent_at, headers.remaining, seq)
             self.others_per_s = 0.0
