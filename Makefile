@@ -35,8 +35,12 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
+# make bench [ONLY=s1,s4] [USERS=N | USERS=s1=N,s4=M] [TIME_SCALE=X] [QUICK=1]: see docs/benchmarks.md.
+BENCH_ARGS = $(if $(ONLY),--only $(ONLY)) $(if $(USERS),--users $(USERS)) \
+	$(if $(TIME_SCALE),--time-scale $(TIME_SCALE)) $(if $(QUICK),--quick)
+
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -59,3 +60,21 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(round(q * (len(ordered) - 1)), len(ordered) - 1)
     return ordered[index]
+
+
+def physical_minimum_s(
+    calls: int, per_window: int, window_s: float, round_trip_s: float = 0.0, in_flight: int | None = None
+) -> float:
+    """The least time `calls` calls can take at `per_window` calls a window: every window but the
+    last must pass, and the last window's calls take round trips, `in_flight` at a time (the
+    server's concurrency cap; None: all at once)."""
+    windows = math.ceil(calls / per_window)
+    last = calls - (windows - 1) * per_window
+    rounds = math.ceil(last / in_flight) if in_flight else 1
+    return (windows - 1) * window_s + rounds * round_trip_s
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) this process has used, all its threads included."""
+    t = os.times()
+    return t.user + t.system

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 from idsync.clock import FakeClock
 from idsync.config import GovernorSettings
@@ -11,6 +10,7 @@ from idsync.domain.models import Lane
 from idsync.engine.governor import Governor, Permit
 from idsync.engine.pacer import RateHeaders
 from idsync.engine.retry import CircuitBreaker, backoff_delay
+from tests.unit.okta_bucket import Okta
 
 
 async def settle() -> None:
@@ -70,7 +70,7 @@ async def test_concurrency_cap_holds_the_third_call() -> None:
     assert gov.in_flight == 0
 
 
-async def test_bulk_calls_are_paced_over_the_window() -> None:
+async def test_bulk_calls_go_at_once_up_to_the_window_share() -> None:
     clock = FakeClock()
     gov = Governor(
         "okta", GovernorSettings(budget_share=0.5, interactive_reserve=0.0, max_concurrency=8), clock
@@ -84,15 +84,45 @@ async def test_bulk_calls_are_paced_over_the_window() -> None:
         granted.append(clock.time())
         gov.on_response(permit, 200, None)
 
-    tasks = [asyncio.create_task(one()) for _ in range(9)]
+    tasks = [asyncio.create_task(one()) for _ in range(15)]
     for _ in range(70):
         await settle()
         clock.advance(1.0)
     await settle()
     assert all(t.done() for t in tasks)
-    gaps = [b - a for a, b in itertools.pairwise(granted)]
-    assert min(gaps) >= 4.0  # 9 calls spread over a minute, not a burst
-    assert granted[-1] - granted[0] <= 60
+    start = granted[0]
+    assert granted[:9] == [start] * 9  # the window's 9 calls left, at once: nothing to spread
+    assert granted[9:] == [start + 60] * 6  # the rest when the window resets
+
+
+async def test_bulk_leaves_the_reserve_to_an_interactive_call() -> None:
+    clock = FakeClock()
+    gov = Governor(
+        "okta", GovernorSettings(budget_share=1.0, interactive_reserve=0.1, max_concurrency=8), clock
+    )
+    learn(gov, clock, limit=20, remaining=19, reset_in=60)  # 20 a minute, 2 kept back
+    gov.set_backlog(100)
+    bulk: list[float] = []
+
+    async def one(lane: Lane, into: list[float]) -> None:
+        permit = await gov.acquire("users", lane)
+        into.append(clock.time())
+        gov.on_response(permit, 200, None)
+
+    tasks = [asyncio.create_task(one(Lane.BULK, bulk)) for _ in range(30)]
+    for _ in range(5):
+        await settle()
+        clock.advance(1.0)
+    assert len(bulk) == 17  # 20 - 1 used - 2 kept back
+    interactive: list[float] = []
+    await one(Lane.INTERACTIVE, interactive)
+    assert interactive == [clock.time()]  # at once, mid-window
+    for _ in range(70):
+        await settle()
+        clock.advance(1.0)
+    await settle()
+    assert all(t.done() for t in tasks)
+    assert 55 <= bulk[17] - bulk[0] < 60  # the reserve left (1) was lent just before the reset
 
 
 async def test_a_small_job_that_fits_in_the_window_goes_at_once() -> None:
@@ -114,6 +144,84 @@ async def test_a_small_job_that_fits_in_the_window_goes_at_once() -> None:
         await settle()
     assert all(t.done() for t in tasks)
     assert granted == [clock.time()] * 50  # no time passed: fifty admins do not wait for a minute
+
+
+async def test_the_tail_of_a_job_uses_the_reserve() -> None:
+    """What waits fits in the window, reserve included: it goes now, not after the reset."""
+    clock = FakeClock()
+    gov = Governor(
+        "okta", GovernorSettings(budget_share=1.0, interactive_reserve=0.1, max_concurrency=8), clock
+    )
+    learn(gov, clock, limit=20, remaining=19, reset_in=60)
+    gov.set_backlog(19)
+    granted: list[float] = []
+
+    async def one() -> None:
+        permit = await gov.acquire("users", Lane.BULK)
+        granted.append(clock.time())
+        gov.on_response(permit, 200, None)
+
+    tasks = [asyncio.create_task(one()) for _ in range(19)]
+    for _ in range(20):
+        await settle()
+    assert len(granted) == 17  # the backlog said 19: more than the 17 left beside the reserve
+    gov.set_backlog(19 - len(granted))  # the worker's next report: 2 left, they fit
+    for _ in range(20):
+        await settle()
+    assert all(t.done() for t in tasks)
+    assert granted == [clock.time()] * 19
+
+
+async def import_through(gov: Governor, clock: FakeClock, okta: Okta, users: int) -> list[float]:
+    """`users` bulk creates through the governor against `okta`, answers after 0.1 s, a 429
+    retried as the transport does; the worker's backlog reported every half second. Returns
+    when each create succeeded."""
+    left = users
+    done: list[float] = []
+
+    async def create() -> None:
+        nonlocal left
+        while True:
+            permit = await gov.acquire("users", Lane.BULK)
+            status, remaining, reset = okta.arrive(clock.time())
+            await clock.sleep(0.1)
+            gov.on_response(
+                permit, status, RateHeaders(okta.token_limit, remaining, reset, okta.date(clock.time()))
+            )
+            if status == 200:
+                left -= 1
+                done.append(clock.time())
+                return
+
+    tasks = [asyncio.create_task(create()) for _ in range(users)]
+    while not all(t.done() for t in tasks):
+        gov.set_backlog(left)
+        for _ in range(10):
+            await settle()
+            clock.advance(0.05)
+    return done
+
+
+async def test_whole_token_limit_on_the_fake_clock_without_a_429() -> None:
+    clock = FakeClock()
+    gov = Governor("okta", GovernorSettings(budget_share=1.0, max_concurrency=8), clock)
+    okta = Okta(token_limit=300, org_limit=600, skew=2.5)
+    start = clock.time()
+    done = await import_through(gov, clock, okta, 900)
+    assert okta.rejected == 0
+    assert okta.per_window == [300, 300, 300]
+    assert max(done) - start < 2 * 60 + 10  # two windows pass, the third's calls take seconds
+
+
+async def test_other_applications_in_the_org_bucket_on_the_fake_clock() -> None:
+    """Others take 5 calls a second of the org's 600: Remaining falls faster than our calls, and
+    the governor leaves them the rest of the window instead of lending its reserve into it."""
+    clock = FakeClock()
+    gov = Governor("okta", GovernorSettings(budget_share=0.8, max_concurrency=8), clock)
+    okta = Okta(token_limit=600, org_limit=600, others_per_s=5.0)
+    await import_through(gov, clock, okta, 1500)
+    assert okta.rejected == 0
+    assert okta.per_window == [470, 470, 470, 90]
 
 
 async def test_cancelled_waiter_does_not_leak_a_slot() -> None:

@@ -1,56 +1,82 @@
-"""The pacer learns limits from headers and spreads a share of them over the window. Time is an
-argument, so these tests move time instead of sleeping."""
+"""The pacer learns limits from headers and sends a window's share at once. Time is an argument,
+so these tests move time instead of sleeping: `simulate` plays calls with a latency against a
+bucket modelled on Okta's (and the emulator's) rules."""
 
 from __future__ import annotations
 
-import itertools
+import heapq
+import random
+from dataclasses import dataclass
 from email.utils import formatdate
 
 import pytest
 
 from idsync.domain.models import Lane
 from idsync.engine.pacer import BucketPacer, ClockSkew, RateHeaders
-
-T0 = 1_700_000_000.0
-
-
-def headers(limit: int, remaining: int, reset: float, date: float | None = None) -> RateHeaders:
-    return RateHeaders(limit, remaining, reset, date)
+from tests.unit.okta_bucket import T0, Okta
 
 
-class Server:
-    """A fixed-window bucket as Okta runs it (limit per `window`, reset at the window's end)."""
-
-    def __init__(self, limit: int, window: float = 60.0, start: float = T0) -> None:
-        self.limit, self.window, self.start = limit, window, start
-        self.used: dict[int, int] = {}
-
-    def call(self, now: float) -> tuple[int, RateHeaders]:
-        w = int((now - self.start) // self.window)
-        reset = self.start + (w + 1) * self.window
-        used = self.used.get(w, 0)
-        if used >= self.limit:
-            return 429, headers(self.limit, 0, reset, now)
-        self.used[w] = used + 1
-        return 200, headers(self.limit, self.limit - used - 1, reset, now)
+@dataclass
+class Run:
+    sent: list[tuple[float, Lane]]  # local send time and lane of every call
+    waited: list[float]  # per interactive call: from its arrival until it was sent
+    done_at: float
 
 
-def drive(
-    pacer: BucketPacer, server: Server, until: float, lane: Lane = Lane.BULK
-) -> list[tuple[float, int]]:
-    """Send as fast as the pacer allows (answers arrive at once); returns (time, status) per call."""
-    now = T0
-    sent = []
+def simulate(
+    pacer: BucketPacer,
+    okta: Okta,
+    *,
+    bulk: int,
+    latency: float = 0.1,
+    jitter: float = 0.0,
+    concurrency: int = 8,
+    interactive: tuple[float, ...] = (),
+    until: float = T0 + 3600,
+) -> Run:
+    """Send `bulk` calls (and interactive ones arriving at the given times) as the pacer allows,
+    at most `concurrency` at once; a call rejected with 429 is made again later."""
+    rng = random.Random(7)
+    now, pending = T0, bulk
+    arrivals, ready = sorted(interactive), list[float]()
+    flying: list[tuple[float, int, int, Lane, RateHeaders, float]] = []
+    run = Run([], [], T0)
     while now < until:
-        at = pacer.next_send_at(now, lane)
-        if at > now:
-            now = at
-            continue
-        seq = pacer.on_send(now)
-        status, h = server.call(now)
-        pacer.on_response(now, seq, status, h)
-        sent.append((now, status))
-    return sent
+        while flying and flying[0][0] <= now:
+            at, seq, status, lane, headers, arrived = heapq.heappop(flying)
+            pacer.on_response(at, seq, status, headers)
+            if status == 429 and lane is Lane.BULK:
+                pending += 1
+            elif status == 429:
+                ready.insert(0, arrived)
+            run.done_at = at
+        while arrivals and arrivals[0] <= now:
+            ready.append(arrivals.pop(0))
+        if not (pending or ready or flying or arrivals):
+            return run
+        events = [flying[0][0]] if flying else []
+        if arrivals:
+            events.append(arrivals[0])
+        if len(flying) < concurrency and (ready or pending):
+            lane = Lane.INTERACTIVE if ready else Lane.BULK
+            at = pacer.next_send_at(now, lane, demand=pending)
+            if at <= now:
+                seq = pacer.on_send(now)
+                status, remaining, reset = okta.arrive(now)
+                answer = now + max(latency + rng.uniform(-jitter, jitter), 0.001)
+                headers = RateHeaders(okta.token_limit, remaining, reset, okta.date(answer))
+                arrived = now
+                if lane is Lane.INTERACTIVE:
+                    arrived = ready.pop(0)
+                    run.waited.append(now - arrived)
+                else:
+                    pending -= 1
+                heapq.heappush(flying, (answer, seq, status, lane, headers, arrived))
+                run.sent.append((now, lane))
+                continue
+            events.append(at)
+        now = min(events)
+    raise AssertionError("the simulation did not finish")
 
 
 def test_rate_headers_parse_okta_form() -> None:
@@ -66,75 +92,115 @@ def test_rate_headers_parse_okta_form() -> None:
     assert RateHeaders.parse({"x-rate-limit-limit": "600"}) is None
 
 
-def test_keeps_to_the_budget_share_and_never_gets_429() -> None:
-    pacer = BucketPacer(share=0.8, reserve_share=0.0)
-    server = Server(limit=300)
-    sent = drive(pacer, server, until=T0 + 600)
-    assert all(status == 200 for _, status in sent)
-    per_window = list(server.used.values())
-    # 10 full windows at 80% of 300 = 240 calls each (the first window also pays the probe).
-    assert min(per_window[1:-1]) >= 238
-    assert max(per_window) <= 240
+def test_sends_the_window_share_at_once_at_the_window_start() -> None:
+    pacer = BucketPacer(share=0.8, reserve_share=0.02)  # 240 of 300 a window, 5 kept back
+    okta = Okta(token_limit=300, org_limit=600)
+    run = simulate(pacer, okta, bulk=1000, latency=0.1)
+    assert okta.rejected == 0
+    assert okta.per_window == [240, 240, 240, 240, 40]  # the reserve nobody used is lent to bulk
+    for start, end in okta.windows[1:-1]:
+        in_window = [t for t, _ in run.sent if start <= t + okta.skew < end]
+        burst = [t for t in in_window if t + okta.skew < start + 4.0]  # 235 calls x 0.1 s / 8
+        assert len(burst) == 235
+    # Four windows must pass before the fifth opens; that is all the time the job takes.
+    assert run.done_at - T0 < 4 * 60 + 5
 
 
-def test_spreads_calls_evenly_instead_of_bursting() -> None:
-    pacer = BucketPacer(share=0.5, reserve_share=0.0)
-    server = Server(limit=120)
-    sent = drive(pacer, server, until=T0 + 180)
-    later = [t for t, _ in sent if t > T0 + 60]
-    gaps = [b - a for a, b in itertools.pairwise(later)]
-    assert max(gaps) < 2.0  # 60 calls in 60 s: about one a second, never a minute-long gap
-    assert len([t for t in later if t < T0 + 70]) <= 12  # no burst at the start of a window
+def test_bulk_keeps_the_reserve_for_interactive_calls() -> None:
+    pacer = BucketPacer(share=1.0, reserve_share=0.05)  # 100 a window, 5 kept back
+    okta = Okta(token_limit=100)
+    run = simulate(pacer, okta, bulk=1000, interactive=(T0 + 10, T0 + 20, T0 + 30, T0 + 70))
+    assert run.waited == [0.0, 0.0, 0.0, 0.0]  # no interactive call waits for the next window
+    first = [(t, lane) for t, lane in run.sent if t < T0 + 60]
+    before_lending = [t for t, lane in first if lane is Lane.BULK and t < T0 + 57]
+    assert len(before_lending) == 95
+    assert okta.per_window[:3] == [100, 100, 100]  # what interactive calls left was lent to bulk
+    assert okta.rejected == 0
 
 
-def test_bulk_leaves_the_reserve_to_interactive_calls() -> None:
-    pacer = BucketPacer(share=1.0, reserve_share=0.05)
-    server = Server(limit=100)
-    drive(pacer, server, until=T0 + 59.99)
-    assert server.used[0] == 95
-    now = T0 + 59.995
-    assert pacer.next_send_at(now, Lane.BULK) > now
-    assert pacer.next_send_at(now, Lane.INTERACTIVE) == now
+def test_no_429_at_the_whole_token_limit_with_latency_and_skew() -> None:
+    pacer = BucketPacer(share=1.0, reserve_share=0.02)
+    okta = Okta(token_limit=300, skew=3.7)  # the server's clock runs 3.7 s ahead
+    run = simulate(pacer, okta, bulk=1500, latency=0.3, jitter=0.1)
+    assert okta.rejected == 0
+    assert okta.per_window == [300] * 5  # the lent reserve landed before each reset
+    # Four windows, the last one's 300 calls at 8 at once (0.4 s each at most), and per window
+    # the reset rounded up to the second plus the skew still being learned.
+    assert run.done_at - T0 < 4 * 60 + 300 * 0.4 / 8 + 4 * 2.0
 
 
-def test_demand_that_fits_goes_at_once_and_more_is_spread() -> None:
-    pacer = BucketPacer(share=0.8, reserve_share=0.0)
-    seq = pacer.on_send(T0)
-    pacer.on_response(T0, seq, 200, headers(300, 299, T0 + 60, T0))
-    assert pacer.next_send_at(T0, Lane.BULK, demand=100) == T0  # 100 <= 239 calls left
-    pacer.on_send(T0)
-    assert pacer.next_send_at(T0, Lane.BULK, demand=1000) > T0  # too much: spread over the window
+def test_the_last_calls_of_a_job_may_use_the_reserve() -> None:
+    """600 calls at 300 a window: two windows, not a third one for the 2% held back."""
+    pacer = BucketPacer(share=1.0, reserve_share=0.02)
+    okta = Okta(token_limit=300)
+    run = simulate(pacer, okta, bulk=600, latency=0.1)
+    assert okta.per_window == [300, 300]
+    assert okta.rejected == 0
+    assert run.done_at - T0 < 60 + 2 + 300 * 0.1 / 8 + 1
+
+
+def test_other_applications_already_in_the_window_leave_less() -> None:
+    """Others took 450 of the org's 600 before we came: Remaining says 150, we send 150."""
+    pacer = BucketPacer(share=0.8, reserve_share=0.02)  # 480 of the token's 600
+    okta = Okta(token_limit=600, org_limit=600, others_at_start=450)
+    simulate(pacer, okta, bulk=1000)
+    assert okta.rejected == 0
+    assert okta.per_window[:3] == [150, 150, 150]
+
+
+def test_remaining_falling_faster_than_our_calls_holds_back_the_lent_reserve() -> None:
+    """Others use 5 calls a second of the org bucket: the pacer learns their rate from Remaining
+    falling faster than its own calls, and lends no reserve into a bucket they have used up."""
+    pacer = BucketPacer(share=0.8, reserve_share=0.02)  # 480 a window, 10 kept back
+    okta = Okta(token_limit=600, org_limit=600, others_per_s=5.0)
+    run = simulate(pacer, okta, bulk=1500)
+    assert okta.rejected == 0  # lending the 10 would meet a full org bucket: 24 x 429
+    assert okta.per_window == [470, 470, 470, 90]
+    assert len(run.sent) == 1500
+
+
+def test_an_answer_from_a_window_that_is_over_does_not_stall_the_next() -> None:
+    pacer = BucketPacer(share=1.0, reserve_share=0.0)
+    first = pacer.on_send(T0)
+    pacer.on_response(T0, first, 200, RateHeaders(100, 99, T0 + 60, T0))
+    late = pacer.on_send(T0 + 59.9)  # sent just before the reset
+    assert pacer.calls_left(T0 + 60.5) == 99  # new window; the unanswered call may count in it
+    pacer.on_response(T0 + 60.6, late, 429, RateHeaders(100, 0, T0 + 60, T0 + 60))
+    assert pacer.calls_left(T0 + 60.6) == 100
+    assert pacer.next_send_at(T0 + 60.6, Lane.BULK) == T0 + 60.6
+
+
+def test_answers_of_a_burst_arriving_out_of_order_keep_the_count() -> None:
+    pacer = BucketPacer(share=0.8, reserve_share=0.0)  # 80 of 100
+    first = pacer.on_send(T0)
+    pacer.on_response(T0, first, 200, RateHeaders(100, 99, T0 + 60, T0))
+    burst = [pacer.on_send(T0 + 60.1) for _ in range(8)]  # the next window's first calls
+    pacer.on_response(T0 + 60.2, burst[4], 200, RateHeaders(100, 95, T0 + 120, T0 + 60))
+    assert pacer.sent_in_window == 8  # not 4: the three sent before it count in this window too
+    assert pacer.calls_left(T0 + 60.2) == 72
 
 
 def test_learns_a_short_window_from_consecutive_resets() -> None:
     pacer = BucketPacer(share=0.8, reserve_share=0.0)
-    server = Server(limit=300, window=0.6)
-    sent = drive(pacer, server, until=T0 + 6)
-    assert pacer.window_s == pytest.approx(0.6)
-    assert len(sent) >= 0.97 * 240 * 9  # ten windows of 0.6 s, the first one shorter
-    assert sum(1 for _, s in sent if s == 429) == 0
+    okta = Okta(token_limit=300, window=0.6)
+    simulate(pacer, okta, bulk=2400, latency=0.001, concurrency=64)
+    assert pacer.window_s == pytest.approx(1.0)  # resets in whole seconds: 0.6 s rounds up to 1
+    assert okta.rejected == 0
+    assert okta.per_window[1:-1] == [240] * (len(okta.per_window) - 2)
 
 
 def test_429_holds_the_bucket_until_the_reset() -> None:
     pacer = BucketPacer(share=1.0, reserve_share=0.0)
     seq = pacer.on_send(T0)
-    pacer.on_response(T0, seq, 429, headers(600, 0, T0 + 30, T0))
+    pacer.on_response(T0, seq, 429, RateHeaders(600, 0, T0 + 30, T0))
     assert pacer.next_send_at(T0 + 1, Lane.INTERACTIVE) == pytest.approx(T0 + 30, abs=1.0)
 
 
 def test_concurrency_429_backs_off_briefly() -> None:
     pacer = BucketPacer()
     seq = pacer.on_send(T0)
-    pacer.on_response(T0, seq, 429, headers(0, 0, T0 + 60, T0))
+    pacer.on_response(T0, seq, 429, RateHeaders(0, 0, T0 + 60, T0))
     assert T0 < pacer.next_send_at(T0, Lane.INTERACTIVE) <= T0 + 1
-
-
-def test_shares_the_bucket_with_other_applications() -> None:
-    """Remaining in the headers counts everybody's calls: never plan beyond it."""
-    pacer = BucketPacer(share=0.8, reserve_share=0.0)
-    seq = pacer.on_send(T0)
-    pacer.on_response(T0, seq, 200, headers(300, 10, T0 + 60, T0))  # others used most of it
-    assert pacer.calls_left(T0) == 10
 
 
 def test_clock_skew_from_the_date_header() -> None:

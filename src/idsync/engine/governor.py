@@ -1,7 +1,8 @@
 """The governor: every call to one IdP asks it for a permit first.
 
-It paces each rate-limit bucket from the IdP's headers (see `pacer.py`), caps the calls in flight,
-serves the interactive lane before the bulk lane, and runs the circuit breaker. Time enters only
+It paces each rate-limit bucket from the IdP's headers (see `pacer.py`: a window's share goes at
+once, less a reserve for interactive calls), caps the calls in flight, serves the interactive lane
+before the bulk lane, and runs the circuit breaker. Time enters only
 through the injected clock, so the scheduling is tested by moving a fake clock.
 """
 
@@ -54,6 +55,15 @@ class _Bucket:
         self.wakeup = asyncio.Event()
         self.dispatcher: asyncio.Task[None] | None = None
         self.stats = BucketStats()
+        self.bulk_in_flight = 0  # granted bulk permits not answered yet
+
+    def bulk_waiting(self) -> int:
+        return sum(1 for lane, _, fut in self.waiters if lane == Lane.BULK and not fut.done())
+
+    def settled(self, lane: Lane) -> None:
+        """A permit of `lane` was answered or given back."""
+        if lane is Lane.BULK:
+            self.bulk_in_flight = max(self.bulk_in_flight - 1, 0)
 
 
 class Governor:
@@ -140,7 +150,8 @@ class Governor:
                 bucket.waiters.remove(entry)
                 heapq.heapify(bucket.waiters)
             elif fut.done() and not fut.cancelled():
-                bucket.pacer.in_flight = max(bucket.pacer.in_flight - 1, 0)  # granted, never sent
+                bucket.pacer.forget(fut.result())  # granted, never sent
+                bucket.settled(lane)
                 self._release_slot()
             bucket.wakeup.set()
             raise
@@ -154,11 +165,12 @@ class Governor:
                 heapq.heappop(bucket.waiters)
                 continue
             now = self.clock.time()
-            waiting = sum(1 for w in bucket.waiters if not w[2].done())
-            at = bucket.pacer.next_send_at(now, Lane(lane), demand=self.backlog + waiting)
+            at = bucket.pacer.next_send_at(now, Lane(lane), demand=self._bulk_demand(bucket))
             if at <= now and self._in_flight < self.settings.max_concurrency:
                 heapq.heappop(bucket.waiters)
                 self._in_flight += 1
+                if lane == Lane.BULK:
+                    bucket.bulk_in_flight += 1
                 fut.set_result(bucket.pacer.on_send(now))
                 continue
             bucket.wakeup.clear()
@@ -166,6 +178,11 @@ class Governor:
             delay = at - now if at > now else None
             await self._wait(bucket, delay)
         bucket.dispatcher = None
+
+    def _bulk_demand(self, bucket: _Bucket) -> int:
+        """Bulk calls still to make: the worker's backlog (queued users and those it works on,
+        which include the waiters) less the calls in flight, and at least the waiters."""
+        return max(self.backlog - bucket.bulk_in_flight, bucket.bulk_waiting())
 
     async def _wait(self, bucket: _Bucket, delay: float | None) -> None:
         waits: list[asyncio.Task[object]] = [
@@ -187,7 +204,8 @@ class Governor:
     def give_back(self, permit: Permit) -> None:
         """A permit not used after all (the circuit opened while it waited): nothing was sent."""
         bucket = self._bucket(permit.bucket)
-        bucket.pacer.in_flight = max(bucket.pacer.in_flight - 1, 0)
+        bucket.pacer.forget(permit.seq)
+        bucket.settled(permit.lane)
         self._release_slot()
         bucket.wakeup.set()
 
@@ -196,6 +214,7 @@ class Governor:
         bucket = self._bucket(permit.bucket)
         now = self.clock.time()
         bucket.pacer.on_response(now, permit.seq, status, headers)
+        bucket.settled(permit.lane)
         bucket.stats.calls[status] += 1
         if status == 429:
             bucket.stats.rate_limited += 1

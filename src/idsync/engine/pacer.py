@@ -1,15 +1,22 @@
 """Pacing one rate-limit bucket from the IdP's own headers. Pure: time is an argument.
 
 Why by hand: client-side limiters (aiolimiter, limits, pyrate-limiter) enforce a rate you give
-them; here the rate must be *learned* from `X-Rate-Limit-Limit/-Remaining/-Reset` (plus the
+them; here the budget must be *learned* from `X-Rate-Limit-Limit/-Remaining/-Reset` (plus the
 `Date` header for clock skew), shared with other applications of the org, kept to a configured
-share, spread evenly over a window whose reset time the server dictates, and must leave headroom
-for interactive work. No library does that.
+share of a window whose reset time the server dictates, and must leave headroom for interactive
+work. No library does that.
 
-Model: per window the budget is floor(limit x share) calls. The calls left (budget minus our calls
-this window, never more than the server's Remaining minus calls sent since that header was
-observed) are spread evenly over the time left until the reset. Interactive calls go at once
-while any call is left; bulk calls leave `reserve` calls for them.
+Model: per window the budget is floor(limit x share) calls. The calls left are the budget minus
+our calls this window, never more than the server's Remaining minus the calls sent since that
+header was observed, minus what other applications are expected to have used since (their rate is
+how much faster Remaining fell than our own calls account for). They go at once: a
+window's budget is a count, not a rate, and spreading it only makes a job wait for windows it did
+not need (a script with a few workers beats a spreading client). Interactive calls go while any
+call is left. Bulk calls leave `reserve` calls for them, except:
+- when all the bulk work waiting fits in what the window still allows (a small job, or the tail
+  of a large one): holding back its last calls would cost a whole window;
+- just before the reset, when the reserve no interactive call used would otherwise be lost: it
+  is lent to bulk, early enough (two round trips plus the reset's resolution) to land in time.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from idsync.domain.models import Lane
 
 DEFAULT_WINDOW_S = 60.0  # Okta's limits are per minute
 PROBE_GAP_S = 0.05  # until the first headers arrive, one call at a time
+RTT_WEIGHT = 0.2  # weight of a new round-trip sample in the moving average
+LEND_MARGIN_WINDOWS = 0.01  # lending the reserve also keeps this part of a window before the reset
 
 
 @dataclass(frozen=True)
@@ -88,12 +97,25 @@ class BucketPacer:
     sent_total: int = 0
     in_flight: int = 0
     blocked_until: float = 0.0
-    last_send: float = -math.inf
     skew: ClockSkew = field(default_factory=ClockSkew)
     server_reset: float | None = None  # the newest reset value the server sent
+    # The current local window is the one `server_reset` ends (False from a local roll until an
+    # answer of the new window arrives): answers of an earlier window say nothing about this one.
+    window_known: bool = False
+    reset_resolution_s: float = 0.0  # 1 s when the server sends whole seconds (Okta does)
+    rtt_s: float | None = None  # moving average of the round trip of answered calls
+    # Other applications' use of the bucket: the window's first observation (send time,
+    # Remaining, seq), the send time of the newest one, their calls per second since, and the
+    # most calls we had in flight this window (answers may overtake each other by that many).
+    first_seen: tuple[float, int, int] | None = None
+    seen_sent_at: float = 0.0
+    others_per_s: float = 0.0
+    peak_in_flight: int = 0
+    carried: set[int] = field(default_factory=set)  # calls in flight at the last local roll
     rejected: int = 0
     # Calls per window granted to this instance when several share one budget (None: no cap).
     allowance: int | None = None
+    _sent_at: dict[int, float] = field(default_factory=dict, repr=False)
 
     @property
     def full_budget(self) -> int:
@@ -120,23 +142,38 @@ class BucketPacer:
             window = self.window_s or DEFAULT_WINDOW_S
             missed = math.floor((now - self.reset_at) / window) + 1
             self.reset_at += missed * window
-            self.sent_in_window = 0
+            # Calls still unanswered may land in the new window: count them there until their
+            # answers say where they landed (a few calls too careful, never a 429).
+            self.carried = set(self._sent_at)
+            self.sent_in_window = len(self.carried)
             self.remaining_seen = None
+            self.window_known = False
+            self.first_seen = None
+            self.others_per_s = 0.0
+            self.peak_in_flight = self.in_flight
 
     def calls_left(self, now: float) -> int:
         self._roll(now)
         left = self.budget - self.sent_in_window
         if self.remaining_seen is not None:
-            left = min(left, self.remaining_seen - (self.sent_total - self.sent_at_seen))
+            others = math.floor(self.others_per_s * max(now - self.seen_sent_at, 0.0))
+            left = min(left, self.remaining_seen - (self.sent_total - self.sent_at_seen) - others)
         return left
+
+    def lend_at(self) -> float:
+        """When the reserve no interactive call used is lent to bulk: before the (local) reset by
+        two round trips, the resolution of the server's reset and a hundredth of the window (the
+        skew learned from whole-second `Date` headers is approximate), so the calls land in time."""
+        assert self.reset_at is not None
+        window = self.window_s or DEFAULT_WINDOW_S
+        margin = 2 * (self.rtt_s or 0.0) + self.reset_resolution_s + LEND_MARGIN_WINDOWS * window
+        return self.reset_at - margin
 
     def next_send_at(self, now: float, lane: Lane, demand: int | None = None) -> float:
         """The earliest time a call of `lane` may start (<= now means: go).
 
-        `demand` is how many calls are waiting to be made (the queue's backlog): when they all fit
-        in what this window still allows, there is nothing to spread, and they go at once (a
-        hundred admins take seconds, not a minute); otherwise the calls left are spread evenly
-        over the time to the reset.
+        `demand` is how much bulk work waits for calls (the queue's backlog); when it all fits in
+        what the window still allows, it may use the interactive reserve (see the module docs).
         """
         if now < self.blocked_until:
             return self.blocked_until
@@ -144,17 +181,13 @@ class BucketPacer:
             return now if self.in_flight == 0 else now + PROBE_GAP_S
         left = self.calls_left(now)
         assert self.reset_at is not None
-        if lane is Lane.INTERACTIVE:
-            return now if left > 0 else self.reset_at
-        left -= self.reserve
         if left <= 0:
             return self.reset_at
+        if lane is Lane.INTERACTIVE or left > self.reserve:
+            return now
         if demand is not None and demand <= left:
             return now
-        # `left` calls in the time to the reset, in the middle of their slots: the last one still
-        # lands before the reset even when the answer to it is slow.
-        interval = max(self.reset_at - now, 0.0) / (left + 1)
-        return max(now, self.last_send + interval)
+        return max(now, self.lend_at())
 
     def on_send(self, now: float) -> int:
         """Count a call as sent; returns its sequence number (to pair with its response)."""
@@ -162,11 +195,32 @@ class BucketPacer:
         self.sent_in_window += 1
         self.sent_total += 1
         self.in_flight += 1
-        self.last_send = now
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        self._sent_at[self.sent_total] = now
         return self.sent_total
 
+    def forget(self, seq: int) -> None:
+        """A granted call that was not sent after all (its caller gave up or gave it back)."""
+        if self._sent_at.pop(seq, None) is not None:
+            self.in_flight = max(self.in_flight - 1, 0)
+
+    def _learn_others(self, seq: int, remaining: int) -> None:
+        """Remaining fell by more than our own calls since the window's first answer: the rest
+        are other applications' calls (beyond what answers overtaking each other explain)."""
+        if self.first_seen is None:
+            return
+        t0, r0, s0 = self.first_seen
+        others = (r0 - remaining) - (seq - s0) - self.peak_in_flight
+        elapsed = self.seen_sent_at - t0
+        self.others_per_s = others / elapsed if others > 0 and elapsed > 0 else 0.0
+
     def on_response(self, now: float, seq: int, status: int, headers: RateHeaders | None) -> None:
-        self.in_flight = max(self.in_flight - 1, 0)
+        sent_at = self._sent_at.pop(seq, None)
+        if sent_at is not None:
+            self.in_flight = max(self.in_flight - 1, 0)
+            if status != 0:
+                sample = max(now - sent_at, 0.0)
+                self.rtt_s = sample if self.rtt_s is None else self.rtt_s + RTT_WEIGHT * (sample - self.rtt_s)
         if headers is None:
             return
         if headers.date is not None:
@@ -177,6 +231,7 @@ class BucketPacer:
             self.blocked_until = max(self.blocked_until, now + 0.25)
             return
         self.limit = headers.limit
+        self.reset_resolution_s = 1.0 if headers.reset == math.floor(headers.reset) else 0.01
         if self.server_reset is None or headers.reset > self.server_reset + 1e-3:
             # A window we had not seen: learn its length from two consecutive resets (a minute, or
             # less under the emulator's time scale); calls sent from this one on count in it.
@@ -184,12 +239,32 @@ class BucketPacer:
                 gap = headers.reset - self.server_reset
                 self.window_s = gap if self.window_s is None else min(self.window_s, gap)
             self.server_reset = headers.reset
-            self.sent_in_window = self.sent_total - seq + 1
+            since = self.sent_total - seq + 1
+            if self.window_known:  # the server turned before our reset: count from this call
+                self.sent_in_window = since
+                self.carried.clear()
+            else:  # after a local roll the count holds every call since (answers come in any order)
+                self.sent_in_window = max(self.sent_in_window, since)
             self.remaining_seen = headers.remaining
             self.sent_at_seen = seq
-        elif headers.reset >= self.server_reset - 1e-3 and seq >= self.sent_at_seen:
+            self.window_known = True
+            self.seen_sent_at = now if sent_at is None else sent_at
+            self.first_seen = (self.seen_sent_at, headers.remaining, seq)
+            self.others_per_s = 0.0
+        elif not (self.window_known and headers.reset >= self.server_reset - 1e-3):
+            # An answer from a window that is over here (it was slow, or sent just before the
+            # reset): its Remaining says nothing about the current window, where it did not count.
+            if seq in self.carried:
+                self.carried.discard(seq)
+                self.sent_in_window = max(self.sent_in_window - 1, 0)
+            if status == 429:
+                self.rejected += 1
+            return
+        elif seq >= self.sent_at_seen:
             self.remaining_seen = headers.remaining
             self.sent_at_seen = seq
+            self.seen_sent_at = now if sent_at is None else sent_at
+            self._learn_others(seq, headers.remaining)
         local_reset = self.skew.to_local(self.server_reset)
         if self.reset_at is None or local_reset > now:
             self.reset_at = local_reset  # else that window is over; keep the rolled prediction
