@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from bench import link_existing, s1_s3, s2, s4
+from bench import link_existing, s1_s3, s2, s4, s5
 from bench.scenario import Scenario
 
-SCENARIOS: list[Scenario] = [s1_s3.SCENARIO, s2.SCENARIO, s4.SCENARIO, link_existing.SCENARIO]
+SCENARIOS: list[Scenario] = [s1_s3.SCENARIO, s2.SCENARIO, s4.SCENARIO, s5.SCENARIO, link_existing.SCENARIO]
 
 
 def find(name: str) -> Scenario:

@@ -107,8 +107,15 @@ async def test_a_create_whose_answer_is_lost_is_looked_up_not_repeated(
     async with Runtime(settings(tmp_path, emulator.url), worker_options=FAST_RETRIES) as rt:
         import asyncio
 
-        async def clear_later() -> None:
-            await asyncio.sleep(2.0)
+        def creates_sent() -> int:
+            by = admin.stats(windows=False)["requests"].get("POST /api/v1/users", {})
+            return int(sum(by.values()))
+
+        async def clear_later() -> None:  # once every create was sent (and so answered late)
+            for _ in range(300):
+                if await asyncio.to_thread(creates_sent) >= 5:
+                    break
+                await asyncio.sleep(0.1)
             admin.clear_faults()
 
         clearer = asyncio.create_task(clear_later())

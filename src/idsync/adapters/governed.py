@@ -20,7 +20,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from idsync.domain.models import Lane
-from idsync.engine.governor import Governor, Permit
+from idsync.engine.governor import Governor, Permit, Route
 from idsync.engine.metering import count_call
 from idsync.engine.pacer import RateHeaders
 from idsync.errors import CircuitOpen, RateLimited, Unavailable, UnknownOutcome
@@ -39,7 +39,8 @@ _UNKNOWN = (
     httpx.CloseError,
 )
 
-Classifier = Callable[[httpx.Request], str]
+# A request's endpoint and documented counter (a bare name: both; the governor learns the rest).
+Classifier = Callable[[httpx.Request], Route | str]
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -128,7 +129,7 @@ class GovernedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         gov = self._governor
-        bucket = self._classify(request)
+        route = self._classify(request)
         idempotent = bool(request.extensions.get(IDEMPOTENT, request.method in _SAFE_METHODS))
         where = f"{gov.idp} {request.method} {request.url.path}"
         attempt = 0
@@ -143,7 +144,7 @@ class GovernedTransport(httpx.AsyncBaseTransport):
                     provider=gov.idp,
                 )
             is_probe = was_open  # allowed through an open circuit: the one half-open probe
-            permit = await gov.acquire(bucket, self._lane)
+            permit = await gov.acquire(route, self._lane)
             if gov.breaker.is_open and not is_probe:
                 gov.give_back(permit)  # the circuit opened while this call waited: do not send it
                 continue
@@ -183,7 +184,7 @@ class GovernedTransport(httpx.AsyncBaseTransport):
                 if rate_headers is None:
                     retry_after = parse_retry_after(response.headers.get("retry-after"), gov.clock.time())
                     gov.hold(
-                        bucket,
+                        permit.bucket,
                         gov.clock.time() + (retry_after if retry_after is not None else gov.backoff(waits)),
                     )
                 waits += 1

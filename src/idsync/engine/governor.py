@@ -1,9 +1,15 @@
 """The governor: every call to one IdP asks it for a permit first.
 
-It paces each rate-limit bucket from the IdP's headers (see `pacer.py`: a window's share goes at
+It paces each rate-limit counter from the IdP's headers (see `pacer.py`: a window's share goes at
 once, less a reserve for interactive calls), caps the calls in flight, serves the interactive lane
-before the bulk lane, and runs the circuit breaker. Time enters only
-through the injected clock, so the scheduling is tested by moving a fake clock.
+before the bulk lane, and runs the circuit breaker. Time enters only through the injected clock,
+so the scheduling is tested by moving a fake clock.
+
+Which counter a call is charged to is learned, not trusted (`CounterMap`): a call names its
+endpoint and the counter the documents suggest (a `Route`); each answer's
+`X-Rate-Limit-Limit/-Remaining/-Reset` says which counter it really went to, and an endpoint
+whose answers belong to another counter moves there (okta/FACTS.md §4: the grouping changed
+between orgs and years).
 """
 
 from __future__ import annotations
@@ -14,12 +20,21 @@ import itertools
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from idsync.clock import Clock
 from idsync.config import GovernorSettings
 from idsync.domain.models import Lane
+from idsync.engine.counters import CounterMap
 from idsync.engine.pacer import BucketPacer, RateHeaders
 from idsync.engine.retry import CircuitBreaker, backoff_delay
+
+
+class Route(NamedTuple):
+    """A call's endpoint (method + path template) and the counter the documents suggest for it."""
+
+    endpoint: str
+    counter: str
 
 
 @dataclass
@@ -28,6 +43,8 @@ class Permit:
     lane: Lane
     seq: int
     sent_at: float
+    endpoint: str = ""
+    probe: bool = False  # the one call of an endpoint whose counter is not known yet
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,7 @@ class _Bucket:
         self.dispatcher: asyncio.Task[None] | None = None
         self.stats = BucketStats()
         self.bulk_in_flight = 0  # granted bulk permits not answered yet
+        self.probes: set[asyncio.Future[int]] = set()  # waiters whose endpoint's counter is unknown
 
     def bulk_waiting(self) -> int:
         return sum(1 for lane, _, fut in self.waiters if lane == Lane.BULK and not fut.done())
@@ -92,6 +110,9 @@ class Governor:
         self._slot_free = asyncio.Event()
         # Bulk changes waiting in the queue (set by the worker): lets a small job go at once.
         self.backlog = 0
+        self.counters = CounterMap()
+        self._probing: dict[str, int] = {}
+        self._probe_answered: dict[str, asyncio.Event] = {}
 
     # ---- permits -----------------------------------------------------------------------------
 
@@ -134,10 +155,23 @@ class Governor:
             b.pacer.share = self.settings.budget_share * scale
             b.wakeup.set()
 
-    async def acquire(self, bucket_name: str, lane: Lane) -> Permit:
-        """Wait for this call's turn: bucket pacing, the concurrency cap, lane priority."""
+    async def acquire(self, route: Route | str, lane: Lane) -> Permit:
+        """Wait for this call's turn: its counter's pacing, the concurrency cap, lane priority.
+        `route` names the call's endpoint and the documented counter (a bare name: both)."""
+        endpoint, guess = (route, route) if isinstance(route, str) else route
+        probe = not isinstance(route, str) and not self.counters.confirmed(endpoint)
+        while probe and self._probing.get(endpoint, 0) > 0:  # one call until its counter is known
+            event = self._probe_answered.setdefault(endpoint, asyncio.Event())
+            event.clear()
+            await event.wait()
+            probe = not self.counters.confirmed(endpoint)
+        if probe:
+            self._probing[endpoint] = self._probing.get(endpoint, 0) + 1
+        bucket_name = self.counters.counter_of(endpoint, guess)
         bucket = self._bucket(bucket_name)
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if probe:
+            bucket.probes.add(fut)
         entry = (int(lane), next(self._seq), fut)
         heapq.heappush(bucket.waiters, entry)
         if bucket.dispatcher is None or bucket.dispatcher.done():
@@ -146,6 +180,7 @@ class Governor:
         try:
             seq = await fut
         except asyncio.CancelledError:
+            bucket.probes.discard(fut)
             if entry in bucket.waiters:
                 bucket.waiters.remove(entry)
                 heapq.heapify(bucket.waiters)
@@ -153,9 +188,11 @@ class Governor:
                 bucket.pacer.forget(fut.result())  # granted, never sent
                 bucket.settled(lane)
                 self._release_slot()
+            if probe:
+                self._probe_over(Permit(bucket_name, lane, 0, 0.0, endpoint, probe))
             bucket.wakeup.set()
             raise
-        return Permit(bucket_name, lane, seq, self.clock.time())
+        return Permit(bucket_name, lane, seq, self.clock.time(), endpoint, probe)
 
     async def _dispatch(self, bucket: _Bucket) -> None:
         """Grant permits to the waiters of one bucket, best lane first, at the paced times."""
@@ -166,11 +203,14 @@ class Governor:
                 continue
             now = self.clock.time()
             at = bucket.pacer.next_send_at(now, Lane(lane), demand=self._bulk_demand(bucket))
+            if fut in bucket.probes:  # it may land on any counter: go when every known one has room
+                at = max([at, *(b.pacer.next_send_at(now, Lane(lane)) for b in self._buckets.values())])
             if at <= now and self._in_flight < self.settings.max_concurrency:
                 heapq.heappop(bucket.waiters)
                 self._in_flight += 1
                 if lane == Lane.BULK:
                     bucket.bulk_in_flight += 1
+                bucket.probes.discard(fut)
                 fut.set_result(bucket.pacer.on_send(now))
                 continue
             bucket.wakeup.clear()
@@ -201,8 +241,16 @@ class Governor:
         self._in_flight = max(self._in_flight - 1, 0)
         self._slot_free.set()
 
+    def _probe_over(self, permit: Permit) -> None:
+        if permit.probe:
+            self._probing[permit.endpoint] = max(self._probing.get(permit.endpoint, 1) - 1, 0)
+            event = self._probe_answered.get(permit.endpoint)
+            if event is not None:
+                event.set()
+
     def give_back(self, permit: Permit) -> None:
         """A permit not used after all (the circuit opened while it waited): nothing was sent."""
+        self._probe_over(permit)
         bucket = self._bucket(permit.bucket)
         bucket.pacer.forget(permit.seq)
         bucket.settled(permit.lane)
@@ -210,14 +258,30 @@ class Governor:
         bucket.wakeup.set()
 
     def on_response(self, permit: Permit, status: int, headers: RateHeaders | None) -> None:
-        """Feed the answer back: learn limits, count the call, move the breaker."""
+        """Feed the answer back: learn limits and which counter the call went to, count it, move
+        the breaker."""
         bucket = self._bucket(permit.bucket)
         now = self.clock.time()
-        bucket.pacer.on_response(now, permit.seq, status, headers)
+        charged = permit.bucket
+        if headers is not None and permit.endpoint:
+            pacers = {name: b.pacer for name, b in self._buckets.items()}
+            charged, believed = self.counters.observe(permit.endpoint, permit.bucket, headers, pacers, now)
+            if not believed:
+                headers = None  # a window no known counter is in: not this counter's news
+        counted = bucket
+        if charged == permit.bucket:
+            bucket.pacer.on_response(now, permit.seq, status, headers)
+        else:  # the call went to another counter: settle it here, learn there
+            bucket.pacer.on_response(now, permit.seq, status, None)
+            counted = self._bucket(charged)
+            assert headers is not None
+            counted.pacer.observe(now, status, headers)
+            counted.wakeup.set()
         bucket.settled(permit.lane)
-        bucket.stats.calls[status] += 1
+        self._probe_over(permit)
+        counted.stats.calls[status] += 1
         if status == 429:
-            bucket.stats.rate_limited += 1
+            counted.stats.rate_limited += 1
         if status == 0 or status >= 500:
             self.breaker.on_failure(now)
         elif status < 500 and status != 429:
@@ -254,12 +318,15 @@ class Governor:
     # ---- reporting ---------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, dict[str, object]]:
-        """Per bucket: learned limit, budget, calls left, reset, calls by status, 429s."""
+        """Per counter: learned limit, budget, calls left, reset, calls by status, 429s, and the
+        endpoints learned to share it."""
         now = self.clock.time()
         out: dict[str, dict[str, object]] = {}
+        members = self.counters.members()
         for name, b in self._buckets.items():
             p = b.pacer
             out[name] = {
+                "endpoints": members.get(name, []),
                 "limit": p.limit,
                 "budget": p.budget if p.limit is not None else None,
                 "calls_left": p.calls_left(now) if p.limit is not None else None,

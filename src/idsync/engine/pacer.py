@@ -214,6 +214,11 @@ class BucketPacer:
         elapsed = self.seen_sent_at - t0
         self.others_per_s = others / elapsed if others > 0 and elapsed > 0 else 0.0
 
+    def observe(self, now: float, status: int, headers: RateHeaders) -> None:
+        """An answer to a call paced on another counter that was charged to this one (the
+        governor learned it, engine/counters.py): its headers speak for this counter's window."""
+        self.on_response(now, self.sent_total, status, headers)
+
     def on_response(self, now: float, seq: int, status: int, headers: RateHeaders | None) -> None:
         sent_at = self._sent_at.pop(seq, None)
         if sent_at is not None:

@@ -1,8 +1,12 @@
-"""Which Okta rate-limit bucket a request counts against (okta/FACTS.md §4).
+"""Which Okta rate-limit counter a request is charged to: the documented table as a first guess.
 
-Buckets match the exact endpoint first, then the longest prefix. Recorded traffic shows that
-create, list and lifecycle/activate share one counter, and that deactivate and DELETE share the
-/users/{id} counter; lookups by id or login have their own, larger bucket.
+Okta's table (okta/FACTS.md §4) matches the exact endpoint first, then the longest prefix; its
+lifecycle calls have no row, and recorded traffic shows the grouping changed between orgs and
+years (the 2020 org charged deactivate with DELETE /users/{id}, the 2025 org with create/list).
+So `okta_route` names each request's *endpoint* (method + path template) and the counter the
+documents suggest; the governor starts from that guess and learns, from each answer's
+`X-Rate-Limit-Limit/-Remaining/-Reset`, which endpoints really share a counter
+(engine/governor.py, `CounterMap`).
 """
 
 from __future__ import annotations
@@ -11,32 +15,47 @@ import re
 
 import httpx
 
+from idsync.engine.governor import Route
+
+__all__ = ["okta_bucket", "okta_route"]
+
 _USER_ITEM = re.compile(r"^/api/v1/users/[^/]+$")
 _USER_SUB = re.compile(r"^/api/v1/users/[^/]+/(.+)$")
 _APPS_ITEM = re.compile(r"^/api/v1/apps/[^/]+$")
+_APPS_SUB = re.compile(r"^/api/v1/apps/[^/]+/(.+)$")
 _GROUPS_ITEM = re.compile(r"^/api/v1/groups/[^/]+")
+_IDSOURCE = re.compile(r"^/api/v1/identity-sources/[^/]+/sessions(?:/[^/]+)?(/.*)?$")
+
+
+def okta_route(request: httpx.Request) -> Route:
+    """(endpoint, the documented counter): e.g. ("POST /users/{id}/lifecycle/deactivate", "users")."""
+    path = request.url.path.rstrip("/")
+    method = request.method
+    if path == "/api/v1/users":
+        return Route(f"{method} /users", "users")  # create and list
+    if _USER_ITEM.match(path):
+        return Route(f"{method} /users/{{id}}", "users/{id}:get" if method == "GET" else "users/{id}")
+    sub = _USER_SUB.match(path)
+    if sub:
+        # No documented row: lifecycle calls and other sub-resources start with the users prefix.
+        tail = "/".join("{group}" if p.startswith("00g") else p for p in sub.group(1).split("/"))
+        return Route(f"{method} /users/{{id}}/{tail}", "users")
+    if _APPS_ITEM.match(path):
+        return Route(f"{method} /apps/{{id}}", "apps/{id}")
+    if _APPS_SUB.match(path):
+        return Route(f"{method} /apps/{{id}}/*", "apps")
+    if path.startswith("/api/v1/apps"):
+        return Route(f"{method} /apps", "apps")
+    if _GROUPS_ITEM.match(path):
+        return Route(f"{method} /groups/{{id}}", "groups/{id}")
+    if path.startswith("/api/v1/groups"):
+        return Route(f"{method} /groups", "groups")
+    found = _IDSOURCE.match(path)
+    if found:  # import sessions: a counter of their own (the emulator's guess; UNVERIFIED)
+        return Route(f"{method} /identity-sources/sessions{found.group(1) or ''}", "identitySources")
+    return Route(f"{method} /api/v1/*", "api/v1")
 
 
 def okta_bucket(request: httpx.Request) -> str:
-    path = request.url.path
-    method = request.method
-    if path == "/api/v1/users":
-        return "users"  # create and list
-    if _USER_ITEM.match(path):
-        return "users/{id}:get" if method == "GET" else "users/{id}"
-    sub = _USER_SUB.match(path)
-    if sub:
-        # Lifecycle calls have no documented row; recorded traffic shows activate counted with
-        # create/list and deactivate with DELETE /users/{id}. Other sub-resources: the users prefix.
-        return "users/{id}" if sub.group(1) == "lifecycle/deactivate" else "users"
-    if _APPS_ITEM.match(path):
-        return "apps/{id}"
-    if path.startswith("/api/v1/apps"):
-        return "apps"
-    if _GROUPS_ITEM.match(path):
-        return "groups/{id}"
-    if path.startswith("/api/v1/groups"):
-        return "groups"
-    if path.startswith("/api/v1/identity-sources/"):
-        return "identitySources"  # import sessions: a bucket of their own (the emulator's; UNVERIFIED)
-    return "api/v1"
+    """The documented counter alone (what `idsync doctor` names before anything is learned)."""
+    return okta_route(request).counter

@@ -16,7 +16,7 @@ import httpx
 
 from idsync.adapters.governed import IDEMPOTENT
 from idsync.adapters.http import close_clients, governed_clients
-from idsync.adapters.okta.buckets import okta_bucket
+from idsync.adapters.okta.buckets import okta_route
 from idsync.adapters.okta.errors import okta_error
 from idsync.adapters.okta.oauth import OAuthCredentials, ServiceTokens
 from idsync.adapters.okta.oauth_http import OAuthAuth, OAuthStamp
@@ -89,7 +89,7 @@ class OktaConnector:
         self._clients = governed_clients(
             base_url,
             governor,
-            okta_bucket,
+            okta_route,
             headers=headers,
             timeout_s=timeout_s,
             transport=transport,
