@@ -78,7 +78,11 @@ async def test_a_mixed_import_at_the_whole_budget_gets_no_429(
         learned = rt.governors["okta"].counters.members()
         snapshot = rt.governor_snapshot()["okta"]
     stats = EmulatorAdmin(emulator.url).stats(windows=False)
-    assert stats["served_429"]["total"] == 0, (stats["served_429"], rt.governors["okta"].counters.moves, stats["requests"])
+    assert stats["served_429"]["total"] == 0, (
+        stats["served_429"],
+        rt.governors["okta"].counters.moves,
+        stats["requests"],
+    )
     assert first.progress.created == USERS and second.progress.failed == 0
     assert (second.progress.updated, second.progress.deactivated, second.progress.activated) == (40, 40, 40)
     # What it learned, and where it shows it: deactivate shares create/list's counter in 2025
