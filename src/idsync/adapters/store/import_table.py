@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from sqlalchemy import RowMapping, func, insert, select, update
 
 from idsync.adapters.store.common import CHUNK, COUNTED, Part, chunks, maybe_complete
+from idsync.adapters.store.controls import apply_control
 from idsync.adapters.store.schema import changes, imports
-from idsync.domain.models import ImportState, Status
+from idsync.domain.models import ImportControl, ImportState, Reason, Status
 from idsync.domain.records import ImportRecord
 
 __all__ = ["ImportTable"]
@@ -82,6 +83,15 @@ class ImportTable(Part):
                     finished_at=now if state is not ImportState.RUNNING else None,
                 )
             )
+
+    def control(
+        self, import_id: str, control: ImportControl, reason: Reason | None = None, now: float | None = None
+    ) -> bool:
+        """Pause, resume or cancel the import (adapters/store/controls.py); False when its state
+        did not allow it (or there is no such import)."""
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            return apply_control(conn, import_id, control, reason, now)
 
     def set_rate(self, import_id: str, rate: float) -> None:
         with self._tx() as conn:
