@@ -7,6 +7,7 @@ import typer
 from idsync.cli import (
     activate,
     audit,
+    controls,
     db,
     demo,
     doctor,
@@ -34,6 +35,9 @@ app.add_typer(emulator.app, name="emulator")
 app.add_typer(inbound_app, name="inbound")
 app.command("import")(imports.import_command)
 app.command("status")(imports.status_command)
+app.command("cancel")(controls.cancel_command)
+app.command("pause")(controls.pause_command)
+app.command("resume")(controls.resume_command)
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
 app.command("activate")(activate.activate_command)

@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from idsync.adapters.kafka.controls import ImportControlRequest
 from idsync.runtime import Runtime
 from idsync.service.coordinator import Coordinator
 from idsync.service.rates import ImportRates
@@ -27,8 +28,13 @@ from idsync.service.rates import ImportRates
 log = logging.getLogger("idsync.service")
 
 
+ControlHandler = Callable[[ImportControlRequest], Awaitable[None]]
+
+
 class Service:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, on_control: ControlHandler | None = None) -> None:
+        """`on_control` applies the Kafka controls that cancel, pause or resume an import
+        (lifecycle/controls.py, handed in by the web layer that builds the service)."""
         self.runtime = runtime
         settings = runtime.settings
         self.instance = runtime.worker.owner
@@ -52,6 +58,7 @@ class Service:
                 runtime.db,
                 self.instance,
                 lease_ttl_s=settings.service.instance_ttl_s,
+                on_control=on_control,
             )
         self.rates = ImportRates(runtime, self.instance, ttl_s=settings.service.instance_ttl_s)
 

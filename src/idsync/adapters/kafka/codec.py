@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from idsync.adapters.files import MAX_RECORD_BYTES
+from idsync.adapters.kafka.controls import IMPORT_CONTROLS, ImportControlRequest, import_control
 from idsync.domain.models import (
     Identifier,
     ImportProgress,
@@ -107,7 +108,7 @@ def user_message_key(tenant: str, source: str, key: str) -> bytes:
     return f"{tenant}/{source}/{key}".encode()
 
 
-def decode(record: Record) -> Received | ImportEnd | ImportStart | Reason:
+def decode(record: Record) -> Received | ImportEnd | ImportStart | ImportControlRequest | Reason:
     """A change (possibly invalid: the ingestor records why), a control, or a bad control."""
     ref = record_ref(record)
     if record.value is None:
@@ -125,12 +126,15 @@ def decode(record: Record) -> Received | ImportEnd | ImportStart | Reason:
     return Received(payload=payload, origin_ref=ref, raw=text[:2000])
 
 
-def _control(payload: dict[str, Any]) -> ImportEnd | ImportStart | Reason:
+def _control(payload: dict[str, Any]) -> ImportEnd | ImportStart | ImportControlRequest | Reason:
     kind = payload.get("control")
+    if kind in IMPORT_CONTROLS:  # cancel, pause, resume (adapters/kafka/controls.py)
+        return import_control(payload)
     if kind not in ("import_end", "import_start"):
+        known = ", ".join(["import_start", "import_end", *IMPORT_CONTROLS])
         return Reason(
             code="invalid",
-            message=f"control: unknown control {str(kind)[:40]!r}; expected import_start or import_end",
+            message=f"control: unknown control {str(kind)[:40]!r}; expected one of {known}",
         )
     try:
         if kind == "import_start":

@@ -67,7 +67,8 @@ def apply_control(
 
 
 def cancelled_reason(actor: str) -> Reason:
-    return Reason(code=CANCELLED_CODE, message=f"the import was cancelled by {actor} before this user was sent")
+    message = f"the import was cancelled by {actor} before this user was sent"
+    return Reason(code=CANCELLED_CODE, message=message)
 
 
 def _cancel(conn: Connection, by_import: dict[str, list[int]], reason: Reason, now: float) -> None:
