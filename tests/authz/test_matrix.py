@@ -104,6 +104,10 @@ POLICY: dict[tuple[str, str], list[Probe]] = {
             lambda w, t: {"path": {"import_id": w.imports[t]}, "json": {"dry_run": True}},
         )
     ],
+    # The matrix's imports have completed: an allowed caller is answered 409 (nothing to stop).
+    ("POST", "/imports/{import_id}/cancel"): [Probe("object", "operator", _imp())],
+    ("POST", "/imports/{import_id}/pause"): [Probe("object", "operator", _imp())],
+    ("POST", "/imports/{import_id}/resume"): [Probe("object", "operator", _imp())],
     ("POST", "/activations"): [
         Probe("tenant", "operator", lambda w, t: {"json": {"tenant": t, "dry_run": True}})
     ],
@@ -130,6 +134,9 @@ POLICY: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/dashboard/api/me"): [Probe("any")],
     ("GET", "/dashboard/api/audit"): [Probe("list", tenants_of=_tenants("items"))],
     ("GET", "/dashboard/api/imports/{import_id}"): [Probe("object", build=_imp())],
+    ("POST", "/dashboard/api/imports/{import_id}/cancel"): [Probe("object", "operator", _imp())],
+    ("POST", "/dashboard/api/imports/{import_id}/pause"): [Probe("object", "operator", _imp())],
+    ("POST", "/dashboard/api/imports/{import_id}/resume"): [Probe("object", "operator", _imp())],
     ("GET", "/dashboard/api/imports/{import_id}/failures"): [Probe("object", build=_imp())],
     ("GET", "/dashboard/api/imports/{import_id}/failures.csv"): [Probe("object", build=_imp())],
     ("GET", "/inbound"): [Probe("installation")],

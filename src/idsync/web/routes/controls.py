@@ -25,9 +25,11 @@ _ANSWERS: dict[int | str, dict[str, Any]] = {
 Operator = Annotated[Principal, Depends(require(Action.CONTROL))]
 
 
-async def _control(
+async def control_route(
     request: Request, principal: Principal, import_id: str, control: ImportControl
 ) -> ImportView:
+    """The import's tenant must be readable (else 404) and the caller an operator on it (else
+    403); a state that does not allow the control is 409. Shared with the dashboard's buttons."""
     rt: Runtime = request.app.state.runtime
     record = await rt.stores.imports.get(import_id) if re.match(_ID, import_id) else None
     if record is None or not principal.may(Action.READ, record.tenant):
@@ -47,16 +49,16 @@ async def _control(
 @router.post("/imports/{import_id}/cancel", responses=_ANSWERS)
 async def cancel_import(import_id: str, request: Request, principal: Operator) -> ImportView:
     """Users not yet sent end `cancelled` in the results; those in flight finish."""
-    return await _control(request, principal, import_id, ImportControl.CANCEL)
+    return await control_route(request, principal, import_id, ImportControl.CANCEL)
 
 
 @router.post("/imports/{import_id}/pause", responses=_ANSWERS)
 async def pause_import(import_id: str, request: Request, principal: Operator) -> ImportView:
     """Nothing more of the import is sent until it is resumed (across restarts)."""
-    return await _control(request, principal, import_id, ImportControl.PAUSE)
+    return await control_route(request, principal, import_id, ImportControl.PAUSE)
 
 
 @router.post("/imports/{import_id}/resume", responses=_ANSWERS)
 async def resume_import(import_id: str, request: Request, principal: Operator) -> ImportView:
     """A paused import goes on where it stopped."""
-    return await _control(request, principal, import_id, ImportControl.RESUME)
+    return await control_route(request, principal, import_id, ImportControl.RESUME)

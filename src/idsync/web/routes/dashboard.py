@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from idsync.adapters.store.failures import FailureFilter, FailureRow, FailureStatus, failure_page
 from idsync.adapters.store.features.audit import list_audit
 from idsync.domain.authz import ALL_TENANTS, Action, Principal
-from idsync.domain.models import Lane
+from idsync.domain.models import ImportControl, Lane
 from idsync.domain.records import ImportRecord
 from idsync.lifecycle.failures import csv_chunks
 from idsync.runtime import Runtime
@@ -31,6 +31,7 @@ from idsync.web.dashboard.views import (
     AuditPage,
     FailurePage,
     ImportDetail,
+    ImportRow,
     LimitsView,
     Me,
     Overview,
@@ -39,6 +40,7 @@ from idsync.web.dashboard.views import (
     bucket_views,
     import_row,
 )
+from idsync.web.routes.controls import control_route
 from idsync.web.tenancy import recent_imports
 
 public = True  # the static files; every route on `api` has its guard
@@ -46,6 +48,7 @@ router = APIRouter(tags=["dashboard"])
 api = APIRouter(prefix="/dashboard/api")
 Reader = Annotated[Principal, Depends(require(Action.READ))]
 
+DASHBOARD_HEADER = "X-Idsync-Dashboard"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$")
 
 
@@ -85,7 +88,8 @@ async def overview(request: Request, response: Response, principal: Reader) -> O
         depth = await rt.stores.queue.queue_depth()
         queue = QueueView(interactive=depth[Lane.INTERACTIVE], bulk=depth[Lane.BULK], sampled_at=None)
     response.headers.update(NO_STORE)
-    return Overview(generated_at=time.time(), imports=[import_row(r, history) for r in records], queue=queue)
+    rows = [_controls(import_row(r, history), principal) for r in records]
+    return Overview(generated_at=time.time(), imports=rows, queue=queue)
 
 
 @api.get("/limits")
@@ -116,9 +120,59 @@ async def import_detail(
     reasons = await rt.stores.imports.reason_summary(import_id)
     response.headers.update(NO_STORE)
     return ImportDetail(
-        item=import_row(record, state.history),
+        item=_controls(import_row(record, state.history), principal),
         reasons=[ReasonRow(status=s, code=c, count=n, example=e) for s, c, n, e in reasons],
     )
+
+
+def _controls(row: ImportRow, principal: Principal) -> ImportRow:
+    """The buttons the page may show for this row: none for a viewer of its tenant."""
+    if principal.may(Action.CONTROL, row.tenant):
+        row.controls = [c for c in ImportControl if c.refusal(row.state) is None]
+    return row
+
+
+Operator = Annotated[Principal, Depends(require(Action.CONTROL))]
+
+
+async def _button(
+    request: Request, response: Response, principal: Principal, import_id: str, control: ImportControl
+) -> ImportDetail:
+    """The page's Pause / Resume / Cancel buttons: POST /imports/{id}/... of the API, with the
+    sign-in cookie. A cookie-borne call must carry the page's `X-Idsync-Dashboard` header: a
+    form of another site cannot set it (the cookie is SameSite=Strict as well)."""
+    if "authorization" not in request.headers and request.headers.get(DASHBOARD_HEADER) != "1":
+        detail = f"a dashboard action needs the {DASHBOARD_HEADER} header"
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=detail)
+    await control_route(request, principal, import_id, control)
+    return await import_detail(import_id, request, response, principal)
+
+
+_BUTTON = {404: {"description": "No such import"}, 409: {"description": "Its state does not allow it"}}
+
+
+@api.post("/imports/{import_id}/pause", responses=_BUTTON)
+async def pause_button(
+    import_id: str, request: Request, response: Response, principal: Operator
+) -> ImportDetail:
+    """Pause the import (the page's button)."""
+    return await _button(request, response, principal, import_id, ImportControl.PAUSE)
+
+
+@api.post("/imports/{import_id}/resume", responses=_BUTTON)
+async def resume_button(
+    import_id: str, request: Request, response: Response, principal: Operator
+) -> ImportDetail:
+    """Resume the import (the page's button)."""
+    return await _button(request, response, principal, import_id, ImportControl.RESUME)
+
+
+@api.post("/imports/{import_id}/cancel", responses=_BUTTON)
+async def cancel_button(
+    import_id: str, request: Request, response: Response, principal: Operator
+) -> ImportDetail:
+    """Cancel the import (the page's button, after the page asked to confirm)."""
+    return await _button(request, response, principal, import_id, ImportControl.CANCEL)
 
 
 def _filter(status_: list[FailureStatus] | None, code: str | None, q: str | None) -> FailureFilter:

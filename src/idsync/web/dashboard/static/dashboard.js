@@ -7,7 +7,7 @@
   const POLL_MS = 2000;
   const CHART_SPAN_S = 15 * 60;
   const API = "/dashboard/api";
-  const STATUSES = ["created", "updated", "activated", "deactivated", "deleted", "unchanged", "skipped", "failed"];
+  const STATUSES = ["created", "updated", "activated", "deactivated", "deleted", "unchanged", "skipped", "failed", "cancelled"];
   const num = new Intl.NumberFormat("en-US");
   const num1 = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
   const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
@@ -61,6 +61,19 @@
     return response.json();
   }
 
+  // A button's action (pause, resume, cancel): the header tells the service the page sent it.
+  async function postJSON(path) {
+    const response = await fetch(API + path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-Idsync-Dashboard": "1" },
+    });
+    if (response.status === 401) throw new LoggedOut();
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(typeof body.detail === "string" ? body.detail : `${response.status} ${response.statusText}`);
+    return body;
+  }
+
   function live(ok, message) {
     $("live").classList.toggle("down", !ok);
     $("live-text").textContent = message;
@@ -103,6 +116,7 @@
 
   function etaText(item) {
     if (item.state === "running") return item.eta_s === null ? "–" : duration(item.eta_s);
+    if (item.state === "paused") return "paused";
     const end = item.finished_at || item.updated_at;
     return item.state === "completed" ? `done in ${duration(end - item.started_at)}` : item.state;
   }
@@ -296,6 +310,7 @@
       el("div", { cls: `count s-${s}`, "data-count": s }, el("div", { cls: "value", text: num.format(item.counts[s]) }), el("div", { cls: "label", text: s })));
     cells.push(el("div", { cls: "count", "data-count": "pending" }, el("div", { cls: "value", text: num.format(item.pending) }), el("div", { cls: "label", text: "waiting" })));
     $("d-counts").replaceChildren(...cells);
+    renderControls(item);
 
     const body = $("d-reasons").tBodies[0];
     body.replaceChildren(...data.reasons.map((r) => {
@@ -314,6 +329,41 @@
     }));
     $("d-reasons-empty").hidden = data.reasons.length > 0;
     setCodeOptions(data.reasons, $("f-code").value);
+  }
+
+  // Pause / Resume / Cancel: only those the signed-in role and the import's state allow.
+  const CONTROL_LABELS = { pause: "Pause", resume: "Resume", cancel: "Cancel import" };
+
+  function renderControls(item) {
+    const buttons = (item.controls || []).map((control) => {
+      const button = el("button", { type: "button", cls: `control control-${control}`, "data-control": control, text: CONTROL_LABELS[control] });
+      button.addEventListener("click", () => runControl(item.import_id, control, button));
+      return button;
+    });
+    const box = $("d-controls");
+    const now = [...box.children].map((b) => b.dataset.control).join(" ");
+    if (now !== (item.controls || []).join(" ")) box.replaceChildren(...buttons);
+  }
+
+  async function runControl(id, control, button) {
+    const warning = control === "cancel"
+      ? `Cancel import ${id}? Users not yet sent end "cancelled" in its results; this cannot be undone.`
+      : null;
+    if (warning && !window.confirm(warning)) return;
+    button.disabled = true;
+    const message = $("d-control-msg");
+    try {
+      const data = await postJSON(`/imports/${encodeURIComponent(id)}/${control}`);
+      message.textContent = `Import ${control === "cancel" ? "cancelled" : control === "pause" ? "paused" : "resumed"}.`;
+      message.className = "small ok-text";
+      if (detail.id === id) renderDetail(data);
+    } catch (error) {
+      if (error instanceof LoggedOut) { location.reload(); return; }
+      message.textContent = error.message || String(error);
+      message.className = "small bad";
+    } finally {
+      button.disabled = false;
+    }
   }
 
   function setCodeOptions(reasons, selected) {
@@ -418,6 +468,8 @@
       $("f-status").value = "";
       $("f-code").value = "";
       $("f-q").value = "";
+      $("d-controls").replaceChildren();
+      $("d-control-msg").textContent = "";
       if (id) {
         $("d-rows").tBodies[0].replaceChildren();
         $("d-title").textContent = id;
