@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
@@ -148,7 +148,10 @@ async def _button(
     return await import_detail(import_id, request, response, principal)
 
 
-_BUTTON = {404: {"description": "No such import"}, 409: {"description": "Its state does not allow it"}}
+_BUTTON: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such import"},
+    409: {"description": "Its state does not allow it"},
+}
 
 
 @api.post("/imports/{import_id}/pause", responses=_BUTTON)
