@@ -104,6 +104,12 @@ class Runtime:
         self.run.close()
         self.store.close()
 
+    async def mode_switched(self) -> None:
+        """A tenant's sync mode changed (lifecycle/modes.py): in force here at once; an
+        activation job it queued is worked on."""
+        await self.policies.refresh()
+        self.worker.notify()
+
     async def _stored_modes(self) -> Mapping[str, str]:
         return {m.tenant: m.mode for m in await self.db.call(all_tenant_modes, self.store)}
 

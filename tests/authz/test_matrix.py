@@ -123,6 +123,12 @@ POLICY: dict[tuple[str, str], list[Probe]] = {
     ("POST", "/safety/runs/{run_id}/discard"): [
         Probe("object", "operator", lambda w, t: {"path": {"run_id": w.runs[t]}})
     ],
+    ("GET", "/tenants"): [Probe("list", tenants_of=_tenants()), Probe("tenant", build=_q(tenant=TENANT))],
+    ("PUT", "/tenants/{tenant}/mode"): [
+        Probe(
+            "tenant", "admin", lambda w, t: {"path": {"tenant": t}, "json": {"mode": "off", "dry_run": True}}
+        )
+    ],
     ("GET", "/metrics"): [Probe("any")],
     ("GET", "/service"): [Probe("any")],
     ("GET", "/audit"): [

@@ -20,6 +20,7 @@ from idsync.cli import (
     route,
     safety,
     serve,
+    tenants,
     tokens,
 )
 from idsync.cli.inbound import app as inbound_app
@@ -51,6 +52,7 @@ app.add_typer(links.app, name="links")
 app.add_typer(db.app, name="db")
 app.command("doctor")(doctor.doctor_command)
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(tenants.app, name="tenants")
 app.command("audit")(audit.audit_command)
 
 

@@ -23,9 +23,11 @@ and job), and a start-up that finds the recorded job not fully queued queues the
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from idsync.adapters.store.aio import AsyncStore
 from idsync.adapters.store.features.activation import (
     TenantMode,
     get_tenant_mode,
@@ -35,19 +37,20 @@ from idsync.adapters.store.features.activation import (
     switch_mode,
 )
 from idsync.adapters.store.features.audit import Outcome, record_audit
-from idsync.config import DEFAULT_TENANT
+from idsync.adapters.store.sql import Store
+from idsync.config import DEFAULT_TENANT, Settings
 from idsync.domain.links import IdpStatus
 from idsync.domain.policy import SyncMode, TenantPolicy
 from idsync.engine.activation import enqueue_activation
+from idsync.engine.governor import Governor
 from idsync.errors import IdSyncError
 from idsync.lifecycle.activation import ORIGIN, ActivationEstimate, estimate_activation, new_job_id
-
-if TYPE_CHECKING:
-    from idsync.runtime import Runtime
+from idsync.ports import Stores
 
 __all__ = [
     "CONFIG_ACTOR",
     "ModeConflict",
+    "ModeHost",
     "ModeSwitch",
     "UnknownTenant",
     "activate_on_mode_switch",
@@ -69,6 +72,23 @@ class ModeConflict(IdSyncError):
     """The tenant is in that mode already, or another caller switched it meanwhile."""
 
 
+class ModeHost(Protocol):
+    """What a mode switch needs: the `Runtime` of a command or the service, or the bare store
+    of `idsync tenants set-mode` (which must not take over a running service's claims)."""
+
+    settings: Settings
+    db: AsyncStore
+    store: Store
+    stores: Stores
+
+    @property
+    def governors(self) -> Mapping[str, Governor]: ...
+
+    async def mode_switched(self) -> None:
+        """Apply a new mode here at once (the others read it within `mode_refresh_s`)."""
+        ...
+
+
 @dataclass(frozen=True)
 class ModeSwitch:
     tenant: str
@@ -78,7 +98,7 @@ class ModeSwitch:
     staged: int
 
 
-async def tenant_names(runtime: Runtime) -> list[str]:
+async def tenant_names(runtime: ModeHost) -> list[str]:
     """The configured tenants; with a `*` tenant, also those the store knows (links or a mode)."""
     settings = runtime.settings
     tenants = {t for t in settings.tenants if t != DEFAULT_TENANT}
@@ -87,7 +107,7 @@ async def tenant_names(runtime: Runtime) -> list[str]:
     return sorted(tenants)
 
 
-async def check_mode_switches(runtime: Runtime) -> list[ModeSwitch]:
+async def check_mode_switches(runtime: ModeHost) -> list[ModeSwitch]:
     """At the start of a command or the service: apply the configuration's modes where they are
     new or were edited. A failure here is logged, never fatal: the next start-up tries again,
     and the work at hand goes on."""
@@ -98,7 +118,7 @@ async def check_mode_switches(runtime: Runtime) -> list[ModeSwitch]:
         return []
 
 
-async def activate_on_mode_switch(runtime: Runtime) -> list[ModeSwitch]:
+async def activate_on_mode_switch(runtime: ModeHost) -> list[ModeSwitch]:
     """Record each tenant's first mode; switch those whose configured mode was edited; queue an
     activation job where the mode became sync_and_activate."""
     db = runtime.db
@@ -119,24 +139,23 @@ async def activate_on_mode_switch(runtime: Runtime) -> list[ModeSwitch]:
         switch = await _switch(runtime, tenant, seen, SyncMode(configured), CONFIG_ACTOR, configured)
         if switch is not None:
             switches.append(switch)
-    await runtime.policies.refresh()
+    await runtime.mode_switched()
     return switches
 
 
-async def estimate_switch(runtime: Runtime, tenant: str, mode: SyncMode) -> ActivationEstimate | None:
+async def estimate_switch(runtime: ModeHost, tenant: str, mode: SyncMode) -> ActivationEstimate | None:
     """What switching `tenant` to `mode` would start: for sync_and_activate, the activation of
     its staged users (how many, e-mails, calls, duration; no IdP call); else None."""
-    _policy(runtime, tenant)
+    policy = _policy(runtime, tenant)
     if mode is not SyncMode.SYNC_AND_ACTIVATE:
         return None
-    policy = runtime.policies(tenant)
-    live = runtime.governors.get(policy.idp) if policy is not None else None
+    live = runtime.governors.get(policy.idp)  # what a running service learned of the limits
     return await runtime.db.call(
         estimate_activation, runtime.store, runtime.settings, tenant, None, live=live
     )
 
 
-async def set_mode(runtime: Runtime, tenant: str, mode: SyncMode, *, actor: str) -> ModeSwitch:
+async def set_mode(runtime: ModeHost, tenant: str, mode: SyncMode, *, actor: str) -> ModeSwitch:
     """Switch `tenant` to `mode` now (audited as `actor`); in force on this instance at once and
     on the others within `service.mode_refresh_s`. Raises `UnknownTenant` or `ModeConflict`."""
     policy = _policy(runtime, tenant)
@@ -150,11 +169,11 @@ async def set_mode(runtime: Runtime, tenant: str, mode: SyncMode, *, actor: str)
     if switch is None:
         await _audit(runtime, actor, tenant, "failed", {"to": mode.value, "reason": "switched meanwhile"})
         raise ModeConflict(f"tenant {tenant!r}: the mode was switched meanwhile; look again")
-    await runtime.policies.refresh()
+    await runtime.mode_switched()
     return switch
 
 
-def _policy(runtime: Runtime, tenant: str) -> TenantPolicy:
+def _policy(runtime: ModeHost, tenant: str) -> TenantPolicy:
     policy = runtime.settings.policy(tenant)
     if policy is None:
         known = ", ".join(t for t in runtime.settings.tenants) or "none"
@@ -163,7 +182,7 @@ def _policy(runtime: Runtime, tenant: str) -> TenantPolicy:
 
 
 async def _switch(
-    runtime: Runtime,
+    runtime: ModeHost,
     tenant: str,
     seen: TenantMode | None,
     mode: SyncMode,
@@ -193,7 +212,6 @@ async def _switch(
     if job_id is not None:
         await db.call(record_job, db.store, job_id, tenant, None, "mode_switch")
         await enqueue_activation(runtime.stores, job_id, tenant, origin=ORIGIN)
-        runtime.worker.notify()
         log.warning(
             "tenant %s: sync mode is now %s (was %s); activation job %s queued for %d staged users",
             tenant,
@@ -216,7 +234,7 @@ async def _switch(
 
 
 async def _audit(
-    runtime: Runtime, actor: str, tenant: str, outcome: Outcome, detail: dict[str, object]
+    runtime: ModeHost, actor: str, tenant: str, outcome: Outcome, detail: dict[str, object]
 ) -> None:
     await runtime.db.call(
         record_audit,
@@ -230,7 +248,7 @@ async def _audit(
     )
 
 
-async def _finish_queueing(runtime: Runtime, tenant: str, job_id: str) -> None:
+async def _finish_queueing(runtime: ModeHost, tenant: str, job_id: str) -> None:
     """A start-up after a crash between recording the switch and queuing every user."""
     db = runtime.db
     stores = runtime.stores
@@ -238,4 +256,4 @@ async def _finish_queueing(runtime: Runtime, tenant: str, job_id: str) -> None:
     if record is None or not record.input_done:
         await db.call(record_job, db.store, job_id, tenant, None, "mode_switch")
         await enqueue_activation(stores, job_id, tenant, origin=ORIGIN)
-        runtime.worker.notify()
+        await runtime.mode_switched()
