@@ -123,9 +123,20 @@ def test_an_operator_pauses_resumes_and_cancels_an_import_from_the_page(
         expect(cell).to_have_text(f"{final['cancelled']:,}")
         page.screenshot(path=screenshot_path("dashboard-import-cancelled"), full_page=True)
 
+        # The tenants panel: the mode in force, and who switched it (an admin, over the API).
+        page.get_by_role("link", name="← all imports").click()
+        tenant = page.locator(f'#tenants tr[data-tenant="{TENANT}"]')
+        expect(tenant.locator('[data-field="mode"]')).to_have_text("sync")
+        switched = api.put(f"/tenants/{TENANT}/mode", json={"mode": "off"}, headers=AUTH)
+        assert switched.status_code == 200, switched.text
+        expect(tenant.locator('[data-field="mode"]')).to_have_text("off")
+        expect(tenant.locator('[data-field="switched"]')).to_contain_text("sync → off by config-token")
+        page.screenshot(path=screenshot_path("dashboard-tenants"), full_page=True)
+
         # The audit trail names the operator's token for each action.
         page.get_by_role("link", name="Audit").click()
         rows = page.locator("#audit tbody tr")
+        expect(rows.filter(has_text="mode.switch")).to_contain_text("config-token")
         expect(rows.filter(has_text="import.cancel")).to_have_count(1)
         for action in ("import.pause", "import.resume", "import.cancel"):
             expect(rows.filter(has_text=action).first).to_contain_text("token:ops")

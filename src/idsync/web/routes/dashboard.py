@@ -23,6 +23,7 @@ from idsync.domain.authz import ALL_TENANTS, Action, Principal
 from idsync.domain.models import ImportControl, Lane
 from idsync.domain.records import ImportRecord
 from idsync.lifecycle.failures import csv_chunks
+from idsync.lifecycle.tenants import list_tenants
 from idsync.runtime import Runtime
 from idsync.web.auth import require
 from idsync.web.dashboard.pages import NO_STORE
@@ -41,6 +42,7 @@ from idsync.web.dashboard.views import (
     import_row,
 )
 from idsync.web.routes.controls import control_route
+from idsync.web.routes.tenants import TenantView
 from idsync.web.tenancy import recent_imports
 
 public = True  # the static files; every route on `api` has its guard
@@ -236,6 +238,14 @@ async def failures_csv(
             **NO_STORE,
         },
     )
+
+
+@api.get("/tenants")
+async def tenants(request: Request, response: Response, principal: Reader) -> list[TenantView]:
+    """The caller's tenants: the sync mode in force, who switched it and when, the users."""
+    rt, _ = _state(request)
+    response.headers.update(NO_STORE)
+    return [TenantView(**t.as_dict()) for t in await list_tenants(rt, principal.tenants(Action.READ))]
 
 
 @api.get("/me")

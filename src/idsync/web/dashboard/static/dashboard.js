@@ -267,11 +267,33 @@
     chart.replaceChildren(...parts);
   }
 
+  // ---- overview: tenants and their sync mode ------------------------------------------------------
+
+  function renderTenants(tenants) {
+    $("tenants").tBodies[0].replaceChildren(...tenants.map((t) => {
+      const switched = t.set_by
+        ? `${t.previous_mode ? `${t.previous_mode} → ${t.mode}` : t.mode} by ${t.set_by}, ${new Date(t.changed_at * 1000).toLocaleString()}`
+        : "–";
+      const mode = el("span", { cls: `badge mode-${t.mode}`, "data-field": "mode", text: t.mode });
+      const configured = t.configured_mode !== t.mode
+        ? el("div", { cls: "muted small", text: `configuration: ${t.configured_mode}` }) : null;
+      return el("tr", { "data-tenant": t.tenant },
+        el("td", { text: t.tenant }),
+        el("td", {}, mode, configured),
+        el("td", { cls: "small", "data-field": "switched", text: switched }),
+        el("td", { cls: "num", text: num.format(t.linked) }),
+        el("td", { cls: "num", "data-field": "staged", text: num.format(t.staged) }),
+        el("td", { cls: "num", text: num.format(t.active) }),
+        el("td", { cls: "num", text: num.format(t.deprovisioned) }));
+    }));
+  }
+
   async function refreshOverview() {
-    const [overview, limits] = await Promise.all([getJSON("/overview"), getJSON(`/limits?since=${lastPoint}`)]);
+    const [overview, limits, tenants] = await Promise.all([getJSON("/overview"), getJSON(`/limits?since=${lastPoint}`), getJSON("/tenants")]);
     $("queue-interactive").textContent = num.format(overview.queue.interactive);
     $("queue-bulk").textContent = num.format(overview.queue.bulk);
     renderImports(overview.imports);
+    renderTenants(tenants);
     renderBuckets(limits);
     return overview.generated_at;
   }
