@@ -169,6 +169,13 @@ POLICY: dict[tuple[str, str], list[Probe]] = {
             "installation", "admin", lambda w, t: {"path": {"name": "app"}, "params": {"keep_hook": "true"}}
         )
     ],
+    ("GET", "/inbound/{name}/safety"): [Probe("installation", build=lambda w, t: {"path": {"name": "app"}})],
+    ("POST", "/inbound/{name}/safety/{run_id}/release"): [
+        Probe("installation", "admin", lambda w, t: {"path": {"name": "app", "run_id": "sync-0"}})
+    ],
+    ("POST", "/inbound/{name}/safety/{run_id}/discard"): [
+        Probe("installation", "operator", lambda w, t: {"path": {"name": "app", "run_id": "sync-0"}})
+    ],
     ("GET", "/tokens"): [Probe("installation", "admin")],
     ("POST", "/tokens"): [
         Probe(
