@@ -139,6 +139,7 @@ POLICY: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/dashboard/api/limits"): [Probe("any")],
     ("GET", "/dashboard/api/me"): [Probe("any")],
     ("GET", "/dashboard/api/tenants"): [Probe("list", tenants_of=_tenants())],
+    ("GET", "/dashboard/api/fleet"): [Probe("any")],
     ("GET", "/dashboard/api/audit"): [Probe("list", tenants_of=_tenants("items"))],
     ("GET", "/dashboard/api/imports/{import_id}"): [Probe("object", build=_imp())],
     ("POST", "/dashboard/api/imports/{import_id}/cancel"): [Probe("object", "operator", _imp())],

@@ -95,7 +95,7 @@ def test_every_data_route_needs_the_sign_in_or_a_token(
 ) -> None:
     app, _ = served
     paths = _data_paths(app)
-    assert len(paths) == 8, paths  # overview, limits, import, failures, failures.csv, me, audit, tenants
+    assert len(paths) == 9, paths  # overview, limits, import, failures(.csv), me, audit, tenants, fleet
     key = _key(app)
     admin = session.SignIn("config", ref=session.config_fingerprint(key, API_TOKEN))
     expired = session.issue(key, admin, now=0)

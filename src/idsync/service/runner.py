@@ -17,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from idsync.adapters.kafka.controls import ImportControlRequest
 from idsync.runtime import Runtime
 from idsync.service.coordinator import Coordinator
+from idsync.service.fleet import status_report
 from idsync.service.rates import ImportRates
 
 log = logging.getLogger("idsync.service")
@@ -38,6 +40,7 @@ class Service:
         self.runtime = runtime
         settings = runtime.settings
         self.instance = runtime.worker.owner
+        self.started_at = time.time()
         self.coordinator: Coordinator | None = None
         if runtime.store.dialect == "postgresql":
             self.coordinator = Coordinator(
@@ -48,6 +51,7 @@ class Service:
                 ttl_s=settings.service.instance_ttl_s,
             )
             self.coordinator.start()  # before the worker's first IdP call
+            self.coordinator.status = lambda: status_report(self)  # the fleet view (Kafka lag)
         self.kafka: Any = None
         if settings.kafka is not None:
             from idsync.adapters.kafka.transport import KafkaTransport

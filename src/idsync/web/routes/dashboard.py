@@ -25,6 +25,7 @@ from idsync.domain.records import ImportRecord
 from idsync.lifecycle.failures import csv_chunks
 from idsync.lifecycle.tenants import list_tenants
 from idsync.runtime import Runtime
+from idsync.service.fleet import FleetView, fleet_view
 from idsync.web.auth import require
 from idsync.web.dashboard.pages import NO_STORE
 from idsync.web.dashboard.sampler import DashboardState, run_sampler
@@ -238,6 +239,14 @@ async def failures_csv(
             **NO_STORE,
         },
     )
+
+
+@api.get("/fleet")
+async def fleet(request: Request, response: Response, principal: Reader) -> FleetView:
+    """Every instance on the store: alive, budget shares, Kafka partitions with their lag (no
+    tenant or user named, so any caller who may read sees it)."""
+    response.headers.update(NO_STORE)
+    return await fleet_view(request.app.state.service)
 
 
 @api.get("/tenants")

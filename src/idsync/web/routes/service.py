@@ -19,6 +19,7 @@ from idsync.domain.authz import Action
 from idsync.domain.models import ImportControl, Lane
 from idsync.lifecycle.controls import ControlRefused, UnknownImport, control_import
 from idsync.runtime import Runtime
+from idsync.service.fleet import FleetView, fleet_view
 from idsync.service.runner import ControlHandler, Service
 from idsync.web.auth import require
 
@@ -40,6 +41,7 @@ class ServiceView(BaseModel):
     instances: list[str]
     budget_shares: list[BudgetShare]
     kafka: dict[str, Any] | None
+    fleet: FleetView  # every instance on the store: alive, budget shares, Kafka lag per partition
 
 
 def setup(app: FastAPI) -> None:
@@ -107,4 +109,5 @@ async def service_view(request: Request) -> ServiceView:
         instances=instances,
         budget_shares=shares,
         kafka=kafka,
+        fleet=await fleet_view(service),
     )

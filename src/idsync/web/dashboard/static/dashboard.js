@@ -267,6 +267,28 @@
     chart.replaceChildren(...parts);
   }
 
+  // ---- overview: the instances on the store ---------------------------------------------------------
+
+  function renderFleet(fleet) {
+    $("fleet-summary").textContent = `${num.format(fleet.alive)} alive · Kafka lag ${num.format(fleet.kafka_lag)}`;
+    $("fleet").tBodies[0].replaceChildren(...fleet.instances.map((i) => {
+      const age = Math.max(fleet.generated_at - i.heartbeat_at, 0);
+      const state = i.alive ? `alive · heard ${num1.format(age)} s ago` : `gone · last heard ${duration(age)} ago`;
+      const shares = i.shares.length
+        ? i.shares.map((s) => el("div", { "data-share": `${s.idp}/${s.bucket}`, text: `${s.idp} · ${s.bucket}: ${num.format(s.allowance)} per window, ${num.format(s.sent)} sent` }))
+        : [el("span", { cls: "muted", text: "–" })];
+      const kafka = i.kafka === null ? [el("span", { cls: "muted", text: "no Kafka" })]
+        : [el("div", { cls: i.kafka.connected ? "small" : "small bad", text: i.kafka.connected ? "connected" : "not connected" }),
+          ...Object.entries(i.kafka.lag).map(([p, n]) => el("div", { "data-partition": p, text: `${p}: ${num.format(n)}` }))];
+      return el("tr", { "data-instance": i.instance, cls: i.alive ? "" : "gone" },
+        el("td", {}, el("b", { text: i.instance }), i.this ? el("span", { cls: "muted small", text: " (this one)" }) : null,
+          el("div", { cls: "muted small", text: `${i.host} · pid ${i.pid}` })),
+        el("td", { "data-field": "state", text: state }),
+        el("td", { cls: "small" }, ...shares),
+        el("td", { cls: "small" }, ...kafka));
+    }));
+  }
+
   // ---- overview: tenants and their sync mode ------------------------------------------------------
 
   function renderTenants(tenants) {
@@ -289,11 +311,12 @@
   }
 
   async function refreshOverview() {
-    const [overview, limits, tenants] = await Promise.all([getJSON("/overview"), getJSON(`/limits?since=${lastPoint}`), getJSON("/tenants")]);
+    const [overview, limits, tenants, fleet] = await Promise.all([getJSON("/overview"), getJSON(`/limits?since=${lastPoint}`), getJSON("/tenants"), getJSON("/fleet")]);
     $("queue-interactive").textContent = num.format(overview.queue.interactive);
     $("queue-bulk").textContent = num.format(overview.queue.bulk);
     renderImports(overview.imports);
     renderTenants(tenants);
+    renderFleet(fleet);
     renderBuckets(limits);
     return overview.generated_at;
   }
