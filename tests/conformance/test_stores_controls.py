@@ -102,3 +102,25 @@ async def test_a_control_acts_only_from_the_states_it_applies_to(stores: Stores)
     )
     assert PAUSE.refusal(ImportState.PAUSED) == "the import is already paused"
     assert RESUME.refusal(ImportState.PAUSED) is None
+
+
+async def test_a_change_back_in_the_queue_after_a_cancel_ends_cancelled(stores: Stores) -> None:
+    """A change in flight at the cancel that fails retryably goes back to the queue; the next
+    claim ends it `cancelled` instead of sending it. A retry of the import sends nothing."""
+    await stores.imports.create("imp", T, "file")
+    ids = (await stores.queue.receive([row("1", import_id="imp"), row("2", import_id="imp")])).ids
+    users = {u.key: u for u in await claim_all(stores)}
+    assert await stores.imports.control("imp", CANCEL) is True
+    await stores.queue.postpone(users["1"], "w1", not_before=0.0)
+    await stores.queue.write_batch(
+        finished=[done(users["2"], "w1", Status.FAILED, reason=Reason(code="idp_unavailable", message="503"))]
+    )
+
+    assert await claim_all(stores, owner="w2") == []
+    assert await state_of(stores, ids[0]) == ("done", "cancelled", 1)
+    record = await stores.imports.get("imp")
+    assert record is not None and record.state is ImportState.CANCELLED
+    assert (record.counts["cancelled"], record.counts["failed"], record.progress().pending) == (1, 1, 0)
+    assert await stores.imports.requeue_failed("imp") == 0
+    assert await _state(stores, "imp") is ImportState.CANCELLED
+    assert await claim_all(stores, owner="w3") == []

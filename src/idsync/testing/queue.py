@@ -130,8 +130,14 @@ class MemoryChangeQueue:
             st.claims[key] = ClaimRow(owner, now + lease_s)
         grouped: dict[str, ClaimedUser] = {}
         chosen = set(taken)
+        stopped = []  # changes of an import cancelled after they went back to the queue
         for c in st.changes.values():  # in id order: ids only grow, rows are never removed
             if c.user_key not in chosen or not _due(c, now):
+                continue
+            imp = st.imports.get(c.import_id) if c.import_id else None
+            if imp is not None and imp.state in ("paused", "cancelled"):
+                if imp.state == "cancelled":
+                    stopped.append(c)
                 continue
             c.state = "inflight"
             user = grouped.setdefault(c.user_key, ClaimedUser(c.user_key, c.tenant, c.source, c.key))
@@ -148,6 +154,10 @@ class MemoryChangeQueue:
                     c.origin,
                 )
             )
+        if stopped:
+            st.cancel(stopped, None, now)
+        for key in chosen - set(grouped):  # nothing left to work on: not held
+            del st.claims[key]
         keys = [(u.tenant, u.source, u.key) for u in grouped.values()]
         for k, link in st.links.get_many(keys).items():
             if (claimed := grouped.get(user_key(*k))) is not None:

@@ -228,6 +228,9 @@ class MemoryImports:
         """Put an import's failed changes back in the queue (their counter moves back to pending);
         those failed with a reason code in `except_codes` stay as they are."""
         st = self.state
+        imp = st.imports.get(import_id)
+        if imp is not None and imp.state == ImportState.CANCELLED.value:
+            return 0  # cancelled is final
         kept = set(except_codes)
         failed = [
             c

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
@@ -33,6 +34,7 @@ __all__ = [
     "cancelled_reason",
     "paused_imports",
     "screen_controlled",
+    "settle_stopped",
 ]
 
 CANCELLED_CODE = "import_cancelled"
@@ -124,6 +126,36 @@ def screen_controlled(conn: Connection, inserted: Sequence[tuple[IngestRow, int]
             cancelled[import_id] = queued[import_id]
     if cancelled:
         _cancel(conn, cancelled, Reason(code=CANCELLED_CODE, message="the import was cancelled"), now)
+
+
+def settle_stopped(conn: Connection, rows: Sequence[Any], now: float) -> list[Any]:
+    """Of the rows a claim took: those of a cancelled import end `cancelled` now (a change that
+    went back to the queue after the cancel: a retryable failure, a lease that ran out), those
+    of a paused import stay waiting. Returns the rows to work on."""
+    stopped = sorted({r["import_id"] for r in rows if r["import_id"]})
+    if not stopped:
+        return list(rows)
+    states = dict(
+        conn.execute(
+            select(imports.c.id, imports.c.state).where(
+                imports.c.id.in_(stopped),
+                imports.c.state.in_([ImportState.PAUSED.value, ImportState.CANCELLED.value]),
+            )
+        ).all()
+    )
+    if not states:
+        return list(rows)
+    ended: dict[str, list[int]] = {}
+    keep = []
+    for r in rows:
+        state = states.get(r["import_id"])
+        if state == ImportState.CANCELLED.value:
+            ended.setdefault(r["import_id"], []).append(int(r["id"]))
+        elif state is None:
+            keep.append(r)
+    if ended:
+        _cancel(conn, ended, Reason(code=CANCELLED_CODE, message="the import was cancelled"), now)
+    return keep
 
 
 def paused_imports(conn: Connection) -> list[str]:

@@ -166,9 +166,13 @@ class ImportTable(Part):
         self, import_id: str, now: float | None = None, *, except_codes: Sequence[str] = ()
     ) -> int:
         """Put an import's failed changes back in the queue (their counters move back to pending);
-        those failed with a reason code in `except_codes` stay as they are."""
+        those failed with a reason code in `except_codes` stay as they are, and so does a
+        cancelled import (cancelled is final)."""
         now = time.time() if now is None else now
         with self._tx() as conn:
+            state = conn.execute(select(imports.c.state).where(imports.c.id == import_id)).scalar()
+            if state == ImportState.CANCELLED.value:
+                return 0  # cancelled is final: its failed users are not sent again
             q = select(changes.c.id).where(
                 changes.c.import_id == import_id, changes.c.status == Status.FAILED.value
             )

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, tupl
 
 from idsync.adapters.store import links as link_sql
 from idsync.adapters.store.common import CHUNK, Part, bump_import, chunks
-from idsync.adapters.store.controls import blocked_users, paused_imports
+from idsync.adapters.store.controls import blocked_users, paused_imports, settle_stopped
 from idsync.adapters.store.schema import changes, claims, links
 from idsync.domain.links import Link
 from idsync.domain.models import Lane, user_key
@@ -92,6 +92,12 @@ class ChangeQueue(Part):
                 .mappings()
                 .all()
             )
+            rows = settle_stopped(conn, rows, now)  # changes of imports paused or cancelled meanwhile
+            idle = set(taken) - {r["user_key"] for r in rows}
+            if idle:
+                conn.execute(
+                    delete(claims).where(claims.c.user_key.in_(sorted(idle)), claims.c.owner == owner)
+                )
             conn.execute(
                 update(changes).where(changes.c.id.in_([r["id"] for r in rows])).values(state="inflight")
             )
