@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint format bench system-deps clean
+.PHONY: demo cluster-demo cluster-demo-stop test test-fast lint format bench system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,13 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/idsync demo
+
+# Two `idsync serve` on PostgreSQL and a Kafka-protocol broker, on this machine (docs/deployment.md).
+cluster-demo: $(STAMP) system-deps
+	PYTHON=$(abspath $(BIN)/python) scripts/cluster-demo.sh start
+
+cluster-demo-stop:
+	scripts/cluster-demo.sh stop
 
 # System packages the tests need (PostgreSQL, Chromium); installed once, skipped when present.
 system-deps:

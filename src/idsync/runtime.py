@@ -4,13 +4,17 @@ the service and the tests all use it. Nothing below it (engine, adapters) import
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Mapping
 from contextlib import ExitStack
 from types import TracebackType
 from typing import Any
 
 from idsync.adapters.store import Store
 from idsync.adapters.store.aio import AsyncStore, Runner, sql_stores
+from idsync.adapters.store.features.activation import all_tenant_modes
 from idsync.adapters.store.features.limits import save_limits
 from idsync.adapters.store.sessions import SessionTable, SqlSessionStore
 from idsync.clock import Clock, SystemClock
@@ -19,6 +23,7 @@ from idsync.engine.core import Engine
 from idsync.engine.governor import Governor
 from idsync.engine.handoff import SessionSource
 from idsync.engine.ingest import Ingestor
+from idsync.engine.policies import TenantPolicies
 from idsync.engine.sessions import SessionOptions
 from idsync.engine.worker import Worker, WorkerOptions
 from idsync.errors import ConfigError
@@ -61,10 +66,17 @@ class Runtime:
             log.info("took back %d users left in progress by a stopped run", released)
         for name, idp in self.settings.idps.items():
             self.idps[name] = self._connect(name, idp)
+        # The configured policies with the sync mode the store holds, read again every few seconds.
+        self.policies = TenantPolicies(
+            self.settings.policy, self._stored_modes, refresh_s=self.settings.service.mode_refresh_s
+        )
+        await self.policies.refresh()
+        self._stop_refresh = asyncio.Event()
+        self._refresher = asyncio.create_task(self.policies.run(self._stop_refresh), name="tenant-modes")
         self.worker = Worker(
             self.stores.queue,
             self.stores.links,
-            self.settings.policy,
+            self.policies,
             self.idps,
             self.governors,
             self.clock,
@@ -73,12 +85,12 @@ class Runtime:
             sessions=self.sources,
             session_store=SqlSessionStore(self.store, self.run),
         )
-        self.ingestor = Ingestor(self.stores.queue, self.stores.links, self.settings.policy)
+        self.ingestor = Ingestor(self.stores.queue, self.stores.links, self.policies)
         self.engine = Engine(
             stores=self.stores,
             idps=self.idps,
             pacing=self.governors,
-            policies=self.settings.policy,
+            policies=self.policies,
             clock=self.clock,
             worker=self.worker,
             ingestor=self.ingestor,
@@ -89,12 +101,24 @@ class Runtime:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._stop_refresh.set()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._refresher
         self.remember_limits()  # learned rate limits, for estimates without a call
         for idp in self.idps.values():
             await idp.aclose()
         self._sync_exit.close()
         self.run.close()
         self.store.close()
+
+    async def mode_switched(self) -> None:
+        """A tenant's sync mode changed (lifecycle/modes.py): in force here at once; an
+        activation job it queued is worked on."""
+        await self.policies.refresh()
+        self.worker.notify()
+
+    async def _stored_modes(self) -> Mapping[str, str]:
+        return {m.tenant: m.mode for m in await self.db.call(all_tenant_modes, self.store)}
 
     def remember_limits(self) -> int:
         """Save every governor's learned limits; never raises (closing must not fail on it)."""

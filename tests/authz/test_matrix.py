@@ -104,6 +104,10 @@ POLICY: dict[tuple[str, str], list[Probe]] = {
             lambda w, t: {"path": {"import_id": w.imports[t]}, "json": {"dry_run": True}},
         )
     ],
+    # The matrix's imports have completed: an allowed caller is answered 409 (nothing to stop).
+    ("POST", "/imports/{import_id}/cancel"): [Probe("object", "operator", _imp())],
+    ("POST", "/imports/{import_id}/pause"): [Probe("object", "operator", _imp())],
+    ("POST", "/imports/{import_id}/resume"): [Probe("object", "operator", _imp())],
     ("POST", "/activations"): [
         Probe("tenant", "operator", lambda w, t: {"json": {"tenant": t, "dry_run": True}})
     ],
@@ -119,6 +123,12 @@ POLICY: dict[tuple[str, str], list[Probe]] = {
     ("POST", "/safety/runs/{run_id}/discard"): [
         Probe("object", "operator", lambda w, t: {"path": {"run_id": w.runs[t]}})
     ],
+    ("GET", "/tenants"): [Probe("list", tenants_of=_tenants()), Probe("tenant", build=_q(tenant=TENANT))],
+    ("PUT", "/tenants/{tenant}/mode"): [
+        Probe(
+            "tenant", "admin", lambda w, t: {"path": {"tenant": t}, "json": {"mode": "off", "dry_run": True}}
+        )
+    ],
     ("GET", "/metrics"): [Probe("any")],
     ("GET", "/service"): [Probe("any")],
     ("GET", "/audit"): [
@@ -128,8 +138,13 @@ POLICY: dict[tuple[str, str], list[Probe]] = {
     ("GET", "/dashboard/api/overview"): [Probe("list", tenants_of=_tenants("imports"))],
     ("GET", "/dashboard/api/limits"): [Probe("any")],
     ("GET", "/dashboard/api/me"): [Probe("any")],
+    ("GET", "/dashboard/api/tenants"): [Probe("list", tenants_of=_tenants())],
+    ("GET", "/dashboard/api/fleet"): [Probe("any")],
     ("GET", "/dashboard/api/audit"): [Probe("list", tenants_of=_tenants("items"))],
     ("GET", "/dashboard/api/imports/{import_id}"): [Probe("object", build=_imp())],
+    ("POST", "/dashboard/api/imports/{import_id}/cancel"): [Probe("object", "operator", _imp())],
+    ("POST", "/dashboard/api/imports/{import_id}/pause"): [Probe("object", "operator", _imp())],
+    ("POST", "/dashboard/api/imports/{import_id}/resume"): [Probe("object", "operator", _imp())],
     ("GET", "/dashboard/api/imports/{import_id}/failures"): [Probe("object", build=_imp())],
     ("GET", "/dashboard/api/imports/{import_id}/failures.csv"): [Probe("object", build=_imp())],
     ("GET", "/inbound"): [Probe("installation")],
@@ -154,6 +169,13 @@ POLICY: dict[tuple[str, str], list[Probe]] = {
         Probe(
             "installation", "admin", lambda w, t: {"path": {"name": "app"}, "params": {"keep_hook": "true"}}
         )
+    ],
+    ("GET", "/inbound/{name}/safety"): [Probe("installation", build=lambda w, t: {"path": {"name": "app"}})],
+    ("POST", "/inbound/{name}/safety/{run_id}/release"): [
+        Probe("installation", "admin", lambda w, t: {"path": {"name": "app", "run_id": "sync-0"}})
+    ],
+    ("POST", "/inbound/{name}/safety/{run_id}/discard"): [
+        Probe("installation", "operator", lambda w, t: {"path": {"name": "app", "run_id": "sync-0"}})
     ],
     ("GET", "/tokens"): [Probe("installation", "admin")],
     ("POST", "/tokens"): [

@@ -74,9 +74,13 @@ def _data_paths(app: Any) -> list[str]:
         "/dashboard/sso/login",
         "/dashboard/sso/callback",
     }
-    paths = [r.path for r in dashboard_routes.api.routes if isinstance(r, APIRoute)]
-    assert {p for p in app.openapi()["paths"] if p.startswith("/dashboard")} == set(paths)
-    return [p.replace("{import_id}", IMPORT_ID) for p in paths]
+    routes = [r for r in dashboard_routes.api.routes if isinstance(r, APIRoute)]
+    assert {p for p in app.openapi()["paths"] if p.startswith("/dashboard")} == {r.path for r in routes}
+    actions = [r.path for r in routes if r.methods != {"GET"}]
+    assert sorted(actions) == [  # the buttons: see below
+        f"/dashboard/api/imports/{{import_id}}/{c}" for c in ("cancel", "pause", "resume")
+    ]
+    return [r.path.replace("{import_id}", IMPORT_ID) for r in routes if r.methods == {"GET"}]
 
 
 def _key(app: Any) -> bytes:
@@ -91,7 +95,7 @@ def test_every_data_route_needs_the_sign_in_or_a_token(
 ) -> None:
     app, _ = served
     paths = _data_paths(app)
-    assert len(paths) == 7, paths  # overview, limits, import, failures, failures.csv, me, audit
+    assert len(paths) == 9, paths  # overview, limits, import, failures(.csv), me, audit, tenants, fleet
     key = _key(app)
     admin = session.SignIn("config", ref=session.config_fingerprint(key, API_TOKEN))
     expired = session.issue(key, admin, now=0)
@@ -106,6 +110,33 @@ def test_every_data_route_needs_the_sign_in_or_a_token(
             assert anonymous.get(path, cookies={session.COOKIE: cookie}).status_code == 401, (path, cookie)
         assert anonymous.get(path, headers=AUTH).status_code == 200, path
         assert anonymous.get(path, cookies={session.COOKIE: session.issue(key, admin)}).status_code == 200
+
+
+def test_the_buttons_need_the_sign_in_and_the_pages_header(
+    served: tuple[Any, str], anonymous: httpx.Client
+) -> None:
+    """POST /dashboard/api/imports/{id}/pause|resume|cancel: a cookie-borne call without the
+    page's X-Idsync-Dashboard header is refused (another site's form cannot set it)."""
+    app, _ = served
+    key = _key(app)
+    cookie = {
+        session.COOKIE: session.issue(
+            key, session.SignIn("config", ref=session.config_fingerprint(key, API_TOKEN))
+        )
+    }
+    path = f"/dashboard/api/imports/{IMPORT_ID}/pause"
+    page = {"X-Idsync-Dashboard": "1"}
+    assert anonymous.post(path, headers=page).status_code == 401
+    assert anonymous.post(path, cookies={session.COOKIE: "1" * 10 + ".abc"}, headers=page).status_code == 401
+    refused = anonymous.post(path, cookies=cookie)
+    assert refused.status_code == 403 and "X-Idsync-Dashboard" in refused.json()["detail"]
+    with_header = anonymous.post(path, cookies=cookie, headers=page)  # heard: the import is done
+    assert with_header.status_code == 409 and "the import is completed" in with_header.json()["detail"]
+    reboot = anonymous.post(f"/dashboard/api/imports/{IMPORT_ID}/reboot", cookies=cookie, headers=page)
+    assert reboot.status_code == 404
+    assert (
+        anonymous.post("/dashboard/api/imports/nope/pause", cookies=cookie, headers=page).status_code == 404
+    )
 
 
 def test_the_shell_is_public_and_holds_no_data(anonymous: httpx.Client) -> None:

@@ -26,7 +26,7 @@ def okta() -> Iterator[httpx.Client]:
         yield client
 
 
-def _config(tmp_path: Path, okta_url: str) -> Path:
+def _config(tmp_path: Path, okta_url: str, extra: str = "") -> Path:
     path = tmp_path / "idsync.toml"
     path.write_text(f"""
 [store]
@@ -41,7 +41,7 @@ token_env = "CLI_OKTA_TOKEN"
 idp = "okta"
 hook_secret_env = "CLI_HOOK_SECRET"
 public_url = "https://idsync.example.com"
-
+{extra}
 [inbound.portal.groups]
 "Portal Admins" = "admin"
 
@@ -120,3 +120,50 @@ def test_usage_errors(tmp_path: Path, okta: httpx.Client, monkeypatch: pytest.Mo
     assert result.exit_code == 1 and "no inbound integration named 'nope'" in result.output
     result = runner.invoke(app, ["inbound", "register-hook", "portal", "-c", config])
     assert result.exit_code == 2 and "no hook secret is configured" in result.output
+
+
+def test_dry_run_shows_what_a_sync_would_change_and_what_the_safety_threshold_would_hold(
+    tmp_path: Path, okta: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLI_OKTA_TOKEN", TOKEN)
+    monkeypatch.setenv("CLI_HOOK_SECRET", "Bearer cli-hook-secret-123456")
+    monkeypatch.setenv("COLUMNS", "200")
+    config = str(_config(tmp_path, str(okta.base_url), "deprovision_floor = 1"))
+    users = [_user(okta, f"u{i}@example.com") for i in range(5)]
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, ["inbound", *args, "-c", config])
+        assert result.exit_code == code, result.output
+        return result.output
+
+    preview = run("sync", "portal", "--dry-run")
+    assert "would create: 5" in preview and "within the allowance" in preview
+    assert "nothing was written" in preview
+    assert json.loads(run("status", "portal", "--json"))[0]["links"] == 0
+    run("sync", "portal")
+    for user in users[:3]:
+        okta.post(f"/api/v1/users/{user}/lifecycle/deactivate").raise_for_status()
+
+    preview = run("sync", "portal", "--dry-run")
+    assert "would deactivate: 3" in preview, preview
+    for login in ("u0@example.com", "u1@example.com", "u2@example.com"):
+        assert f"would deactivate: {login}" in preview
+    assert "deactivations or role removals: 3; the allowance is 1 (5 linked users)" in preview
+    assert "a real run would be held after 1 of them" in preview
+    db = create_engine(f"sqlite:///{tmp_path}/app.db")
+    with db.connect() as conn:  # the dry run changed nothing
+        assert conn.execute(text("SELECT count(*) FROM app_users WHERE active")).scalar() == 5
+
+    out = run("sync", "portal", code=1)  # partial: some users held
+    assert "initial_sync partial" in out and out.count("held ") >= 2, out
+    listed = run("safety", "list", "portal")
+    assert "tripped" in listed and "holds u" in listed
+    entry = json.loads(run("log", "portal", "--json", "--kind", "initial_sync"))[0]
+    discarded = run("safety", "discard", "portal", f"sync-{entry['id']}")
+    assert "discarded 2 held user(s)" in discarded
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM app_users WHERE active")).scalar() == 4
+    assert "unknown" not in run("safety", "list", "portal")
+    missing = runner.invoke(app, ["inbound", "safety", "release", "portal", "sync-999", "-c", config])
+    assert missing.exit_code == 1 and "no safety run 'sync-999'" in missing.output

@@ -35,6 +35,7 @@ def test_each_action_needs_the_role_of_the_issue() -> None:
     assert {a for a, r in need.items() if r is Role.OPERATOR} == {
         Action.SUBMIT,
         Action.RETRY,
+        Action.CONTROL,  # cancel, pause, resume an import
         Action.ACTIVATE,
         Action.DISCARD,
         Action.INBOUND_RUN,

@@ -7,95 +7,37 @@ queued for the service (which applies it within a second).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from idsync.adapters.store.features.audit import Outcome, record_audit
 from idsync.adapters.store.inbound import LogEntry
 from idsync.cli.common import (
     EXIT_FAILURES,
     EXIT_OK,
     ConfigOption,
-    cli_actor,
     console,
     fail_usage,
-    handle_errors,
-    settings_or_exit,
-    setup_logging,
 )
-from idsync.config import Settings
+from idsync.cli.inbound_common import NameArg, Verbose, print_entry, run_inbound
+from idsync.cli.inbound_safety import app as safety_app
+from idsync.cli.inbound_safety import print_preview
 from idsync.errors import IdSyncError
 from idsync.inbound.service import InboundService
+from idsync.inbound.sync import Tally, preview_sync
 from idsync.inbound.worker import Worker
-from idsync.lifecycle.modes import check_mode_switches
-from idsync.runtime import Runtime
 
 app = typer.Typer(
     help="Okta -> application sync: initial sync, event hooks, pause/resume, log.", no_args_is_help=True
 )
 
-T = TypeVar("T")
-NameArg = typer.Argument(..., help="The integration: an [inbound.<name>] section of the configuration.")
-Verbose = typer.Option(False, "--verbose", "-v")
-
-
-def _run(
-    config: Path | None,
-    verbose: bool,
-    work: Callable[[InboundService], Awaitable[T]],
-    audited: tuple[str, str] | None = None,
-) -> T:
-    """Run `work` on the inbound service; `audited` = (action, integration) records it and its
-    outcome in the audit trail."""
-    setup_logging(verbose)
-    settings: Settings = settings_or_exit(config)
-    if not settings.inbound:
-        fail_usage("no [inbound.<name>] section in the configuration")
-
-    async def main() -> T:
-        async with Runtime(settings) as rt:
-            await check_mode_switches(rt)
-            service = InboundService(rt.settings, rt.db, rt.idps, clock=rt.clock)
-            await service.start()
-            try:
-                result = await work(service)
-            except IdSyncError as exc:
-                if audited:
-                    await _audit(rt, audited, "failed", {"error": str(exc)[:300]})
-                raise
-            finally:
-                await service.aclose()
-            if audited:
-                await _audit(rt, audited, "ok", None)
-            return result
-
-    try:
-        return asyncio.run(main())
-    except IdSyncError as exc:
-        raise handle_errors(exc) from None
-
-
-async def _audit(
-    rt: Runtime, audited: tuple[str, str], outcome: Outcome, detail: dict[str, str] | None
-) -> None:
-    action, name = audited
-    await rt.db.call(
-        record_audit,
-        rt.store,
-        actor=cli_actor(),
-        action=action,
-        target=name,
-        tenant=None,
-        outcome=outcome,
-        detail=detail,
-    )
+_run = run_inbound
+_print_entry = print_entry
+app.add_typer(safety_app, name="safety")
 
 
 async def _burst(service: InboundService, name: str, entry: LogEntry) -> LogEntry:
@@ -104,18 +46,6 @@ async def _burst(service: InboundService, name: str, entry: LogEntry) -> LogEntr
     ctx = service.context(name)
     latest = await ctx.db.call(ctx.runlog.get, entry.id)
     return latest or entry
-
-
-def _print_entry(entry: LogEntry) -> None:
-    console.print(f"#{entry.id} {entry.kind} [bold]{entry.status}[/]: {entry.summary or ''}")
-    for item in entry.detail.get("skipped", [])[:50]:
-        console.print(f"  skipped {item.get('login') or item.get('okta_id')}: {item.get('reason')}")
-    for item in entry.detail.get("errors", [])[:50]:
-        console.print(
-            f"  [red]error[/] {item.get('login') or item.get('okta_id') or ''}: {item.get('reason')}"
-        )
-    for warning in entry.detail.get("warnings", []):
-        console.print(f"  [yellow]warning[/] {warning}")
 
 
 def _finish(entry: LogEntry) -> None:
@@ -133,10 +63,16 @@ def sync_command(
         None, "--since", help="Delta start, an Okta timestamp (2024-05-01T00:00:00.000Z)."
     ),
     queue_only: bool = typer.Option(False, "--queue-only", help="Only queue it for the running service."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print what it would change (and what the safety threshold would hold)."
+    ),
     config: Path | None = ConfigOption,
     verbose: bool = Verbose,
 ) -> None:
     """Bring Okta's users into the application (re-runnable; deploys a removed integration again)."""
+    if dry_run:
+        _preview(name, delta, since, config, verbose)
+        return
 
     async def work(service: InboundService) -> LogEntry:
         entry = await service.request_sync(
@@ -146,6 +82,22 @@ def sync_command(
 
     mode = "delta" if delta or since else "initial"
     _finish(_run(config, verbose, work, (f"inbound.sync.{mode}", name)))
+
+
+def _preview(name: str, delta: bool, since: str | None, config: Path | None, verbose: bool) -> None:
+    async def work(service: InboundService) -> tuple[Tally, int, int]:
+        ctx = service.context(name)
+        start = since
+        if delta and start is None:
+            integration = await service.integration(name)
+            start = integration.delta_cursor
+            if start is None:
+                raise IdSyncError(f"inbound {name}: no delta cursor yet (run an initial sync first)")
+        linked = await ctx.db.call(ctx.links.count_links, name)
+        return await preview_sync(ctx, start), linked, ctx.safety.allowance(linked)
+
+    tally, linked, allowance = _run(config, verbose, work)
+    print_preview(name, tally, linked, allowance)
 
 
 @app.command("pause")

@@ -7,6 +7,7 @@ import typer
 from idsync.cli import (
     activate,
     audit,
+    controls,
     db,
     demo,
     doctor,
@@ -19,6 +20,7 @@ from idsync.cli import (
     route,
     safety,
     serve,
+    tenants,
     tokens,
 )
 from idsync.cli.inbound import app as inbound_app
@@ -51,6 +53,9 @@ app.add_typer(emulator.app, name="emulator")
 app.add_typer(inbound_app, name="inbound")
 app.command("import")(imports.import_command)
 app.command("status")(imports.status_command)
+app.command("cancel")(controls.cancel_command)
+app.command("pause")(controls.pause_command)
+app.command("resume")(controls.resume_command)
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
 app.command("activate")(activate.activate_command)
@@ -64,6 +69,7 @@ app.add_typer(links.app, name="links")
 app.add_typer(db.app, name="db")
 app.command("doctor")(doctor.doctor_command)
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(tenants.app, name="tenants")
 app.command("audit")(audit.audit_command)
 
 

@@ -203,6 +203,8 @@ class ServiceSettings(_Strict):
     # after how long without a heartbeat an instance counts as gone (its share and users freed).
     coordination_interval_s: Annotated[float, Field(gt=0, le=60)] = 0.5
     instance_ttl_s: Annotated[float, Field(gt=0)] = 15.0
+    # How often each instance reads the tenants' sync modes (switched at runtime: idsync tenants).
+    mode_refresh_s: Annotated[float, Field(gt=0, le=10)] = 2.0
     sso: SsoSettings | None = None
 
 

@@ -122,6 +122,12 @@ class InboundSettings(_Strict):
     log_retention_s: Annotated[float, Field(gt=0)] = 30 * 86400.0  # event/delivery log entries
     max_attempts: Annotated[int, Field(ge=1, le=50)] = 8  # per event, on transient failures
     retry_backoff_s: Annotated[float, Field(gt=0)] = 2.0
+    # Inbound safety (domain/inbound_safety.py): a run (a sync; the events of a window) that would
+    # deactivate or strip roles from more than this share (or count) of the linked users is held.
+    max_deprovision_share: Annotated[float, Field(ge=0, le=1)] = 0.2
+    max_deprovision_count: Annotated[int, Field(ge=0)] | None = None
+    deprovision_floor: Annotated[int, Field(ge=0)] = 10
+    safety_window_s: Annotated[float, Field(gt=0)] = 3600.0
 
     @model_validator(mode="after")
     def _consistent(self) -> InboundSettings:

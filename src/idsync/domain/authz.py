@@ -55,6 +55,7 @@ class Action(Enum):
     READ = "read"
     SUBMIT = "submit"
     RETRY = "retry"
+    CONTROL = "import.control"
     ACTIVATE = "activate"
     DISCARD = "discard"
     INBOUND_RUN = "inbound.run"
@@ -78,6 +79,7 @@ ACTIONS: Mapping[Action, Rule] = {
     ),
     Action.SUBMIT: Rule(Role.OPERATOR, True, "post changes and imports"),
     Action.RETRY: Rule(Role.OPERATOR, True, "retry an import's failed users"),
+    Action.CONTROL: Rule(Role.OPERATOR, True, "cancel, pause and resume imports"),
     Action.ACTIVATE: Rule(Role.OPERATOR, True, "start or resume an activation job"),
     Action.DISCARD: Rule(Role.OPERATOR, True, "discard the deactivations a held run holds"),
     Action.INBOUND_RUN: Rule(Role.OPERATOR, True, "run, pause and resume inbound syncs"),

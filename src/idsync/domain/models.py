@@ -41,7 +41,8 @@ class Op(enum.StrEnum):
 
 
 class Status(enum.StrEnum):
-    """Outcome of one change. `deleted` extends DESIGN.md's list for the `delete` delete policy."""
+    """Outcome of one change. `deleted` extends DESIGN.md's list for the `delete` delete policy;
+    `cancelled`: the change's import was cancelled before the change was sent."""
 
     CREATED = "created"
     UPDATED = "updated"
@@ -51,6 +52,7 @@ class Status(enum.StrEnum):
     UNCHANGED = "unchanged"
     SKIPPED = "skipped"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class Lane(enum.IntEnum):
@@ -169,9 +171,54 @@ class Result(BaseModel):
 
 
 class ImportState(enum.StrEnum):
+    """An import's life: `paused` keeps its changes stored but unclaimed (across restarts) until
+    it is resumed; `cancelled` ended its unsent changes as `cancelled` (docs/migration.md)."""
+
     RUNNING = "running"
+    PAUSED = "paused"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+
+
+class ImportControl(enum.StrEnum):
+    """What a support engineer may do to an import that runs."""
+
+    PAUSE = "pause"
+    RESUME = "resume"
+    CANCEL = "cancel"
+
+    @property
+    def allowed_from(self) -> tuple[ImportState, ...]:
+        return _CONTROL_FROM[self]
+
+    @property
+    def leads_to(self) -> ImportState:
+        return _CONTROL_TO[self]
+
+    def refusal(self, state: ImportState) -> str | None:
+        """Why this control does not apply to an import in `state` (None: it does)."""
+        if state in self.allowed_from:
+            return None
+        if state is self.leads_to:
+            return f"the import is already {state.value}"
+        which = " or ".join(s.value for s in self.allowed_from)
+        return f"the import is {state.value}; only a {which} import can be {self.done}"
+
+    @property
+    def done(self) -> str:
+        return {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[self.value]
+
+
+_CONTROL_FROM = {
+    ImportControl.PAUSE: (ImportState.RUNNING,),
+    ImportControl.RESUME: (ImportState.PAUSED,),
+    ImportControl.CANCEL: (ImportState.RUNNING, ImportState.PAUSED),
+}
+_CONTROL_TO = {
+    ImportControl.PAUSE: ImportState.PAUSED,
+    ImportControl.RESUME: ImportState.RUNNING,
+    ImportControl.CANCEL: ImportState.CANCELLED,
+}
 
 
 class ImportProgress(BaseModel):
@@ -189,6 +236,7 @@ class ImportProgress(BaseModel):
     activated: int = 0
     deactivated: int = 0
     deleted: int = 0
+    cancelled: int = 0
     rate: float = 0.0  # users finished per second: recent while running, the average once finished
     eta_s: float | None = None
     total: int | None = None  # expected users, when the input size is known
@@ -205,6 +253,7 @@ class ImportProgress(BaseModel):
             + self.activated
             + self.deactivated
             + self.deleted
+            + self.cancelled
         )
 
     @property

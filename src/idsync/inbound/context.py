@@ -13,9 +13,10 @@ from idsync.adapters.store.inbound import EventQueue, ExecutionLog, InboundStore
 from idsync.clock import Clock
 from idsync.config.inbound import DEFAULT_ACTIVE_STATUSES, InboundSettings
 from idsync.domain.inbound import MappingRules
+from idsync.domain.inbound_safety import InboundSafetyRules
 from idsync.ports import Target
 
-__all__ = ["Context", "UserLocks", "rules_from_settings"]
+__all__ = ["Context", "UserLocks", "rules_from_settings", "safety_from_settings"]
 
 
 def rules_from_settings(s: InboundSettings) -> MappingRules:
@@ -26,6 +27,15 @@ def rules_from_settings(s: InboundSettings) -> MappingRules:
         match_on=tuple(s.match_on),
         active_statuses=frozenset(s.active_statuses or DEFAULT_ACTIVE_STATUSES),
         group_roles=dict(s.groups),
+    )
+
+
+def safety_from_settings(s: InboundSettings) -> InboundSafetyRules:
+    return InboundSafetyRules(
+        share=s.max_deprovision_share,
+        count=s.max_deprovision_count,
+        floor=s.deprovision_floor,
+        window_s=s.safety_window_s,
     )
 
 
@@ -63,5 +73,6 @@ class Context:
     queue: EventQueue
     runlog: ExecutionLog
     clock: Clock
+    safety: InboundSafetyRules = field(default_factory=InboundSafetyRules)
     locks: UserLocks = field(default_factory=UserLocks)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)

@@ -18,6 +18,7 @@ from typing import Any
 from idsync.adapters.store.inbound import QueuedEvent, log_values
 from idsync.domain.events import FETCH_GROUPS_ON, EventRow, superseded
 from idsync.domain.inbound import OktaGroupRef, role_for
+from idsync.domain.inbound_safety import events_run
 from idsync.inbound.context import Context
 from idsync.inbound.reconcile import Ask, Outcome, reconcile
 
@@ -72,6 +73,7 @@ async def _user_events(ctx: Context, okta_id: str, items: list[QueuedEvent]) -> 
             profile=any(i.row.is_user_event for i in relevant),
             roles=any(i.row.is_membership_event or i.row.event_type in FETCH_GROUPS_ON for i in relevant),
             published=_watermark(ctx, relevant),
+            run=events_run(ctx.clock.time(), ctx.safety.window_s),  # a burst of hooks: one run
         )
         outcome = await reconcile(ctx, ask)
         attempts = min(i.attempts for i in relevant) + 1

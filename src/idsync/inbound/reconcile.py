@@ -3,7 +3,10 @@
 Used by the initial/delta sync (with state from a page) and by the event processor (which
 fetches the current state: events are triggers, never data). Under the user's lock, with two
 guards against going back in time: a state fetched before the one last applied is dropped
-(`as_of`), and the watermarks stored with the link let the processor skip old events.
+(`as_of`), and the watermarks stored with the link let the processor skip old events. A change
+that would deactivate the user or strip roles counts against its run's safety allowance and is
+held when the run is over it (domain/inbound_safety.py). `Ask.dry` plans without writing
+(`idsync inbound sync --dry-run`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from idsync.adapters.store.features.inbound_safety import admit
 from idsync.adapters.store.inbound import InboundLink
 from idsync.domain.events import parse_okta_time
 from idsync.domain.inbound import (
@@ -24,6 +28,7 @@ from idsync.domain.inbound import (
     plan,
     plan_roles,
 )
+from idsync.domain.inbound_safety import harm_of
 from idsync.errors import Ambiguous, LinkConflict, ProviderError, TargetError
 from idsync.inbound.context import Context
 
@@ -43,20 +48,26 @@ class Ask:
     groups: Sequence[OktaGroupRef] | None = None  # from the membership map; None: fetched here
     groups_as_of: float | None = None
     published: float | None = None  # newest event behind this ask (Okta clock)
+    run: str | None = None  # the safety run it counts in (sync-<entry>, events-<window>)
+    dry: bool = False  # plan only: the outcome says what would happen, nothing is written
 
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # created, linked, updated, unchanged, superseded, skipped, failed
+    # created, linked, updated, deactivated, unchanged, superseded, skipped, failed, held;
+    # a dry run's: would_create, would_link, would_update, would_deactivate, would_strip_roles, ...
+    status: str
     okta_id: str
     login: str = ""
     key: str | None = None
     code: str | None = None
     reason: str | None = None
     retryable: bool = False
+    harm: str | None = None  # what the change takes from the user: deactivate, strip_roles
 
     def as_item(self) -> dict[str, str | None]:
-        return {"okta_id": self.okta_id, "login": self.login, "code": self.code, "reason": self.reason}
+        item = {"okta_id": self.okta_id, "login": self.login, "code": self.code, "reason": self.reason}
+        return item | ({"harm": self.harm} if self.harm else {})
 
 
 async def reconcile(ctx: Context, ask: Ask) -> Outcome:
@@ -117,6 +128,13 @@ async def _reconcile(ctx: Context, ask: Ask) -> Outcome:
         log.info("inbound %s: skipped Okta user %s (%s): %s", ctx.name, ask.okta_id, login, decision.reason)
         return outcome
     key = app.key if app is not None else None
+    harm = harm_of(decision, app, ctx.rules)
+    if ask.dry:
+        return Outcome(_would(app, found_new, decision, harm), ask.okta_id, login, key, harm=harm)
+    if harm and ask.run is not None:
+        held = await _held(ctx, ask, login, harm)
+        if held is not None:
+            return held
     if decision.action != "unchanged" or found_new:
         change = TargetChange(
             integration=ctx.name,
@@ -139,6 +157,40 @@ async def _reconcile(ctx: Context, ask: Ask) -> Outcome:
         ctx.clock.time(),
     )
     return Outcome(_status(ctx, app, found_new, decision), ask.okta_id, login, key)
+
+
+async def _held(ctx: Context, ask: Ask, login: str, harm: str) -> Outcome | None:
+    """None: the run's allowance lets this harmful change through; else the user is held."""
+    assert ask.run is not None
+    allowed, run = await ctx.db.call(
+        admit,
+        ctx.db.store,
+        ctx.name,
+        ask.run,
+        ctx.safety,
+        okta_id=ask.okta_id,
+        login=login,
+        harm=harm,
+        cause=ask.cause,
+        now=ctx.clock.time(),
+    )
+    if allowed:
+        return None
+    log.warning(
+        "inbound %s: held %s of Okta user %s (%s): %s", ctx.name, harm, ask.okta_id, login, run.describe()
+    )
+    reason = f"{harm.replace('+', ' and ')} held by the safety threshold: {run.describe()}"
+    return Outcome("held", ask.okta_id, login, None, "safety_threshold", reason, harm=harm)
+
+
+def _would(app: AppUser | None, found_new: bool, decision: Plan, harm: str | None) -> str:
+    if app is None:
+        return "would_create"
+    if harm:
+        return f"would_{harm.replace('+', '_and_')}"
+    if found_new:
+        return "would_link"
+    return "would_update" if decision.action == "update" else "unchanged"
 
 
 def _status(ctx: Context, app: AppUser | None, found_new: bool, decision: Plan) -> str:

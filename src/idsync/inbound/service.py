@@ -21,7 +21,7 @@ from idsync.clock import Clock, SystemClock
 from idsync.config import Settings
 from idsync.domain.events import okta_time, parse_delivery
 from idsync.errors import ConfigError, IdSyncError, TargetError
-from idsync.inbound.context import Context, rules_from_settings
+from idsync.inbound.context import Context, rules_from_settings, safety_from_settings
 from idsync.inbound.hook import register_event_hook
 from idsync.ports import IdentityProvider
 
@@ -67,7 +67,17 @@ class InboundService:
             rules = rules_from_settings(s)
             target = build_target(s.target, rules, clock=self.clock, where=f"inbound.{name}.target")
             self.contexts[name] = Context(
-                name, s, rules, OktaInbound(connector), target, db, links, queue, runlog, self.clock
+                name,
+                s,
+                rules,
+                OktaInbound(connector),
+                target,
+                db,
+                links,
+                queue,
+                runlog,
+                self.clock,
+                safety=safety_from_settings(s),
             )
 
     def context(self, name: str) -> Context:

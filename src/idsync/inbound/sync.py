@@ -8,6 +8,10 @@ per user. Re-runnable at any time: linked users are compared, unlinked ones re-l
 Delta: the users Okta changed after a cursor (`lastUpdated gt`), plus the members of mapped
 groups whose membership changed after it (a membership change does not touch a user's
 `lastUpdated`). After a pause, the cursor is the pause time minus a margin.
+
+Each sync is one safety run (domain/inbound_safety.py): deactivations and role removals beyond
+its allowance are held, the rest of the sync goes on. `preview_sync` walks the same pages with
+nothing written (`idsync inbound sync --dry-run`).
 """
 
 from __future__ import annotations
@@ -16,15 +20,17 @@ import asyncio
 import logging
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from idsync.adapters.store.inbound import LogEntry
 from idsync.domain.inbound import OktaGroupRef, OktaUserState, role_for
+from idsync.domain.inbound_safety import sync_run
 from idsync.errors import IdSyncError
 from idsync.inbound.context import Context
 from idsync.inbound.reconcile import Ask, Outcome, reconcile
 
-__all__ = ["Tally", "run_sync"]
+__all__ = ["Tally", "preview_sync", "run_sync"]
 
 log = logging.getLogger("idsync.inbound")
 
@@ -32,13 +38,20 @@ MAX_LISTED = 1000  # skipped users / errors kept in one log entry (all are count
 CONCURRENCY = 8
 
 StopCheck = Callable[[], Awaitable[str | None]]  # a reason to stop between pages, or None
+Progress = Callable[[], Awaitable[None]]
 
 
 class Tally:
-    def __init__(self) -> None:
+    """A sync's counts and lists; `run` is its safety run, `dry` a preview (nothing written)."""
+
+    def __init__(self, run: str | None = None, *, dry: bool = False) -> None:
+        self.run = run
+        self.dry = dry
         self.counts: Counter[str] = Counter()
         self.skipped: list[dict[str, Any]] = []
         self.errors: list[dict[str, Any]] = []
+        self.held: list[dict[str, Any]] = []  # users held by the safety threshold (or, dry: harmed)
+        self.harmful = 0  # dry: users it would deactivate or strip of roles
         self.warnings: list[str] = []
         self.cursor: str | None = None  # newest `lastUpdated` seen
 
@@ -48,6 +61,10 @@ class Tally:
             self.skipped.append(outcome.as_item())
         if outcome.status == "failed" and len(self.errors) < MAX_LISTED:
             self.errors.append(outcome.as_item())
+        if self.dry and outcome.harm:
+            self.harmful += 1
+        if (outcome.status == "held" or (self.dry and outcome.harm)) and len(self.held) < MAX_LISTED:
+            self.held.append(outcome.as_item())
 
     def seen(self, user: OktaUserState) -> None:
         if user.last_updated and (self.cursor is None or user.last_updated > self.cursor):
@@ -59,6 +76,7 @@ class Tally:
             "counts": dict(self.counts),
             "skipped": self.skipped,
             "errors": self.errors,
+            "held": self.held,
             "warnings": self.warnings,
         }
 
@@ -68,7 +86,7 @@ class Tally:
 
 async def run_sync(ctx: Context, entry: LogEntry, stop_reason: StopCheck) -> str:
     """Run the sync request `entry` (status `running`) to its end; returns the final status."""
-    tally = Tally()
+    tally = Tally(sync_run(entry.id))
     integration = await ctx.db.call(ctx.links.get, ctx.name)
     since = entry.detail.get("since") or (integration.delta_cursor if integration else None)
     mode = "delta" if entry.kind == "delta_sync" and since else "initial"
@@ -83,7 +101,7 @@ async def run_sync(ctx: Context, entry: LogEntry, stop_reason: StopCheck) -> str
             stopped = await _delta(ctx, since, tally, stop_reason, progress)
         if stopped:
             status, extra["stopped"] = "interrupted", stopped
-        elif tally.counts["failed"]:
+        elif tally.counts["failed"] or tally.counts["held"]:
             status = "partial"
     except IdSyncError as exc:
         status = "failed"
@@ -137,7 +155,25 @@ async def _mapped_groups(ctx: Context, tally: Tally) -> list[OktaGroupRef]:
     return list({g.id: g for g in found.values()}.values())
 
 
-async def _initial(ctx: Context, tally: Tally, stop_reason: StopCheck, progress: _Progress) -> str | None:
+async def preview_sync(ctx: Context, since: str | None = None) -> Tally:
+    """What an initial sync (or, with `since`, a delta sync) would change, page by page, with
+    nothing written: no application user, no link, no cursor, no log entry."""
+    tally = Tally(dry=True)
+
+    async def nothing() -> None:
+        return None
+
+    async def go_on() -> str | None:
+        return None
+
+    if since is None:
+        await _initial(ctx, tally, go_on, nothing)
+    else:
+        await _delta(ctx, since, tally, go_on, nothing)
+    return tally
+
+
+async def _initial(ctx: Context, tally: Tally, stop_reason: StopCheck, progress: Progress) -> str | None:
     membership: dict[str, list[OktaGroupRef]] | None = None
     groups_as_of = ctx.clock.time()
     if ctx.rules.group_roles:
@@ -180,7 +216,7 @@ async def _timed(
 
 
 async def _delta(
-    ctx: Context, since: str, tally: Tally, stop_reason: StopCheck, progress: _Progress
+    ctx: Context, since: str, tally: Tally, stop_reason: StopCheck, progress: Progress
 ) -> str | None:
     done: set[str] = set()
     pages = ctx.okta.user_pages(page_size=ctx.settings.page_size, updated_since=since)
@@ -218,6 +254,6 @@ async def _run_all(ctx: Context, asks: Iterable[Ask], tally: Tally) -> None:
 
     async def one(ask: Ask) -> None:
         async with gate:
-            tally.add(await reconcile(ctx, ask))
+            tally.add(await reconcile(ctx, replace(ask, run=tally.run, dry=tally.dry)))
 
     await asyncio.gather(*(one(a) for a in asks))

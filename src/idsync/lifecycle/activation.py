@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from idsync.adapters.store.features.activation import (
     ActivationJob,
     find_running_job,
     get_job,
+    get_tenant_mode,
     record_job,
 )
 from idsync.adapters.store.sql import Store
@@ -78,11 +79,15 @@ class PreparedJob:
     done_before: int  # users this job finished in earlier runs
 
 
-def tenant_policy(settings: Settings, tenant: str) -> TenantPolicy:
+def tenant_policy(settings: Settings, tenant: str, store: Store | None = None) -> TenantPolicy:
+    """The tenant's policy; with `store`, in the sync mode the store holds (lifecycle/modes.py)."""
     policy = settings.policy(tenant)
     if policy is None:
         known = ", ".join(settings.tenants) or "none"
         raise ConfigError(f"--tenant: tenant {tenant!r} is not configured (known: {known})")
+    stored = get_tenant_mode(store, tenant) if store is not None else None
+    if stored is not None and stored.mode != policy.mode.value:
+        policy = replace(policy, mode=SyncMode(stored.mode))
     return policy
 
 
@@ -90,7 +95,7 @@ def estimate_activation(
     store: Store, settings: Settings, tenant: str, source: str | None = None, *, live: Governor | None = None
 ) -> ActivationEstimate:
     """What an activation run would do, from the store alone (no IdP call)."""
-    policy = tenant_policy(settings, tenant)
+    policy = tenant_policy(settings, tenant, store)
     staged = store.links.count(tenant, [IdpStatus.STAGED], source)
     limits = known_limits(store, settings, policy.idp, live=live)
     return ActivationEstimate(
@@ -119,6 +124,7 @@ async def prepare_activation(
 ) -> PreparedJob:
     """The job to run: `job_id` if given, else the tenant's unfinished job, else a new one."""
     policy = tenant_policy(runtime.settings, tenant)
+    policy = runtime.policies(tenant) or policy  # the mode in force
     if policy.mode is SyncMode.OFF:
         raise ConfigError(f"tenant {tenant!r} has sync mode off: nothing can be activated")
     db = runtime.db

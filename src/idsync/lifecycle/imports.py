@@ -15,6 +15,7 @@ from idsync.adapters.files import (
     received_from_file,
 )
 from idsync.adapters.store.features.safety import release_run
+from idsync.domain.models import ImportState
 from idsync.domain.records import ImportRecord
 from idsync.engine.ingest import Defaults, batches
 from idsync.engine.jobs import ImportReport, ProgressCallback, link_existing_accounts, new_import_id, run_job
@@ -66,8 +67,10 @@ async def run_file_import(
                 [received_from_file(r) for r in batch], defaults, cursor=batch[-1].number
             )
             engine.worker.wakeup.set()
+            now = await engine.stores.imports.get(import_id)
+            if now is not None and now.state is ImportState.CANCELLED:  # idsync cancel: stop reading
+                return
         await engine.stores.imports.finish_input(import_id)
 
-    return await run_job(
-        engine, import_id, None if record.input_done else ingest, on_progress=on_progress, poll_s=poll_s
-    )
+    fed = record.input_done or record.state is ImportState.CANCELLED
+    return await run_job(engine, import_id, None if fed else ingest, on_progress=on_progress, poll_s=poll_s)

@@ -13,7 +13,7 @@ would be queued are kept; an unchanged re-import keeps nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from idsync.adapters.files import (
@@ -24,13 +24,14 @@ from idsync.adapters.files import (
     read_records,
     received_from_file,
 )
+from idsync.adapters.store.features.activation import get_tenant_mode
 from idsync.adapters.store.sql import Store
 from idsync.config import Settings
 from idsync.domain.decision import link_after, next_step, winner
 from idsync.domain.links import Link
 from idsync.domain.models import ChangeMessage, Op, Reason
 from idsync.domain.planner import Plan
-from idsync.domain.policy import TenantPolicy
+from idsync.domain.policy import SyncMode, TenantPolicy
 from idsync.engine.ingest import Defaults, batches, to_change
 from idsync.errors import ConfigError
 from idsync.lifecycle.estimate import Estimate
@@ -74,6 +75,9 @@ def plan_file(
     policy = settings.policy(tenant)
     if policy is None:
         raise ConfigError(f"tenant {tenant!r} is not configured")
+    in_force = get_tenant_mode(store, tenant)  # the mode in force (set at runtime: idsync tenants)
+    if in_force is not None and in_force.mode != policy.mode.value:
+        policy = replace(policy, mode=SyncMode(in_force.mode))
     fmt = detect_format(path)
     check_encoding(path, options)
     total = count_records(path, fmt, options)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from idsync.domain.links import IdpStatus, Link
-from idsync.domain.models import ImportState, Lane, Status
+from idsync.domain.models import ImportControl, ImportState, Lane, Reason, Status
 from idsync.domain.records import ClaimedUser, Finished, ImportRecord, IngestRow, QueuedChange, Receipt
 from idsync.ports.idp import IdpUser
 
@@ -138,6 +138,13 @@ class ImportStore(Protocol):
     async def finish_input(self, import_id: str) -> None: ...
 
     async def set_state(self, import_id: str, state: ImportState) -> None: ...
+
+    async def control(self, import_id: str, control: ImportControl, reason: Reason | None = None) -> bool:
+        """Pause, resume or cancel an import (docs/migration.md): paused changes are not claimed
+        (nor other changes of their users); cancelling ends every unsent change as `cancelled`
+        (with `reason`), counted; changes received later for it follow its state. False when the
+        import's state does not allow it, or there is no such import."""
+        ...
 
     async def set_rate(self, import_id: str, rate: float) -> None: ...
 

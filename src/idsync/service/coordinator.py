@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from idsync.adapters.store.aio import AsyncStore
 from idsync.adapters.store.instances import BucketReport, ServiceStore
@@ -53,6 +55,8 @@ class Coordinator:
         self._fenced = False
         self.splits: dict[tuple[str, str], Split] = {}
         self._last_sent: dict[tuple[str, str], int] = {}
+        # What this instance reports of itself with each heartbeat (the fleet view: Kafka lag).
+        self.status: Callable[[], Awaitable[Mapping[str, Any]]] | None = None
 
     def start(self) -> None:
         """Before any IdP call: buckets send nothing (beyond one probe) until given a share."""
@@ -96,8 +100,15 @@ class Coordinator:
 
     async def sync_once(self) -> None:
         now = time.time()
+        status = json.dumps(await self.status(), sort_keys=True) if self.status is not None else None
         await self.db.call(
-            self.service.heartbeat, self.instance, socket.gethostname(), os.getpid(), self.started_at, now
+            self.service.heartbeat,
+            self.instance,
+            socket.gethostname(),
+            os.getpid(),
+            self.started_at,
+            now,
+            status,
         )
         reports = self._reports()
         if reports:

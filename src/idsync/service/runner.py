@@ -17,21 +17,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from idsync.adapters.kafka.controls import ImportControlRequest
 from idsync.runtime import Runtime
 from idsync.service.coordinator import Coordinator
+from idsync.service.fleet import status_report
 from idsync.service.rates import ImportRates
 
 log = logging.getLogger("idsync.service")
 
 
+ControlHandler = Callable[[ImportControlRequest], Awaitable[None]]
+
+
 class Service:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, on_control: ControlHandler | None = None) -> None:
+        """`on_control` applies the Kafka controls that cancel, pause or resume an import
+        (lifecycle/controls.py, handed in by the web layer that builds the service)."""
         self.runtime = runtime
         settings = runtime.settings
         self.instance = runtime.worker.owner
+        self.started_at = time.time()
         self.coordinator: Coordinator | None = None
         if runtime.store.dialect == "postgresql":
             self.coordinator = Coordinator(
@@ -42,6 +51,7 @@ class Service:
                 ttl_s=settings.service.instance_ttl_s,
             )
             self.coordinator.start()  # before the worker's first IdP call
+            self.coordinator.status = lambda: status_report(self)  # the fleet view (Kafka lag)
         self.kafka: Any = None
         if settings.kafka is not None:
             from idsync.adapters.kafka.transport import KafkaTransport
@@ -52,6 +62,7 @@ class Service:
                 runtime.db,
                 self.instance,
                 lease_ttl_s=settings.service.instance_ttl_s,
+                on_control=on_control,
             )
         self.rates = ImportRates(runtime, self.instance, ttl_s=settings.service.instance_ttl_s)
 

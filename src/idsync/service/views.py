@@ -13,8 +13,13 @@ from idsync.domain.models import ImportState, Reason, Result, Status
 from idsync.domain.records import ImportRecord
 from idsync.runtime import Runtime
 
-ChangeState = Literal["queued", "in_progress", "done"]
-_STATES: dict[str, ChangeState] = {"pending": "queued", "inflight": "in_progress", "done": "done"}
+ChangeState = Literal["queued", "paused", "in_progress", "done"]
+_STATES: dict[str, ChangeState] = {
+    "pending": "queued",
+    "paused": "paused",
+    "inflight": "in_progress",
+    "done": "done",
+}
 
 
 class ChangeView(BaseModel):
@@ -38,6 +43,7 @@ class ImportView(BaseModel):
     activated: int
     deactivated: int
     deleted: int
+    cancelled: int
     done: int
     pending: int
     total: int | None

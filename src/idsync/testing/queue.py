@@ -60,6 +60,7 @@ class MemoryChangeQueue:
                     c[r.result_status.value] += 1
         for imp, counts in sorted(by_import.items()):
             st.bump_import(imp, counts, now)
+        self._follow_import_state([st.changes[ids[id(r)]] for r in fresh if r.result_status is None], now)
         if import_id is not None and cursor is not None and (imp_row := st.imports.get(import_id)):
             imp_row.input_cursor = cursor
             imp_row.updated_at = now
@@ -71,6 +72,20 @@ class MemoryChangeQueue:
                 imp_row.unchanged_unrecorded += unrecorded_unchanged
             st.maybe_complete(import_id, now)
         return Receipt([ids.get(id(r)) for r in rows])
+
+    def _follow_import_state(self, rows: list[ChangeRow], now: float) -> None:
+        """Changes received for a paused import wait `paused`; for a cancelled one they end
+        `cancelled` at once (adapters/store/controls.py's receive hook)."""
+        st = self.state
+        cancelled = []
+        for c in rows:
+            imp = st.imports.get(c.import_id) if c.import_id else None
+            if imp is not None and imp.state == "paused":
+                c.state = "paused"
+            elif imp is not None and imp.state == "cancelled":
+                cancelled.append(c)
+        if cancelled:
+            st.cancel(cancelled, None, now)
 
     async def open_user_keys(self, user_keys: Sequence[str]) -> set[str]:
         """Users with a change not yet done: a new change must queue behind them."""
@@ -102,8 +117,9 @@ class MemoryChangeQueue:
             candidates.setdefault(c.user_key, Lane(c.lane))
         room = dict(lane_limits) if lane_limits is not None else {}
         taken: list[str] = []
+        blocked = self._blocked(set(candidates))
         for key, lane in candidates.items():
-            if key in st.claims or len(taken) >= limit:
+            if key in st.claims or key in blocked or len(taken) >= limit:
                 continue
             if lane in room:
                 if room[lane] <= 0:
@@ -114,8 +130,14 @@ class MemoryChangeQueue:
             st.claims[key] = ClaimRow(owner, now + lease_s)
         grouped: dict[str, ClaimedUser] = {}
         chosen = set(taken)
+        stopped = []  # changes of an import cancelled after they went back to the queue
         for c in st.changes.values():  # in id order: ids only grow, rows are never removed
             if c.user_key not in chosen or not _due(c, now):
+                continue
+            imp = st.imports.get(c.import_id) if c.import_id else None
+            if imp is not None and imp.state in ("paused", "cancelled"):
+                if imp.state == "cancelled":
+                    stopped.append(c)
                 continue
             c.state = "inflight"
             user = grouped.setdefault(c.user_key, ClaimedUser(c.user_key, c.tenant, c.source, c.key))
@@ -132,11 +154,28 @@ class MemoryChangeQueue:
                     c.origin,
                 )
             )
+        if stopped:
+            st.cancel(stopped, None, now)
+        for key in chosen - set(grouped):  # nothing left to work on: not held
+            del st.claims[key]
         keys = [(u.tenant, u.source, u.key) for u in grouped.values()]
         for k, link in st.links.get_many(keys).items():
             if (claimed := grouped.get(user_key(*k))) is not None:
                 claimed.link = link
         return [grouped[u] for u in taken if u in grouped]
+
+    def _blocked(self, keys: set[str]) -> set[str]:
+        """Users with a change of a paused import: they wait until it is resumed or cancelled."""
+        st = self.state
+        paused = {i for i, row in st.imports.items() if row.state == "paused"}
+        if not paused:
+            return set()
+        return {
+            c.user_key
+            for c in st.changes.values()
+            if c.user_key in keys
+            and (c.state == "paused" or (c.state == "pending" and c.import_id in paused))
+        }
 
     async def renew_leases(self, owner: str, lease_s: float, now: float) -> int:
         mine = [c for c in self.state.claims.values() if c.owner == owner]

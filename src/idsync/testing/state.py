@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from idsync.clock import Clock, SystemClock
-from idsync.domain.models import ImportState, Status
+from idsync.domain.models import ImportState, Reason, Status
 from idsync.domain.records import ImportRecord
 from idsync.testing.link_table import LinkTable
 
@@ -40,7 +40,7 @@ class ChangeRow:
     payload: str | None
     origin: str
     origin_ref: str | None
-    state: str  # pending | inflight | done
+    state: str  # pending | paused | inflight | done
     status: str | None
     idp_id: str | None
     reason_code: str | None
@@ -134,6 +134,18 @@ class MemoryState:
             row.counts[name] += counts.get(name, 0)
         row.updated_at = now
         self.maybe_complete(import_id, now)
+
+    def cancel(self, rows: list[ChangeRow], reason: Reason | None, now: float) -> None:
+        """End unsent changes of a cancelled import as `cancelled`, counted (controls.py in SQL)."""
+        why = reason or Reason(code="import_cancelled", message="the import was cancelled")
+        by_import: Counter[str] = Counter()
+        for c in rows:
+            c.state, c.status, c.finished_at, c.published = "done", Status.CANCELLED.value, now, False
+            c.reason_code, c.reason_message = why.code, why.message
+            if c.import_id:
+                by_import[c.import_id] += 1
+        for import_id, n in sorted(by_import.items()):
+            self.bump_import(import_id, Counter({Status.CANCELLED.value: n}), now)
 
     def maybe_complete(self, import_id: str, now: float) -> None:
         """An import whose input is all in and whose every change is done is completed."""

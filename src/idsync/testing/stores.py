@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from idsync.clock import Clock
 from idsync.domain.links import IdpStatus, Link
-from idsync.domain.models import ImportState, Status
+from idsync.domain.models import ImportControl, ImportState, Reason, Status
 from idsync.domain.records import ImportRecord
 from idsync.ports import IdpUser, Stores
 from idsync.testing.queue import MemoryChangeQueue
@@ -161,6 +161,28 @@ class MemoryImports:
         row.updated_at = now
         row.finished_at = now if state is not ImportState.RUNNING else None
 
+    async def control(self, import_id: str, control: ImportControl, reason: Reason | None = None) -> bool:
+        """Pause, resume or cancel the import, as adapters/store/controls.py does in SQL."""
+        st = self.state
+        row = st.imports.get(import_id)
+        if row is None or ImportState(row.state) not in control.allowed_from:
+            return False
+        now = st.now()
+        row.state = control.leads_to.value
+        row.updated_at = now
+        row.finished_at = now if control is ImportControl.CANCEL else None
+        mine = [c for c in st.changes.values() if c.import_id == import_id]
+        if control is ImportControl.PAUSE:
+            for c in mine:
+                c.state = "paused" if c.state == "pending" else c.state
+        elif control is ImportControl.RESUME:
+            for c in mine:
+                c.state = "pending" if c.state == "paused" else c.state
+            st.maybe_complete(import_id, now)
+        else:
+            st.cancel([c for c in mine if c.state in ("pending", "paused")], reason, now)
+        return True
+
     async def set_rate(self, import_id: str, rate: float) -> None:
         row = self.state.imports.get(import_id)
         if row is not None:
@@ -211,6 +233,9 @@ class MemoryImports:
         """Put an import's failed changes back in the queue (their counter moves back to pending);
         those failed with a reason code in `except_codes` stay as they are."""
         st = self.state
+        imp = st.imports.get(import_id)
+        if imp is not None and imp.state == ImportState.CANCELLED.value:
+            return 0  # cancelled is final
         kept = set(except_codes)
         failed = [
             c

@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from idsync.adapters.files import MAX_RECORD_BYTES
+from idsync.adapters.kafka.controls import IMPORT_CONTROLS, ImportControlRequest, import_control
 from idsync.domain.models import (
     Identifier,
     ImportProgress,
@@ -110,7 +111,7 @@ def user_message_key(tenant: str, source: str, key: str) -> bytes:
     return f"{tenant}/{source}/{key}".encode()
 
 
-Decoded = Received | ImportEnd | ImportStart | Reason
+Decoded = Received | ImportEnd | ImportStart | ImportControlRequest | Reason
 
 
 @dataclass(frozen=True)
@@ -179,12 +180,15 @@ def _one(payload: dict[str, Any], ref: str, named: tuple[str, str, str] | None, 
     return Received(payload=payload, origin_ref=ref, raw=raw, named=named)
 
 
-def _control(payload: dict[str, Any]) -> ImportEnd | ImportStart | Reason:
+def _control(payload: dict[str, Any]) -> ImportEnd | ImportStart | ImportControlRequest | Reason:
     kind = payload.get("control")
+    if kind in IMPORT_CONTROLS:  # cancel, pause, resume (adapters/kafka/controls.py)
+        return import_control(payload)
     if kind not in ("import_end", "import_start"):
+        known = ", ".join(["import_start", "import_end", *IMPORT_CONTROLS])
         return Reason(
             code="invalid",
-            message=f"control: unknown control {str(kind)[:40]!r}; expected import_start or import_end",
+            message=f"control: unknown control {str(kind)[:40]!r}; expected one of {known}",
         )
     try:
         if kind == "import_start":

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from idsync.adapters.kafka.codec import (
     dead_letter_message,
     decode,
 )
+from idsync.adapters.kafka.controls import ImportControlRequest
 from idsync.config import KafkaSettings
 from idsync.domain.models import ChangeMessage, Lane, Reason
 from idsync.domain.records import Received
@@ -69,8 +70,10 @@ class ChangeConsumer:
         producer: AIOKafkaProducer,
         *,
         consumer_factory: Callable[[KafkaSettings], AIOKafkaConsumer] = make_consumer,
+        on_control: Callable[[ImportControlRequest], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
+        self._on_control = on_control  # cancel/pause/resume an import (lifecycle/controls.py)
         self.engine = engine
         self.producer = producer
         self._factory = consumer_factory
@@ -181,6 +184,9 @@ class ChangeConsumer:
                     await self._import_end(decoded)
                 elif isinstance(decoded, ImportStart):
                     await self._import_start(decoded)
+                elif isinstance(decoded, ImportControlRequest):
+                    if self._on_control is not None:
+                        await self._on_control(decoded)
                 else:
                     await self._dead_letter([(record, item, decoded)])
         if run:

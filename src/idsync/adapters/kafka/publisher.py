@@ -53,7 +53,7 @@ class ResultPublisher:
         self.results_sent = 0
         self.progress_sent = 0
         self._meters: dict[str, RateMeter] = {}
-        self._final_sent: set[str] = set()
+        self._final_sent: dict[str, ImportState] = {}  # the last state published as final
         self._reported_until = 0.0
         self._last_progress = 0.0
         self._lease_until = 0.0
@@ -134,13 +134,14 @@ class ResultPublisher:
         sends = []
         for record in records:
             record = await self._maybe_finish(record)
-            if record.state is not ImportState.RUNNING and record.id in self._final_sent:
+            if record.state is not ImportState.RUNNING and self._final_sent.get(record.id) is record.state:
                 continue
             progress = self._measure(record)
             if record.state is ImportState.RUNNING:
+                self._final_sent.pop(record.id, None)  # a paused import runs again when resumed
                 await self.imports.set_rate(record.id, progress.rate)
             else:
-                self._final_sent.add(record.id)
+                self._final_sent[record.id] = record.state  # paused, completed, cancelled
                 self._meters.pop(record.id, None)
             sends.append(await self._send(self.settings.topics.progress, progress_message(progress)))
         await asyncio.gather(*sends)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka.errors import KafkaError
 
 from idsync.adapters.kafka.clients import make_producer
 from idsync.adapters.kafka.consumer import ChangeConsumer
+from idsync.adapters.kafka.controls import ImportControlRequest
 from idsync.adapters.kafka.publisher import ResultPublisher
 from idsync.adapters.store.aio import AsyncStore
 from idsync.config import KafkaSettings
@@ -22,11 +24,18 @@ log = logging.getLogger("idsync.kafka")
 
 class KafkaTransport:
     def __init__(
-        self, settings: KafkaSettings, engine: Engine, db: AsyncStore, instance: str, *, lease_ttl_s: float
+        self,
+        settings: KafkaSettings,
+        engine: Engine,
+        db: AsyncStore,
+        instance: str,
+        *,
+        lease_ttl_s: float,
+        on_control: Callable[[ImportControlRequest], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.producer = make_producer(settings)
-        self.consumer = ChangeConsumer(settings, engine, self.producer)
+        self.consumer = ChangeConsumer(settings, engine, self.producer, on_control=on_control)
         self.publisher = ResultPublisher(
             settings, db, engine.stores.imports, self.producer, instance, lease_ttl_s=lease_ttl_s
         )

@@ -14,10 +14,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
+from sqlalchemy import Connection
+
+from idsync.adapters.store.controls import screen_controlled
 from idsync.adapters.store.features.safety import Screen
 from idsync.adapters.store.sql import Store
 from idsync.domain.links import IdpStatus, Link
-from idsync.domain.models import ImportState, Lane, Status
+from idsync.domain.models import ImportControl, ImportState, Lane, Reason, Status
 from idsync.domain.records import ClaimedUser, Finished, ImportRecord, IngestRow, QueuedChange, Receipt
 from idsync.domain.safety import SafetyRules
 from idsync.ports import IdpUser, Stores
@@ -120,13 +123,18 @@ class SqlChangeQueue:
         force: bool = False,
     ) -> Receipt:
         screen = Screen(self._safety, force=force)  # the safety threshold, in the same transaction
+
+        def after_insert(conn: Connection, inserted: Sequence[tuple[IngestRow, int]], now: float) -> None:
+            screen(conn, inserted, now)
+            screen_controlled(conn, inserted, now)  # paused and cancelled imports
+
         ids = await self._run(
             self._inbox.receive,
             rows,
             import_id=import_id,
             cursor=cursor,
             unrecorded_unchanged=unrecorded_unchanged,
-            after_insert=screen,
+            after_insert=after_insert,
         )
         return Receipt(ids, [(run.run_id, run.describe()) for run in screen.tripped])
 
@@ -222,6 +230,9 @@ class SqlImports:
 
     async def set_state(self, import_id: str, state: ImportState) -> None:
         await self._run(self._t.set_state, import_id, state)
+
+    async def control(self, import_id: str, control: ImportControl, reason: Reason | None = None) -> bool:
+        return await self._run(self._t.control, import_id, control, reason)
 
     async def set_rate(self, import_id: str, rate: float) -> None:
         await self._run(self._t.set_rate, import_id, rate)

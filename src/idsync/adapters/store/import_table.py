@@ -10,8 +10,9 @@ from sqlalchemy import Connection, RowMapping, func, insert, select, update
 
 from idsync.adapters.store import schema
 from idsync.adapters.store.common import CHUNK, COUNTED, Part, add_calls, chunks, maybe_complete
+from idsync.adapters.store.controls import apply_control
 from idsync.adapters.store.schema import changes, imports
-from idsync.domain.models import ImportState, Status
+from idsync.domain.models import ImportControl, ImportState, Reason, Status
 from idsync.domain.records import ImportRecord
 
 __all__ = ["ImportTable"]
@@ -90,6 +91,15 @@ class ImportTable(Part):
                     finished_at=now if state is not ImportState.RUNNING else None,
                 )
             )
+
+    def control(
+        self, import_id: str, control: ImportControl, reason: Reason | None = None, now: float | None = None
+    ) -> bool:
+        """Pause, resume or cancel the import (adapters/store/controls.py); False when its state
+        did not allow it (or there is no such import)."""
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            return apply_control(conn, import_id, control, reason, now)
 
     def set_rate(self, import_id: str, rate: float) -> None:
         with self._tx() as conn:
@@ -170,9 +180,13 @@ class ImportTable(Part):
         self, import_id: str, now: float | None = None, *, except_codes: Sequence[str] = ()
     ) -> int:
         """Put an import's failed changes back in the queue (their counters move back to pending);
-        those failed with a reason code in `except_codes` stay as they are."""
+        those failed with a reason code in `except_codes` stay as they are, and so does a
+        cancelled import (cancelled is final)."""
         now = time.time() if now is None else now
         with self._tx() as conn:
+            state = conn.execute(select(imports.c.state).where(imports.c.id == import_id)).scalar()
+            if state == ImportState.CANCELLED.value:
+                return 0  # cancelled is final: its failed users are not sent again
             q = select(changes.c.id).where(
                 changes.c.import_id == import_id, changes.c.status == Status.FAILED.value
             )

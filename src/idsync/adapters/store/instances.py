@@ -47,12 +47,39 @@ class ServiceStore(Repository):
 
     # ---- instances ---------------------------------------------------------------------------
 
-    def heartbeat(self, instance: str, host: str, pid: int, started_at: float, now: float) -> None:
+    def heartbeat(
+        self, instance: str, host: str, pid: int, started_at: float, now: float, status: str | None = None
+    ) -> None:
+        """`status`: what the instance reports of itself (JSON), for the fleet view."""
         with self._tx() as conn:
             stmt = self._insert(service_instances).values(
-                instance=instance, host=host[:200], pid=pid, started_at=started_at, heartbeat_at=now
+                instance=instance,
+                host=host[:200],
+                pid=pid,
+                started_at=started_at,
+                heartbeat_at=now,
+                status=status,
             )
-            conn.execute(stmt.on_conflict_do_update(index_elements=["instance"], set_={"heartbeat_at": now}))
+            changed = {"heartbeat_at": now, "status": status}
+            conn.execute(stmt.on_conflict_do_update(index_elements=["instance"], set_=changed))
+
+    def fleet(self, ttl_s: float, now: float) -> list[dict[str, Any]]:
+        """Every instance on the store (alive or not yet forgotten), with its budget shares and
+        what it reported with its last heartbeat (`status`, JSON text)."""
+        with self._tx() as conn:
+            rows = [dict(r) for r in conn.execute(select(service_instances)).mappings()]
+            shares = [dict(r) for r in conn.execute(select(budget_shares)).mappings()]
+        for row in rows:
+            row["alive"] = row["heartbeat_at"] >= now - ttl_s
+            row["shares"] = sorted(
+                (
+                    {k: s[k] for k in ("idp", "bucket", "allowance", "sent")}
+                    for s in shares
+                    if s["instance"] == row["instance"]
+                ),
+                key=lambda s: (s["idp"], s["bucket"]),
+            )
+        return sorted(rows, key=lambda r: r["instance"])
 
     def live_instances(self, ttl_s: float, now: float) -> list[str]:
         with self._tx() as conn:

@@ -106,6 +106,16 @@ class LinkTable(Part):
         with self._tx() as conn:
             return int(conn.execute(q).scalar_one())
 
+    def status_counts(self, tenant: str) -> dict[str, int]:
+        """The tenant's identity links by IdP status (`none`: no account yet or none any more)."""
+        q = (
+            select(links.c.idp_status, func.count())
+            .where(links.c.tenant == tenant)
+            .group_by(links.c.idp_status)
+        )
+        with self._tx() as conn:
+            return {str(status or "none"): int(n) for status, n in conn.execute(q).all()}
+
     # ---- receiving changes ---------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, tupl
 
 from idsync.adapters.store import links as link_sql
 from idsync.adapters.store.common import CHUNK, Part, add_calls, bump_import, chunks
+from idsync.adapters.store.controls import blocked_users, paused_imports, settle_stopped
 from idsync.adapters.store.schema import changes, claims, links
 from idsync.domain.links import Link
 from idsync.domain.models import Lane, user_key
@@ -34,7 +35,8 @@ class ChangeQueue(Part):
 
         All pending changes of a taken user come along (they coalesce into one plan), with the
         user's link. A user already claimed elsewhere is passed over, so one user's changes never
-        run concurrently. `lane_limits` caps the users taken per lane.
+        run concurrently. `lane_limits` caps the users taken per lane. A user with a change of a
+        paused import waits (adapters/store/controls.py).
         """
         now = time.time() if now is None else now
         with self._tx() as conn:
@@ -61,6 +63,9 @@ class ChangeQueue(Part):
                     select(claims.c.user_key).where(claims.c.user_key.in_(list(candidates)))
                 ).scalars()
             )
+            paused = paused_imports(conn)
+            if paused:
+                held |= blocked_users(conn, list(candidates), paused)
             room = dict(lane_limits) if lane_limits is not None else {}
             wanted: list[str] = []
             for key, lane in candidates.items():
@@ -87,6 +92,12 @@ class ChangeQueue(Part):
                 .mappings()
                 .all()
             )
+            rows = settle_stopped(conn, rows, now)  # changes of imports paused or cancelled meanwhile
+            idle = set(taken) - {r["user_key"] for r in rows}
+            if idle:
+                conn.execute(
+                    delete(claims).where(claims.c.user_key.in_(sorted(idle)), claims.c.owner == owner)
+                )
             conn.execute(
                 update(changes).where(changes.c.id.in_([r["id"] for r in rows])).values(state="inflight")
             )

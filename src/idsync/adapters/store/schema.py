@@ -182,6 +182,7 @@ imports = Table(
     Column("activated", BigInteger, nullable=False, default=0),
     Column("deactivated", BigInteger, nullable=False, default=0),
     Column("deleted", BigInteger, nullable=False, default=0),
+    Column("cancelled", BigInteger, nullable=False, default=0),
     Column("input_cursor", BigInteger, nullable=False, default=0),
     # Unchanged users of file imports are counted, not stored one row each (see Ingestor).
     Column("unchanged_unrecorded", BigInteger, nullable=False, default=0),
@@ -193,6 +194,8 @@ imports = Table(
     Column("updated_at", Float, nullable=False),
     Column("finished_at", Float),
 )
+# Paused imports are looked up on every claim (their changes are not claimed): a short list.
+Index("ix_imports_state", imports.c.state)
 
 # One row per user being worked on: who holds it and until when (a lease; expired leases are
 # taken back, so a killed worker's users are retried and no two workers touch one user at once).
@@ -222,7 +225,19 @@ MIGRATIONS: list[tuple[str, str, Migration | None]] = [
         "links: one IdP account, one identity (login_key, via, unique account)",
         lambda c: _core_0004(c),
     ),
+    (
+        "core_0005",
+        "imports.cancelled and ix_imports_state: imports can be paused, resumed and cancelled",
+        lambda c: _core_0005(c),
+    ),
 ]
+
+
+def _core_0005(conn: Connection) -> None:
+    _add_column(conn, "imports", "cancelled BIGINT NOT NULL DEFAULT 0")
+    for index in imports.indexes:
+        if index.name == "ix_imports_state":
+            index.create(conn)
 
 
 def _core_0004(conn: Connection) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from idsync.adapters.store.failures import FailureRow
-from idsync.domain.models import ImportState, Status
+from idsync.domain.models import ImportControl, ImportState, Status
 from idsync.domain.records import ImportRecord
 from idsync.web.dashboard.sampler import BucketKey, History, Point
 
@@ -83,6 +83,8 @@ class ImportRow(BaseModel):
     started_at: float
     updated_at: float
     finished_at: float | None
+    # What the caller may do to it now (its role on the tenant and the import's state allow it).
+    controls: list[ImportControl] = []
 
 
 class ReasonRow(BaseModel):

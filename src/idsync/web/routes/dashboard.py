@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
@@ -20,10 +20,12 @@ from starlette.staticfiles import StaticFiles
 from idsync.adapters.store.failures import FailureFilter, FailureRow, FailureStatus, failure_page
 from idsync.adapters.store.features.audit import list_audit
 from idsync.domain.authz import ALL_TENANTS, Action, Principal
-from idsync.domain.models import Lane
+from idsync.domain.models import ImportControl, Lane
 from idsync.domain.records import ImportRecord
 from idsync.lifecycle.failures import csv_chunks
+from idsync.lifecycle.tenants import list_tenants
 from idsync.runtime import Runtime
+from idsync.service.fleet import FleetView, fleet_view
 from idsync.web.auth import require
 from idsync.web.dashboard.pages import NO_STORE
 from idsync.web.dashboard.sampler import DashboardState, run_sampler
@@ -31,6 +33,7 @@ from idsync.web.dashboard.views import (
     AuditPage,
     FailurePage,
     ImportDetail,
+    ImportRow,
     LimitsView,
     Me,
     Overview,
@@ -39,6 +42,8 @@ from idsync.web.dashboard.views import (
     bucket_views,
     import_row,
 )
+from idsync.web.routes.controls import control_route
+from idsync.web.routes.tenants import TenantView
 from idsync.web.tenancy import recent_imports
 
 public = True  # the static files; every route on `api` has its guard
@@ -46,6 +51,7 @@ router = APIRouter(tags=["dashboard"])
 api = APIRouter(prefix="/dashboard/api")
 Reader = Annotated[Principal, Depends(require(Action.READ))]
 
+DASHBOARD_HEADER = "X-Idsync-Dashboard"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$")
 
 
@@ -85,7 +91,8 @@ async def overview(request: Request, response: Response, principal: Reader) -> O
         depth = await rt.stores.queue.queue_depth()
         queue = QueueView(interactive=depth[Lane.INTERACTIVE], bulk=depth[Lane.BULK], sampled_at=None)
     response.headers.update(NO_STORE)
-    return Overview(generated_at=time.time(), imports=[import_row(r, history) for r in records], queue=queue)
+    rows = [_controls(import_row(r, history), principal) for r in records]
+    return Overview(generated_at=time.time(), imports=rows, queue=queue)
 
 
 @api.get("/limits")
@@ -116,9 +123,62 @@ async def import_detail(
     reasons = await rt.stores.imports.reason_summary(import_id)
     response.headers.update(NO_STORE)
     return ImportDetail(
-        item=import_row(record, state.history),
+        item=_controls(import_row(record, state.history), principal),
         reasons=[ReasonRow(status=s, code=c, count=n, example=e) for s, c, n, e in reasons],
     )
+
+
+def _controls(row: ImportRow, principal: Principal) -> ImportRow:
+    """The buttons the page may show for this row: none for a viewer of its tenant."""
+    if principal.may(Action.CONTROL, row.tenant):
+        row.controls = [c for c in ImportControl if c.refusal(row.state) is None]
+    return row
+
+
+Operator = Annotated[Principal, Depends(require(Action.CONTROL))]
+
+
+async def _button(
+    request: Request, response: Response, principal: Principal, import_id: str, control: ImportControl
+) -> ImportDetail:
+    """The page's Pause / Resume / Cancel buttons: POST /imports/{id}/... of the API, with the
+    sign-in cookie. A cookie-borne call must carry the page's `X-Idsync-Dashboard` header: a
+    form of another site cannot set it (the cookie is SameSite=Strict as well)."""
+    if "authorization" not in request.headers and request.headers.get(DASHBOARD_HEADER) != "1":
+        detail = f"a dashboard action needs the {DASHBOARD_HEADER} header"
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=detail)
+    await control_route(request, principal, import_id, control)
+    return await import_detail(import_id, request, response, principal)
+
+
+_BUTTON: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such import"},
+    409: {"description": "Its state does not allow it"},
+}
+
+
+@api.post("/imports/{import_id}/pause", responses=_BUTTON)
+async def pause_button(
+    import_id: str, request: Request, response: Response, principal: Operator
+) -> ImportDetail:
+    """Pause the import (the page's button)."""
+    return await _button(request, response, principal, import_id, ImportControl.PAUSE)
+
+
+@api.post("/imports/{import_id}/resume", responses=_BUTTON)
+async def resume_button(
+    import_id: str, request: Request, response: Response, principal: Operator
+) -> ImportDetail:
+    """Resume the import (the page's button)."""
+    return await _button(request, response, principal, import_id, ImportControl.RESUME)
+
+
+@api.post("/imports/{import_id}/cancel", responses=_BUTTON)
+async def cancel_button(
+    import_id: str, request: Request, response: Response, principal: Operator
+) -> ImportDetail:
+    """Cancel the import (the page's button, after the page asked to confirm)."""
+    return await _button(request, response, principal, import_id, ImportControl.CANCEL)
 
 
 def _filter(status_: list[FailureStatus] | None, code: str | None, q: str | None) -> FailureFilter:
@@ -179,6 +239,22 @@ async def failures_csv(
             **NO_STORE,
         },
     )
+
+
+@api.get("/fleet")
+async def fleet(request: Request, response: Response, principal: Reader) -> FleetView:
+    """Every instance on the store: alive, budget shares, Kafka partitions with their lag (no
+    tenant or user named, so any caller who may read sees it)."""
+    response.headers.update(NO_STORE)
+    return await fleet_view(request.app.state.service)
+
+
+@api.get("/tenants")
+async def tenants(request: Request, response: Response, principal: Reader) -> list[TenantView]:
+    """The caller's tenants: the sync mode in force, who switched it and when, the users."""
+    rt, _ = _state(request)
+    response.headers.update(NO_STORE)
+    return [TenantView(**t.as_dict()) for t in await list_tenants(rt, principal.tenants(Action.READ))]
 
 
 @api.get("/me")

@@ -20,7 +20,7 @@ from idsync.adapters.files import RawRecord, received_from_file
 from idsync.adapters.store.features.safety import release_run
 from idsync.adapters.store.instances import ServiceStore
 from idsync.domain.authz import Action, Principal
-from idsync.domain.models import Lane, Status
+from idsync.domain.models import ImportState, Lane, Status
 from idsync.domain.records import ImportRecord
 from idsync.engine.ingest import BATCH, Defaults
 from idsync.engine.jobs import link_existing_accounts, new_import_id
@@ -97,10 +97,9 @@ async def start_import(
     try:
         current: ImportRecord | None = await stores.imports.get(import_id)
         record = current or record  # its cursor, read under the lease
-        if record.input_done:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, detail=f"import {import_id} has received all its input"
-            )
+        if record.input_done or record.state is ImportState.CANCELLED:
+            what = "was cancelled" if record.state is ImportState.CANCELLED else "has received all its input"
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=f"import {import_id} {what}")
         if force:  # a run this import tripped before is let through as well
             released = await db.call(release_run, rt.store, f"{tenant}/{import_id}")
             held = released[1] if released is not None else 0

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from idsync.domain.authz import Action, Principal
 from idsync.errors import ConfigError, IdSyncError, ProviderError
+from idsync.inbound.safety import NoSuchRun, discard_run, release_run, runs_of
 from idsync.inbound.service import InboundService, Removed, UnknownIntegration
 from idsync.web.auth import audit, require
 
@@ -21,6 +22,8 @@ router = APIRouter(prefix="/inbound", tags=["inbound"])
 Reader = Annotated[Principal, Depends(require(Action.READ, installation=True))]
 Runner = Annotated[Principal, Depends(require(Action.INBOUND_RUN, installation=True))]
 Setup = Annotated[Principal, Depends(require(Action.INBOUND_SETUP, installation=True))]
+Forcer = Annotated[Principal, Depends(require(Action.FORCE, installation=True))]
+Discarder = Annotated[Principal, Depends(require(Action.DISCARD, installation=True))]
 
 
 class SyncRequest(BaseModel):
@@ -37,6 +40,7 @@ def _service(request: Request) -> InboundService:
 
 _STATUS: list[tuple[type[IdSyncError], int]] = [
     (UnknownIntegration, status.HTTP_404_NOT_FOUND),
+    (NoSuchRun, status.HTTP_404_NOT_FOUND),
     (Removed, status.HTTP_409_CONFLICT),
     (ConfigError, status.HTTP_400_BAD_REQUEST),
     (ProviderError, status.HTTP_502_BAD_GATEWAY),
@@ -114,6 +118,32 @@ async def register_hook(name: str, request: Request, principal: Setup) -> dict[s
     async with _errors(request, principal, "inbound.hook", name):
         hook = await _service(request).register_hook(name)
     return hook
+
+
+@router.get("/{name}/safety")
+async def safety_runs(name: str, request: Request, principal: Reader) -> list[dict[str, Any]]:
+    """Runs that deactivated or stripped roles from users (newest first); `tripped` ones hold
+    the users listed in `held_users` (docs/inbound.md, "Safety")."""
+    async with _errors():
+        return await runs_of(_service(request).context(name))
+
+
+@router.post("/{name}/safety/{run_id}/release")
+async def release_safety_run(name: str, run_id: str, request: Request, principal: Forcer) -> dict[str, Any]:
+    """Bring the held users in line with Okta now and let the run through (an admin's)."""
+    async with _errors(request, principal, "inbound.safety.release", f"{name}/{run_id}"):
+        done = await release_run(_service(request).context(name), run_id)
+    return {**done.run.as_dict(), "applied": dict(done.tally.counts), "errors": done.tally.errors}
+
+
+@router.post("/{name}/safety/{run_id}/discard")
+async def discard_safety_run(
+    name: str, run_id: str, request: Request, principal: Discarder
+) -> dict[str, Any]:
+    """Drop what the run holds: those users stay as they are; the run stays tripped."""
+    async with _errors(request, principal, "inbound.safety.discard", f"{name}/{run_id}"):
+        found, dropped = await discard_run(_service(request).context(name), run_id)
+    return {**found.as_dict(), "discarded_users": [h.okta_id for h in dropped]}
 
 
 @router.get("/{name}/log")

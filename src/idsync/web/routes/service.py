@@ -7,16 +7,23 @@ order `idsync.service.runner` describes.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
 
+from idsync.adapters.kafka.controls import ImportControlRequest
 from idsync.domain.authz import Action
-from idsync.service.runner import Service
+from idsync.domain.models import ImportControl, Lane
+from idsync.lifecycle.controls import ControlRefused, UnknownImport, control_import
+from idsync.runtime import Runtime
+from idsync.service.fleet import FleetView, fleet_view
+from idsync.service.runner import ControlHandler, Service
 from idsync.web.auth import require
 
+log = logging.getLogger("idsync.web.service")
 router = APIRouter(tags=["service"])
 
 
@@ -34,6 +41,7 @@ class ServiceView(BaseModel):
     instances: list[str]
     budget_shares: list[BudgetShare]
     kafka: dict[str, Any] | None
+    fleet: FleetView  # every instance on the store: alive, budget shares, Kafka lag per partition
 
 
 def setup(app: FastAPI) -> None:
@@ -43,7 +51,7 @@ def setup(app: FastAPI) -> None:
 def _start(app: FastAPI) -> Coroutine[Any, Any, None]:
     # Runs in the lifespan right after the worker's task was created and before it first runs,
     # so the coordinator caps every IdP bucket before the first call.
-    service = Service(app.state.runtime)
+    service = Service(app.state.runtime, on_control=kafka_control(app.state.runtime))
     app.state.service = service
 
     def worker_task() -> asyncio.Task[Any] | None:
@@ -51,6 +59,26 @@ def _start(app: FastAPI) -> Coroutine[Any, Any, None]:
         return next((t for t in tasks if t.get_name() == "worker"), None)
 
     return service.run(app.state.stop, worker_task)
+
+
+def kafka_control(rt: Runtime) -> ControlHandler:
+    """A Kafka control cancels, pauses or resumes an import of the tenant it names, as actor
+    `kafka:<changes topic>`. One that does not apply (no such import, already completed) is
+    logged and audited, and the consumer goes on: a control message is never retried."""
+    actor = f"kafka:{rt.settings.kafka.topics.changes}" if rt.settings.kafka else "kafka"
+
+    async def apply(request: ImportControlRequest) -> None:
+        try:
+            await control_import(
+                rt.stores, rt.db, request.import_id, request.control, actor=actor, tenant=request.tenant
+            )
+        except (UnknownImport, ControlRefused) as exc:
+            log.warning("Kafka control import_%s: %s", request.control.value, exc)
+            return
+        if request.control is ImportControl.RESUME:
+            rt.worker.notify(Lane.BULK)
+
+    return apply
 
 
 @router.get("/service", dependencies=[Depends(require(Action.READ))])
@@ -81,4 +109,5 @@ async def service_view(request: Request) -> ServiceView:
         instances=instances,
         budget_shares=shares,
         kafka=kafka,
+        fleet=await fleet_view(service),
     )

@@ -3,17 +3,19 @@
 - `activation_jobs`: which tenant (and source) an activation job is for and what started it, so
   `idsync activate` finds a job that was interrupted and resumes it instead of starting another.
   Its counters and changes live in the core `imports`/`changes` tables like any import.
-- `tenant_modes`: the mode lives in the configuration file, so a switch to `sync_and_activate`
-  happens while idsync is not looking. Remembering the last mode seen turns the switch into an
-  event at the next start-up; the activation job it queues is recorded in the same transaction
-  (compare-and-set), so only one instance queues it and a crash in between resumes it.
+- `tenant_modes`: each tenant's sync mode in force. The configuration gives the first value;
+  `idsync tenants set-mode` / `PUT /tenants/{t}/mode` change it at runtime (every instance reads
+  it within seconds: engine/policies.py), and an edited configuration file changes it at the
+  next start-up (`config_mode` is the configuration's value last applied, so an edit is seen as
+  one). A switch and the activation job it queues are written in one compare-and-set, so only
+  one instance queues the job and a crash in between resumes it.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Connection, Float, String, Table, desc, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,11 +30,13 @@ __all__ = [
     "ActivationJob",
     "TenantMode",
     "activation_jobs",
+    "all_tenant_modes",
     "find_running_job",
     "get_job",
     "get_tenant_mode",
     "known_tenants",
     "list_jobs",
+    "note_config_mode",
     "record_job",
     "switch_mode",
     "tenant_modes",
@@ -55,6 +59,9 @@ tenant_modes = Table(
     Column("mode", String(32), nullable=False),
     Column("activation_job", String(100)),  # queued by the switch to sync_and_activate
     Column("changed_at", Float, nullable=False),
+    Column("config_mode", String(32)),  # the configuration file's mode last applied
+    Column("set_by", String(200)),  # who made the last switch (audit actor; `config`: the file)
+    Column("previous_mode", String(32)),  # the mode before the last switch
 )
 
 
@@ -67,6 +74,19 @@ schema.register(
     "activation_0001",
     "activation_jobs and tenant_modes: resumable phase-2 jobs; mode switches seen at start-up",
     _create_tables,
+)
+
+
+def _runtime_modes(conn: Connection) -> None:
+    for column in ("config_mode VARCHAR(32)", "set_by VARCHAR(200)", "previous_mode VARCHAR(32)"):
+        conn.exec_driver_sql(f"ALTER TABLE tenant_modes ADD COLUMN {column}")
+    conn.execute(update(tenant_modes).values(config_mode=tenant_modes.c.mode))
+
+
+schema.register(
+    "activation_0002",
+    "tenant_modes: the mode set at runtime, who set it, the configuration's value last applied",
+    _runtime_modes,
 )
 
 
@@ -85,6 +105,9 @@ class TenantMode:
     mode: str
     activation_job: str | None
     changed_at: float
+    config_mode: str | None = None
+    set_by: str | None = None
+    previous_mode: str | None = None
 
 
 def record_job(
@@ -133,8 +156,27 @@ def list_jobs(store: Store, tenant: str | None = None, limit: int = 50) -> list[
 
 def get_tenant_mode(store: Store, tenant: str) -> TenantMode | None:
     with store.engine.begin() as conn:
-        r = conn.execute(select(tenant_modes).where(tenant_modes.c.tenant == tenant)).first()
-    return TenantMode(r.tenant, r.mode, r.activation_job, r.changed_at) if r is not None else None
+        r = conn.execute(select(tenant_modes).where(tenant_modes.c.tenant == tenant)).mappings().first()
+    return _mode(r) if r is not None else None
+
+
+def all_tenant_modes(store: Store) -> list[TenantMode]:
+    """Every tenant's stored mode (a few rows: read by every instance every few seconds)."""
+    with store.engine.begin() as conn:
+        rows = conn.execute(select(tenant_modes).order_by(tenant_modes.c.tenant)).mappings().all()
+    return [_mode(r) for r in rows]
+
+
+def _mode(r: Any) -> TenantMode:
+    return TenantMode(
+        r["tenant"],
+        r["mode"],
+        r["activation_job"],
+        float(r["changed_at"]),
+        r["config_mode"],
+        r["set_by"],
+        r["previous_mode"],
+    )
 
 
 def switch_mode(
@@ -144,12 +186,23 @@ def switch_mode(
     expected: str | None,
     mode: str,
     activation_job: str | None,
+    set_by: str | None = None,
+    config_mode: str | None = None,
     now: float | None = None,
 ) -> bool:
-    """Compare-and-set the tenant's last seen mode (`expected` None: never seen). True when this
-    caller made the change, so exactly one instance acts on a switch."""
+    """Compare-and-set the tenant's mode (`expected` None: no row yet). True when this caller
+    made the change, so exactly one instance acts on a switch. `config_mode` records the
+    configuration's value applied (None: unchanged; the first row takes `mode`)."""
     now = time.time() if now is None else now
-    values = {"mode": mode, "activation_job": activation_job, "changed_at": now}
+    values: dict[str, Any] = {
+        "mode": mode,
+        "activation_job": activation_job,
+        "changed_at": now,
+        "set_by": set_by,
+        "previous_mode": expected,
+    }
+    if config_mode is not None or expected is None:
+        values["config_mode"] = config_mode or mode
     try:
         with store.engine.begin() as conn:
             if expected is None:
@@ -163,6 +216,14 @@ def switch_mode(
             return bool(done == 1)
     except IntegrityError:
         return False
+
+
+def note_config_mode(store: Store, tenant: str, config_mode: str) -> None:
+    """The configuration's mode was edited to the mode already in force: remember it as applied."""
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(tenant_modes).where(tenant_modes.c.tenant == tenant).values(config_mode=config_mode)
+        )
 
 
 def known_tenants(store: Store) -> list[str]:

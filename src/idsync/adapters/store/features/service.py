@@ -1,6 +1,8 @@
 """Tables of `idsync serve` when several instances share one store (PostgreSQL).
 
-- `service_instances`: who is alive (heartbeats), for the budget split and for operators.
+- `service_instances`: who is alive (heartbeats), for the budget split and for operators; with
+  each heartbeat, what the instance reports of itself (`status`, JSON: its Kafka partitions and
+  their lag), so every instance's dashboard shows the whole fleet.
 - `budget_shares`: per IdP rate-limit bucket, the calls per window each instance may make. The
   sum over live instances never exceeds the bucket's budget (see idsync.domain.budget).
 - `budget_pools`: one row per bucket: the budget, and the row every instance locks while it
@@ -10,7 +12,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Connection, Float, Integer, String, Table
+from sqlalchemy import Column, Connection, Float, Integer, String, Table, Text
 
 from idsync.adapters.store.schema import metadata, register
 
@@ -22,6 +24,7 @@ service_instances = Table(
     Column("pid", Integer, nullable=False),
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
+    Column("status", Text),  # JSON: {"kafka": {"connected": ..., "lag": {"topic:partition": n}}}
 )
 
 budget_pools = Table(
@@ -60,3 +63,14 @@ def _create(conn: Connection) -> None:
 
 
 register("service_0001", "service: instances, budget pools and shares, leases", _create)
+
+
+def _status_column(conn: Connection) -> None:
+    conn.exec_driver_sql("ALTER TABLE service_instances ADD COLUMN status TEXT")
+
+
+register(
+    "service_0002",
+    "service_instances.status: what each instance reports with its heartbeat (Kafka lag)",
+    _status_column,
+)

@@ -7,7 +7,7 @@
   const POLL_MS = 2000;
   const CHART_SPAN_S = 15 * 60;
   const API = "/dashboard/api";
-  const STATUSES = ["created", "updated", "activated", "deactivated", "deleted", "unchanged", "skipped", "failed"];
+  const STATUSES = ["created", "updated", "activated", "deactivated", "deleted", "unchanged", "skipped", "failed", "cancelled"];
   const num = new Intl.NumberFormat("en-US");
   const num1 = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
   const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
@@ -61,6 +61,19 @@
     return response.json();
   }
 
+  // A button's action (pause, resume, cancel): the header tells the service the page sent it.
+  async function postJSON(path) {
+    const response = await fetch(API + path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-Idsync-Dashboard": "1" },
+    });
+    if (response.status === 401) throw new LoggedOut();
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(typeof body.detail === "string" ? body.detail : `${response.status} ${response.statusText}`);
+    return body;
+  }
+
   function live(ok, message) {
     $("live").classList.toggle("down", !ok);
     $("live-text").textContent = message;
@@ -103,6 +116,7 @@
 
   function etaText(item) {
     if (item.state === "running") return item.eta_s === null ? "–" : duration(item.eta_s);
+    if (item.state === "paused") return "paused";
     const end = item.finished_at || item.updated_at;
     return item.state === "completed" ? `done in ${duration(end - item.started_at)}` : item.state;
   }
@@ -253,11 +267,56 @@
     chart.replaceChildren(...parts);
   }
 
+  // ---- overview: the instances on the store ---------------------------------------------------------
+
+  function renderFleet(fleet) {
+    $("fleet-summary").textContent = `${num.format(fleet.alive)} alive · Kafka lag ${num.format(fleet.kafka_lag)}`;
+    $("fleet").tBodies[0].replaceChildren(...fleet.instances.map((i) => {
+      const age = Math.max(fleet.generated_at - i.heartbeat_at, 0);
+      const state = i.alive ? `alive · heard ${num1.format(age)} s ago` : `gone · last heard ${duration(age)} ago`;
+      const shares = i.shares.length
+        ? i.shares.map((s) => el("div", { "data-share": `${s.idp}/${s.bucket}`, text: `${s.idp} · ${s.bucket}: ${num.format(s.allowance)} per window, ${num.format(s.sent)} sent` }))
+        : [el("span", { cls: "muted", text: "–" })];
+      const kafka = i.kafka === null ? [el("span", { cls: "muted", text: "no Kafka" })]
+        : [el("div", { cls: i.kafka.connected ? "small" : "small bad", text: i.kafka.connected ? "connected" : "not connected" }),
+          ...Object.entries(i.kafka.lag).map(([p, n]) => el("div", { "data-partition": p, text: `${p}: ${num.format(n)}` }))];
+      return el("tr", { "data-instance": i.instance, cls: i.alive ? "" : "gone" },
+        el("td", {}, el("b", { text: i.instance }), i.this ? el("span", { cls: "muted small", text: " (this one)" }) : null,
+          el("div", { cls: "muted small", text: `${i.host} · pid ${i.pid}` })),
+        el("td", { "data-field": "state", text: state }),
+        el("td", { cls: "small" }, ...shares),
+        el("td", { cls: "small" }, ...kafka));
+    }));
+  }
+
+  // ---- overview: tenants and their sync mode ------------------------------------------------------
+
+  function renderTenants(tenants) {
+    $("tenants").tBodies[0].replaceChildren(...tenants.map((t) => {
+      const switched = t.set_by
+        ? `${t.previous_mode ? `${t.previous_mode} → ${t.mode}` : t.mode} by ${t.set_by}, ${new Date(t.changed_at * 1000).toLocaleString()}`
+        : "–";
+      const mode = el("span", { cls: `badge mode-${t.mode}`, "data-field": "mode", text: t.mode });
+      const configured = t.configured_mode !== t.mode
+        ? el("div", { cls: "muted small", text: `configuration: ${t.configured_mode}` }) : null;
+      return el("tr", { "data-tenant": t.tenant },
+        el("td", { text: t.tenant }),
+        el("td", {}, mode, configured),
+        el("td", { cls: "small", "data-field": "switched", text: switched }),
+        el("td", { cls: "num", text: num.format(t.linked) }),
+        el("td", { cls: "num", "data-field": "staged", text: num.format(t.staged) }),
+        el("td", { cls: "num", text: num.format(t.active) }),
+        el("td", { cls: "num", text: num.format(t.deprovisioned) }));
+    }));
+  }
+
   async function refreshOverview() {
-    const [overview, limits] = await Promise.all([getJSON("/overview"), getJSON(`/limits?since=${lastPoint}`)]);
+    const [overview, limits, tenants, fleet] = await Promise.all([getJSON("/overview"), getJSON(`/limits?since=${lastPoint}`), getJSON("/tenants"), getJSON("/fleet")]);
     $("queue-interactive").textContent = num.format(overview.queue.interactive);
     $("queue-bulk").textContent = num.format(overview.queue.bulk);
     renderImports(overview.imports);
+    renderTenants(tenants);
+    renderFleet(fleet);
     renderBuckets(limits);
     return overview.generated_at;
   }
@@ -296,6 +355,7 @@
       el("div", { cls: `count s-${s}`, "data-count": s }, el("div", { cls: "value", text: num.format(item.counts[s]) }), el("div", { cls: "label", text: s })));
     cells.push(el("div", { cls: "count", "data-count": "pending" }, el("div", { cls: "value", text: num.format(item.pending) }), el("div", { cls: "label", text: "waiting" })));
     $("d-counts").replaceChildren(...cells);
+    renderControls(item);
 
     const body = $("d-reasons").tBodies[0];
     body.replaceChildren(...data.reasons.map((r) => {
@@ -314,6 +374,41 @@
     }));
     $("d-reasons-empty").hidden = data.reasons.length > 0;
     setCodeOptions(data.reasons, $("f-code").value);
+  }
+
+  // Pause / Resume / Cancel: only those the signed-in role and the import's state allow.
+  const CONTROL_LABELS = { pause: "Pause", resume: "Resume", cancel: "Cancel import" };
+
+  function renderControls(item) {
+    const buttons = (item.controls || []).map((control) => {
+      const button = el("button", { type: "button", cls: `control control-${control}`, "data-control": control, text: CONTROL_LABELS[control] });
+      button.addEventListener("click", () => runControl(item.import_id, control, button));
+      return button;
+    });
+    const box = $("d-controls");
+    const now = [...box.children].map((b) => b.dataset.control).join(" ");
+    if (now !== (item.controls || []).join(" ")) box.replaceChildren(...buttons);
+  }
+
+  async function runControl(id, control, button) {
+    const warning = control === "cancel"
+      ? `Cancel import ${id}? Users not yet sent end "cancelled" in its results; this cannot be undone.`
+      : null;
+    if (warning && !window.confirm(warning)) return;
+    button.disabled = true;
+    const message = $("d-control-msg");
+    try {
+      const data = await postJSON(`/imports/${encodeURIComponent(id)}/${control}`);
+      message.textContent = `Import ${control === "cancel" ? "cancelled" : control === "pause" ? "paused" : "resumed"}.`;
+      message.className = "small ok-text";
+      if (detail.id === id) renderDetail(data);
+    } catch (error) {
+      if (error instanceof LoggedOut) { location.reload(); return; }
+      message.textContent = error.message || String(error);
+      message.className = "small bad";
+    } finally {
+      button.disabled = false;
+    }
   }
 
   function setCodeOptions(reasons, selected) {
@@ -418,6 +513,8 @@
       $("f-status").value = "";
       $("f-code").value = "";
       $("f-q").value = "";
+      $("d-controls").replaceChildren();
+      $("d-control-msg").textContent = "";
       if (id) {
         $("d-rows").tBodies[0].replaceChildren();
         $("d-title").textContent = id;
