@@ -15,7 +15,7 @@ from typing import Any
 from idsync.adapters.store import Store
 from idsync.adapters.store.aio import AsyncStore, Runner, sql_stores
 from idsync.adapters.store.features.activation import all_tenant_modes
-from idsync.adapters.store.features.limits import save_limits
+from idsync.adapters.store.features.limits import load_counters, save_counters, save_limits
 from idsync.adapters.store.sessions import SessionTable, SqlSessionStore
 from idsync.clock import Clock, SystemClock
 from idsync.config import IdpSettings, Settings
@@ -125,13 +125,17 @@ class Runtime:
         saved = 0
         for name, governor in self.governors.items():
             try:
-                saved += save_limits(self.store, name, governor.snapshot(), now=governor.clock.time())
+                now = governor.clock.time()
+                saved += save_limits(self.store, name, governor.snapshot(), now=now)
+                save_counters(self.store, name, governor.counters.placed(), now=now)
             except Exception as exc:  # a store problem here must not hide the job's own outcome
                 log.warning("could not save the rate limits learned from %s: %s", name, exc)
         return saved
 
     def _connect(self, name: str, idp: IdpSettings) -> IdentityProvider:
         governor = Governor(name, idp.governor, self.clock)
+        # Which endpoints share a counter, as an earlier run learned it: a better first guess.
+        governor.counters.remember({e: c for e, (c, _) in load_counters(self.store, name).items()})
         self.governors[name] = governor
         token = idp.token.get_secret_value() if idp.token else ""
         url = idp.url

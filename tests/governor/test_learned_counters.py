@@ -12,11 +12,14 @@ from typing import Any
 
 import pytest
 
+from idsync.adapters.store import Store
+from idsync.adapters.store.features.limits import load_counters
 from idsync.config import settings_from_dict
 from idsync.emulator.okta import EmulatorAdmin, EmulatorSettings, EmulatorThread
 from idsync.engine.worker import WorkerOptions
 from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
+from tests.common import run_idsync
 
 TOKEN = "counters-token"
 USERS = 120
@@ -90,3 +93,25 @@ async def test_a_mixed_import_at_the_whole_budget_gets_no_429(
     expected = "users" if layout == "2025" else "users/{id}"
     assert DEACTIVATE in learned[expected], learned
     assert DEACTIVATE in snapshot[expected]["endpoints"]  # type: ignore[operator]
+    # Kept in the store for the next run's first guess, and shown by `idsync doctor`.
+    store = Store(settings.store.url)
+    try:
+        assert load_counters(store, "okta")[DEACTIVATE][0] == expected
+    finally:
+        store.close()
+    async with Runtime(settings) as again:
+        assert again.governors["okta"].counters.counter_of(DEACTIVATE, "users/{id}:guess") == expected
+    config = tmp_path / "idsync.toml"
+    config.write_text(
+        f'[store]\nurl = "{settings.store.url}"\n\n[idps.okta]\ntype = "okta"\nurl = "{emulator.url}"\n'
+        'token_env = "OKTA_TOKEN"\n\n[tenants.t]\nidp = "okta"\n'
+    )
+    done = run_idsync(
+        tmp_path, "doctor", "--config", str(config), env={"COLUMNS": "400", "OKTA_TOKEN": TOKEN}
+    )
+    out = done.stdout + done.stderr
+    assert "rate-limit counters of okta learned from its headers" in out, out
+    if layout == "2025":  # where the first guess put it: nothing to point out
+        assert f"{DEACTIVATE} is charged to counter" not in out, out
+    else:
+        assert f"okta: {DEACTIVATE} is charged to counter users/{{id}}, not users as documented" in out, out

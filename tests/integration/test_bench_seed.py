@@ -13,7 +13,7 @@ from bench.common import TENANT, TOKEN, settings, write_users
 from bench.seed import first_import
 
 from idsync.emulator.okta import EmulatorSettings, EmulatorThread
-from idsync.engine.jobs import run_file_import
+from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 
 # Differ between any two imports: row ids, clocks, the ids Okta hands out, the import's rate.

@@ -140,4 +140,9 @@ def test_metrics_show_calls_queue_and_budget_but_no_secret(client: httpx.Client)
     assert 'idsync_queue_depth{lane="interactive"} 0.0' in text
     assert 'idsync_idp_budget_calls{bucket="users",idp="okta"}' in text
     assert "idsync_idp_rate_limited_total" in text
+    # The counter each endpoint was found charged to (from the answer's X-Rate-Limit headers).
+    assert 'idsync_idp_endpoint_counter{bucket="users",endpoint="POST /users",idp="okta"} 1.0' in text
     assert API_TOKEN not in text and OKTA_TOKEN not in text
+    service = client.get("/service", headers=AUTH).json()
+    assert "POST /users" in service["rate_limit_counters"]["okta"]["users"]
+    assert service["rate_limit_learned"]["okta"] == []  # create is where Okta's table says

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,7 +20,9 @@ from aiokafka.errors import KafkaError
 from rich.markup import escape
 
 from idsync.adapters.kafka.clients import connection_options
+from idsync.adapters.okta.buckets import documented_counter
 from idsync.adapters.store import Store
+from idsync.adapters.store.features.limits import load_counters
 from idsync.cli.common import EXIT_FAILURES, EXIT_OK, ConfigOption, console, settings_or_exit
 from idsync.cli.doctor_idp import Finding, check_idp
 from idsync.config import KafkaSettings, Settings
@@ -85,10 +88,34 @@ def _check_store(settings: Settings) -> list[Finding]:
         return [Finding("problem", f"cannot open the store ({reason})", fix)]
     try:
         depth = store.queue.queue_depth()
+        learned = {name: load_counters(store, name) for name in settings.idps}
     finally:
         store.close()
     queued = ", ".join(f"{lane.name.lower()} {n}" for lane, n in depth.items())
-    return [Finding("ok", f"{store.dialect}: schema up to date; changes waiting: {queued}")]
+    found = [Finding("ok", f"{store.dialect}: schema up to date; changes waiting: {queued}")]
+    for name, counters in learned.items():
+        found.extend(_learned_counters(name, settings.idps[name].type, counters))
+    return found
+
+
+def _learned_counters(name: str, idp_type: str, counters: dict[str, tuple[str, float]]) -> list[Finding]:
+    """What earlier runs learned from the IdP's X-Rate-Limit headers: which endpoints share a
+    counter, and where that differs from Okta's documented table (the governor's first guess)."""
+    if not counters:
+        return [Finding("ok", f"rate-limit counters of {name}: none learned yet (the first run learns them)")]
+    by_counter: dict[str, list[str]] = {}
+    for endpoint, (counter, _) in sorted(counters.items()):
+        by_counter.setdefault(counter, []).append(endpoint)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(max(t for _, t in counters.values())))
+    shared = "; ".join(f"{c}: {', '.join(e)}" for c, e in sorted(by_counter.items()))
+    found = [Finding("ok", f"rate-limit counters of {name} learned from its headers (last {when}): {shared}")]
+    if idp_type in ("okta", "emulator"):
+        for endpoint, (counter, _) in sorted(counters.items()):
+            documented = documented_counter(endpoint)
+            if documented is not None and documented != counter:
+                text = f"{name}: {endpoint} is charged to counter {counter}, not {documented} as documented"
+                found.append(Finding("ok", text + " (idsync paces it on the learned one)"))
+    return found
 
 
 async def _check_kafka(kafka: KafkaSettings) -> list[Finding]:

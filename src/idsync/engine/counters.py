@@ -48,6 +48,16 @@ class CounterMap:
         wrong guess charges at most one call to a counter it does not know of."""
         return endpoint in self._confirmed
 
+    def remember(self, learned: Mapping[str, str]) -> None:
+        """Start from what an earlier run learned (endpoint -> counter) instead of the documented
+        guess; each endpoint is still confirmed by its first answer here."""
+        for endpoint, counter in learned.items():
+            self._of.setdefault(endpoint, counter)
+
+    def placed(self) -> dict[str, str]:
+        """Endpoint -> counter for the endpoints an answer confirmed (what is worth keeping)."""
+        return {e: c for e, c in self._of.items() if e in self._confirmed}
+
     def counter_of(self, endpoint: str, guess: str) -> str:
         """The counter `endpoint` is paced on: what was learned, else the documented guess."""
         return self._of.setdefault(endpoint, guess)

@@ -45,6 +45,9 @@ class Permit:
     sent_at: float
     endpoint: str = ""
     probe: bool = False  # the one call of an endpoint whose counter is not known yet
+    # A probe may land on any known counter, so it takes a call from each (bucket, seq): the one
+    # its answer names keeps it, the others get theirs back when it is answered.
+    shadows: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class Governor:
         self.counters = CounterMap()
         self._probing: dict[str, int] = {}
         self._probe_answered: dict[str, asyncio.Event] = {}
+        self._shadows: dict[asyncio.Future[int], tuple[tuple[str, int], ...]] = {}
 
     # ---- permits -----------------------------------------------------------------------------
 
@@ -189,10 +193,13 @@ class Governor:
                 bucket.settled(lane)
                 self._release_slot()
             if probe:
-                self._probe_over(Permit(bucket_name, lane, 0, 0.0, endpoint, probe))
+                self._probe_over(
+                    Permit(bucket_name, lane, 0, 0.0, endpoint, probe, self._shadows.pop(fut, ()))
+                )
             bucket.wakeup.set()
             raise
-        return Permit(bucket_name, lane, seq, self.clock.time(), endpoint, probe)
+        shadows = self._shadows.pop(fut, ())
+        return Permit(bucket_name, lane, seq, self.clock.time(), endpoint, probe, shadows)
 
     async def _dispatch(self, bucket: _Bucket) -> None:
         """Grant permits to the waiters of one bucket, best lane first, at the paced times."""
@@ -210,7 +217,13 @@ class Governor:
                 self._in_flight += 1
                 if lane == Lane.BULK:
                     bucket.bulk_in_flight += 1
-                bucket.probes.discard(fut)
+                if fut in bucket.probes:
+                    bucket.probes.discard(fut)
+                    self._shadows[fut] = tuple(
+                        (b.name, b.pacer.on_send(now))
+                        for b in self._buckets.values()
+                        if b is not bucket and b.pacer.limit is not None
+                    )
                 fut.set_result(bucket.pacer.on_send(now))
                 continue
             bucket.wakeup.clear()
@@ -241,7 +254,11 @@ class Governor:
         self._in_flight = max(self._in_flight - 1, 0)
         self._slot_free.set()
 
-    def _probe_over(self, permit: Permit) -> None:
+    def _probe_over(self, permit: Permit, charged: str | None = None) -> None:
+        for name, seq in permit.shadows:  # the calls it held on other counters, but the one it used
+            if name != charged:
+                self._bucket(name).pacer.forget(seq)
+                self._bucket(name).wakeup.set()
         if permit.probe:
             self._probing[permit.endpoint] = max(self._probing.get(permit.endpoint, 1) - 1, 0)
             event = self._probe_answered.get(permit.endpoint)
@@ -275,10 +292,14 @@ class Governor:
             bucket.pacer.on_response(now, permit.seq, status, None)
             counted = self._bucket(charged)
             assert headers is not None
-            counted.pacer.observe(now, status, headers)
+            held = dict(permit.shadows).get(charged)
+            if held is not None:  # a probe held a call there: that call was this one
+                counted.pacer.on_response(now, held, status, headers)
+            else:
+                counted.pacer.observe(now, status, headers)
             counted.wakeup.set()
         bucket.settled(permit.lane)
-        self._probe_over(permit)
+        self._probe_over(permit, charged)
         counted.stats.calls[status] += 1
         if status == 429:
             counted.stats.rate_limited += 1

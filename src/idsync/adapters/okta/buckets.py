@@ -17,7 +17,7 @@ import httpx
 
 from idsync.engine.governor import Route
 
-__all__ = ["okta_bucket", "okta_route"]
+__all__ = ["documented_counter", "okta_bucket", "okta_route"]
 
 _USER_ITEM = re.compile(r"^/api/v1/users/[^/]+$")
 _USER_SUB = re.compile(r"^/api/v1/users/[^/]+/(.+)$")
@@ -59,3 +59,13 @@ def okta_route(request: httpx.Request) -> Route:
 def okta_bucket(request: httpx.Request) -> str:
     """The documented counter alone (what `idsync doctor` names before anything is learned)."""
     return okta_route(request).counter
+
+
+def documented_counter(endpoint: str) -> str | None:
+    """The documented counter of an endpoint named as `okta_route` names it (for the doctor)."""
+    method, _, path = endpoint.partition(" ")
+    if not path.startswith("/") or "*" in path or path.startswith("/identity-sources"):
+        return None
+    concrete = path.replace("{id}", "00u0").replace("{group}", "00g0")
+    base = "/api/v1" if not path.startswith("/api/") else ""
+    return okta_route(httpx.Request(method, f"https://org.okta.com{base}{concrete}")).counter

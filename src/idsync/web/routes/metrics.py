@@ -52,8 +52,15 @@ class ServiceCollector(Collector):
         waiting = GaugeMetricFamily(
             "idsync_idp_calls_waiting", "Calls waiting for a permit", labels=["idp", "bucket"]
         )
+        charged = GaugeMetricFamily(
+            "idsync_idp_endpoint_counter",
+            "1 for the rate-limit counter each endpoint is charged to, as learned from the IdP's headers",
+            labels=["idp", "endpoint", "bucket"],
+        )
         for idp, buckets in s.get("governors", {}).items():
             for bucket, b in buckets.items():
+                for endpoint in b.get("endpoints", []):
+                    charged.add_metric([idp, endpoint, bucket], 1)
                 for status, n in b["calls"].items():
                     calls.add_metric([idp, bucket, str(status)], n)
                 limited.add_metric([idp, bucket], b["rate_limited"])
@@ -62,7 +69,7 @@ class ServiceCollector(Collector):
                     limit.add_metric([idp, bucket], b["limit"])
                     budget.add_metric([idp, bucket], b["budget"])
                     left.add_metric([idp, bucket], max(b["calls_left"], 0))
-        yield from (calls, limited, budget, left, limit, waiting)
+        yield from (calls, limited, budget, left, limit, waiting, charged)
         depth = GaugeMetricFamily("idsync_queue_depth", "Changes not done, by lane", labels=["lane"])
         for lane, n in s.get("queue_depth", {}).items():
             depth.add_metric([lane], n)

@@ -42,6 +42,10 @@ class ServiceView(BaseModel):
     budget_shares: list[BudgetShare]
     kafka: dict[str, Any] | None
     fleet: FleetView  # every instance on the store: alive, budget shares, Kafka lag per partition
+    # Per IdP, which endpoints this instance learned share a rate-limit counter (counter ->
+    # endpoints), and each move away from the documented table: {endpoint, documented, learned}.
+    rate_limit_counters: dict[str, dict[str, list[str]]]
+    rate_limit_learned: dict[str, list[dict[str, str]]]
 
 
 def setup(app: FastAPI) -> None:
@@ -110,4 +114,9 @@ async def service_view(request: Request) -> ServiceView:
         budget_shares=shares,
         kafka=kafka,
         fleet=await fleet_view(service),
+        rate_limit_counters={n: g.counters.members() for n, g in service.runtime.governors.items()},
+        rate_limit_learned={
+            n: [{"endpoint": e, "documented": a, "learned": b} for e, a, b in g.counters.moves]
+            for n, g in service.runtime.governors.items()
+        },
     )

@@ -19,7 +19,15 @@ from idsync.adapters.store import schema
 if TYPE_CHECKING:
     from idsync.adapters.store.sql import Store
 
-__all__ = ["StoredLimit", "idp_limits", "load_limits", "save_limits"]
+__all__ = [
+    "StoredLimit",
+    "idp_counters",
+    "idp_limits",
+    "load_counters",
+    "load_limits",
+    "save_counters",
+    "save_limits",
+]
 
 idp_limits = Table(
     "idp_limits",
@@ -35,6 +43,24 @@ schema.register(
     "limits_0001",
     "idp_limits: rate limits learned per IdP and bucket (estimates without an IdP call)",
     lambda conn: idp_limits.create(conn, checkfirst=True),
+)
+
+
+# Which endpoint is charged to which counter, as the governor learned it from the answers'
+# X-Rate-Limit headers (engine/counters.py): the next run starts from it, `idsync doctor` shows it.
+idp_counters = Table(
+    "idp_counters",
+    schema.metadata,
+    Column("idp", String(100), primary_key=True),
+    Column("endpoint", String(200), primary_key=True),  # e.g. "POST /users/{id}/lifecycle/deactivate"
+    Column("counter", String(200), nullable=False),
+    Column("learned_at", Float, nullable=False),
+)
+
+schema.register(
+    "limits_0002",
+    "idp_counters: which endpoints share a rate-limit counter, learned from the IdP's headers",
+    lambda conn: idp_counters.create(conn, checkfirst=True),
 )
 
 
@@ -90,6 +116,29 @@ def load_limits(store: Store, idp: str) -> dict[str, StoredLimit]:
         r.bucket: StoredLimit(r.bucket, int(r.limit_per_window), r.window_s, float(r.learned_at))
         for r in rows
     }
+
+
+def save_counters(store: Store, idp: str, placed: Mapping[str, str], now: float | None = None) -> int:
+    """Keep the endpoint -> counter placements the governor confirmed in this run."""
+    if not placed:
+        return 0
+    now = time.time() if now is None else now
+    with store.engine.begin() as conn:
+        conn.execute(
+            delete(idp_counters).where(idp_counters.c.idp == idp, idp_counters.c.endpoint.in_(placed))
+        )
+        conn.execute(
+            insert(idp_counters),
+            [{"idp": idp, "endpoint": e, "counter": c, "learned_at": now} for e, c in placed.items()],
+        )
+    return len(placed)
+
+
+def load_counters(store: Store, idp: str) -> dict[str, tuple[str, float]]:
+    """Endpoint -> (counter, when it was learned)."""
+    with store.engine.begin() as conn:
+        rows = conn.execute(select(idp_counters).where(idp_counters.c.idp == idp)).all()
+    return {r.endpoint: (r.counter, float(r.learned_at)) for r in rows}
 
 
 def _float(value: object) -> float | None:
