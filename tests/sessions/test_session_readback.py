@@ -7,12 +7,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from idsync.adapters.okta import OktaConnector
+from idsync.clock import SystemClock
+from idsync.config import GovernorSettings
 from idsync.domain.models import Status
 from idsync.emulator.okta import EmulatorAdmin, EmulatorThread
+from idsync.engine.governor import Governor
 from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 from tests.sessions.support import (
     FAST,
+    TOKEN,
     accounts,
     emulator_settings,
     requests,
@@ -61,3 +66,45 @@ def test_users_a_lagging_list_does_not_show_are_looked_up_by_login(tmp_path: Pat
         calls = requests(emu.url)
     assert created == USERS
     assert sum(calls[GET].values()) == USERS  # each one looked up once, all settled
+
+
+def _person(login: str) -> dict[str, str]:
+    return {"login": login, "email": login, "firstName": "Ann", "lastName": "Lee"}
+
+
+async def _crowded(url: str) -> tuple[dict[str, str], dict[str, str]]:
+    """An account older than the session, a marker at its start, 500 accounts someone else wrote
+    after it, then the session's 150: read back with the older login and one nobody holds."""
+    okta = OktaConnector(
+        "okta", url, TOKEN, Governor("okta", GovernorSettings(budget_share=1.0), SystemClock())
+    )
+    try:
+        older = await okta.create_user(_person("older@example.com"), activate=False)
+        marker = await okta.create_user(_person("marker@example.com"), activate=False)
+        since = str((await okta.read_raw(f"/api/v1/users/{marker.id}")).json()["created"])
+        for i in range(500):
+            await okta.create_user(_person(f"other{i}@example.com"), activate=False)
+        ours = {
+            f"user{i}@example.com": (
+                await okta.create_user(_person(f"user{i}@example.com"), activate=False)
+            ).id
+            for i in range(150)
+        }
+        wanted = [login.upper() for login in ours] + ["older@example.com", "nobody@example.com"]
+        found = await okta.identity_source("0oasource").read_back(wanted, since)
+    finally:
+        await okta.aclose()
+    return {k: v.user.id for k, v in found.items()}, {**ours, "older@example.com": older.id}
+
+
+def test_pages_crowded_by_other_writes_hand_the_rest_to_searches_and_lookups() -> None:
+    with EmulatorThread(emulator_settings()) as emu:
+        before = requests(emu.url)
+        found, expected = asyncio.run(_crowded(emu.url))
+        after = requests(emu.url)
+    assert found == expected  # by login key, case-insensitively; "nobody" left out
+    served = {k: sum(v.values()) - sum(before.get(k, {}).values()) for k, v in after.items()}
+    # 3 pages (the session's 152 logins fill one, plus 2 spare) show the marker, the 500 others and
+    # 99 of ours; 53 logins are left: 2 or-ed searches find 52 of them, 1 lookup finds nobody.
+    assert served.get(LIST) == 3 + 2
+    assert served.get(GET) == 1 + 1  # the lookup of nobody, and the test's read of the marker
