@@ -64,8 +64,10 @@ class ImportSessions(Protocol):
 
     async def start_import(self, session_id: str) -> SourceSession: ...
 
-    async def read_back(self, logins: Sequence[str]) -> dict[str, ReadBack]:
-        """The accounts holding these logins, by `login_key` (missing logins are left out)."""
+    async def read_back(self, logins: Sequence[str], since: str) -> dict[str, ReadBack]:
+        """The accounts holding these logins, by `login_key` (missing logins are left out).
+        `since` (the IdP's timestamp of the session's start) lets the IdP list the accounts the
+        session touched in pages rather than look each login up."""
         ...
 
 

@@ -5,10 +5,12 @@ Okta's rules (developer guide "Build an Anything-as-a-Source custom client integ
 IdentitySource; docs/emulator.md): a session takes at most 50 uploads of at most 200 profiles and
 200 KB each, string attributes only; one CREATED session per source; no new session within five
 minutes of an active one; start-import answers TRIGGERED, then COMPLETED or ERROR; no per-user
-results. Reading back is a `search` on /api/v1/users with the logins or-ed together, 50 at a
-time (one call for 50 users instead of 50 lookups; the number of terms Okta allows in one
-expression is not documented: UNVERIFIED), then GET /users/{login} for what the search did not
-show yet (search is eventually consistent, the lookup is not).
+results. Reading back pages through the accounts changed since the session started
+(`filter=lastUpdated ge "..."`, 200 a page, Okta's documented filter and page size: 50 calls for
+10,000 users), matching logins case-insensitively; logins the pages did not show (other writes
+in the org crowd the pages, or the list lags) are searched with the logins or-ed together, 50 at
+a time (the number of terms Okta allows in one expression is not documented: UNVERIFIED), then
+looked up with GET /users/{login} (lists are eventually consistent, the lookup is not).
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
-from idsync.adapters.okta.connector import OktaConnector, okta_user
+from idsync.adapters.okta.connector import OktaConnector, okta_literal, okta_user
 from idsync.domain.text import login_key
 from idsync.errors import NotFound, SourceUnavailable, Unauthorized
 from idsync.ports import ReadBack, SourceSession
 
-__all__ = ["READ_BACK_BATCH", "OktaIdentitySource"]
+__all__ = ["READ_BACK_BATCH", "READ_BACK_PAGE", "OktaIdentitySource"]
 
 READ_BACK_BATCH = 50
+READ_BACK_PAGE = 200
+_SPARE_PAGES = 2  # pages beyond the session's own users, for other writes in the org meanwhile
 
 
 @contextmanager
@@ -109,23 +113,42 @@ class OktaIdentitySource:
         with session_error(self.name, self.source_id):
             return _session((await self._okta.send("POST", path)).json())
 
-    async def read_back(self, logins: Sequence[str]) -> dict[str, ReadBack]:
-        found: dict[str, ReadBack] = {}
-        wanted = list(dict.fromkeys(logins))
-        for i in range(0, len(wanted), READ_BACK_BATCH):
-            batch = wanted[i : i + READ_BACK_BATCH]
-            search = " or ".join(
-                f"profile.login eq {json.dumps(login, ensure_ascii=False)}" for login in batch
-            )
+    async def read_back(self, logins: Sequence[str], since: str) -> dict[str, ReadBack]:
+        wanted = {login_key(login): login for login in logins}
+        found = await self._pages(set(wanted), since)
+        rest = [login for key, login in wanted.items() if key not in found]
+        for i in range(0, len(rest), READ_BACK_BATCH):
+            batch = rest[i : i + READ_BACK_BATCH]
+            search = " or ".join(f"profile.login eq {okta_literal(login)}" for login in batch)
             r = await self._okta.send("GET", "/api/v1/users", params={"search": search, "limit": "200"})
             for body in r.json():
                 back = _read(body)
-                found[login_key(back.user.login)] = back
-        for login in wanted:  # the search lags behind writes; the lookup by login does not
-            if login_key(login) not in found:
+                if login_key(back.user.login) in wanted:
+                    found[login_key(back.user.login)] = back
+        for key, login in wanted.items():  # lists lag behind writes; the lookup by login does not
+            if key not in found:
                 looked = await self._lookup(login)
                 if looked is not None:
-                    found[login_key(login)] = looked
+                    found[key] = looked
+        return found
+
+    async def _pages(self, wanted: set[str], since: str) -> dict[str, ReadBack]:
+        """The wanted logins among the accounts changed since `since`, page by page; stops when all
+        are found or after the pages the session's own users fill, plus a few."""
+        found: dict[str, ReadBack] = {}
+        if not wanted or not since:
+            return found
+        budget = -(-len(wanted) // READ_BACK_PAGE) + _SPARE_PAGES
+        params = {"filter": f"lastUpdated ge {okta_literal(since)}", "limit": str(READ_BACK_PAGE)}
+        url: str | None = "/api/v1/users"
+        while url and budget > 0 and len(found) < len(wanted):
+            r = await self._okta.send("GET", url, params=params)
+            budget -= 1
+            for body in r.json():
+                back = _read(body)
+                if login_key(back.user.login) in wanted:
+                    found[login_key(back.user.login)] = back
+            url, params = r.links.get("next", {}).get("url"), {}
         return found
 
     async def _lookup(self, login: str) -> ReadBack | None:

@@ -41,7 +41,7 @@ async def read_results(
 ) -> list[Result]:
     """(user key, result, account id, status) for each entry of a completed session. An update
     the search does not show yet is read again by id (the search lags behind writes)."""
-    found = await sessions.read_back([e.login for e in entries])
+    found = await sessions.read_back([e.login for e in entries], since)
     out: list[Result] = []
     for e in entries:
         back = found.get(login_key(e.login))
