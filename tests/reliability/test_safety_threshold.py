@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from idsync.adapters.store.features.safety import discard_run, find_run, list_runs, release_run
+from idsync.adapters.store.features.safety_ops import discard_run, find_run, list_runs, release_run
 from idsync.config import Settings, settings_from_dict
 from idsync.domain.models import Status
 from idsync.domain.records import received_from_text

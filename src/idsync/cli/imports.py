@@ -85,7 +85,7 @@ def import_command(
 def held_by_safety(settings: Settings, tenant: str, import_id: str) -> int:
     """Say so when the safety threshold holds changes of this import; how many."""
     from idsync.adapters.store import Store
-    from idsync.adapters.store.features.safety import find_run
+    from idsync.adapters.store.features.safety_ops import find_run
 
     store = Store(settings.store.url)
     try:

@@ -9,7 +9,8 @@ from rich.table import Table
 
 from idsync.adapters.store import Store
 from idsync.adapters.store.features.audit import record_audit
-from idsync.adapters.store.features.safety import SafetyRun, discard_run, list_runs, release_run
+from idsync.adapters.store.features.safety import SafetyRun
+from idsync.adapters.store.features.safety_ops import discard_run, list_runs, release_run
 from idsync.cli.common import EXIT_OK, ConfigOption, cli_actor, console, fail_usage, settings_or_exit
 
 app = typer.Typer(

@@ -14,7 +14,7 @@ from idsync.adapters.files import (
     read_records,
     received_from_file,
 )
-from idsync.adapters.store.features.safety import release_run
+from idsync.adapters.store.features.safety_ops import release_run
 from idsync.domain.models import ImportState
 from idsync.domain.records import ImportRecord
 from idsync.engine.ingest import Defaults, batches

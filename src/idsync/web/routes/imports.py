@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from starlette.requests import ClientDisconnect
 
 from idsync.adapters.files import RawRecord, received_from_file
-from idsync.adapters.store.features.safety import release_run
+from idsync.adapters.store.features.safety_ops import release_run
 from idsync.adapters.store.instances import ServiceStore
 from idsync.domain.authz import Action, Principal
 from idsync.domain.models import ImportState, Lane, Status

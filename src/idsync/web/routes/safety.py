@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel
 
-from idsync.adapters.store.features.safety import SafetyRun, discard_run, find_run, list_runs, release_run
+from idsync.adapters.store.features.safety import SafetyRun
+from idsync.adapters.store.features.safety_ops import discard_run, find_run, list_runs, release_run
 from idsync.domain.authz import Action, Principal
 from idsync.domain.models import Lane
 from idsync.runtime import Runtime

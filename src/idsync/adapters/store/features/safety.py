@@ -14,7 +14,6 @@ are in `idsync.domain.safety`.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,27 +39,24 @@ from idsync.adapters.store import schema
 from idsync.adapters.store.repository import dialect_insert
 from idsync.adapters.store.schema import changes, links
 from idsync.domain.links import IdpStatus
-from idsync.domain.models import Reason, Status
 from idsync.domain.safety import DEPROVISIONING_OPS, SafetyRules, run_id, window_start
 
 if TYPE_CHECKING:
-    from idsync.adapters.store.sql import Store
     from idsync.domain.records import IngestRow
 
 __all__ = [
+    "CHUNK",
     "REASON_CODE",
     "SafetyRun",
     "Screen",
-    "discard_run",
-    "find_run",
     "held_changes",
-    "list_runs",
-    "release_run",
+    "release_held",
+    "run_from_row",
     "safety_runs",
 ]
 
 REASON_CODE = "safety_threshold"
-_CHUNK = 500
+CHUNK = 500
 
 safety_runs = Table(
     "safety_runs",
@@ -160,9 +156,9 @@ class Screen:
         held_users: dict[str, str] = {}
         if anything_held:
             keys = sorted({r.user_key for r, _ in queued})
-            for i in range(0, len(keys), _CHUNK):
+            for i in range(0, len(keys), CHUNK):
                 q = select(held_changes.c.user_key, held_changes.c.run_id).where(
-                    held_changes.c.user_key.in_(keys[i : i + _CHUNK])
+                    held_changes.c.user_key.in_(keys[i : i + CHUNK])
                 )
                 held_users.update({str(uk): str(rid) for uk, rid in conn.execute(q).all()})
         runs: dict[str, SafetyRun] = {}
@@ -228,9 +224,9 @@ class Screen:
                 )
             )
             found = conn.execute(q).mappings().one()
-        run = _run(found)
+        run = run_from_row(found)
         if self.force and run.state != "released":
-            _release(conn, run, now, forced=True)
+            release_held(conn, run, now, forced=True)
         return run
 
 
@@ -271,16 +267,16 @@ def _queued_deprovisions(
 def _hold(conn: Connection, hold: dict[int, tuple[str, str]], held_users: dict[str, str]) -> None:
     """Hold the given changes and every other waiting change of their users."""
     users = sorted({u for _, u in hold.values()})
-    for i in range(0, len(users), _CHUNK):
-        chunk = users[i : i + _CHUNK]
+    for i in range(0, len(users), CHUNK):
+        chunk = users[i : i + CHUNK]
         q = select(changes.c.id, changes.c.user_key).where(
             changes.c.state == "pending", changes.c.user_key.in_(chunk)
         )
         for cid, uk in conn.execute(q).all():
             hold.setdefault(int(cid), (held_users[uk], uk))
     ids = sorted(hold)
-    for i in range(0, len(ids), _CHUNK):
-        part = ids[i : i + _CHUNK]
+    for i in range(0, len(ids), CHUNK):
+        part = ids[i : i + CHUNK]
         now_held = conn.execute(
             update(changes)
             .where(changes.c.id.in_(part), changes.c.state == "pending")
@@ -314,7 +310,7 @@ def _save(conn: Connection, run: SafetyRun, now: float) -> None:
     )
 
 
-def _run(m: Any) -> SafetyRun:
+def run_from_row(m: Any) -> SafetyRun:
     return SafetyRun(
         run_id=m["run_id"],
         tenant=m["tenant"],
@@ -333,10 +329,10 @@ def _run(m: Any) -> SafetyRun:
     )
 
 
-# ---- operators: list, release, discard ---------------------------------------------------------
+# ---- releasing a run (forced here, by an operator in safety_ops.py) ---------------------------------
 
 
-def _release(conn: Connection, run: SafetyRun, now: float, *, forced: bool) -> int:
+def release_held(conn: Connection, run: SafetyRun, now: float, *, forced: bool) -> int:
     """The run's held changes go back to the queue; from now on it lets everything through."""
     rows = conn.execute(
         select(held_changes.c.change_id, changes.c.op)
@@ -344,10 +340,10 @@ def _release(conn: Connection, run: SafetyRun, now: float, *, forced: bool) -> i
         .where(held_changes.c.run_id == run.run_id, changes.c.state == "held")
     ).all()
     ids = [int(cid) for cid, _ in rows]
-    for i in range(0, len(ids), _CHUNK):
+    for i in range(0, len(ids), CHUNK):
         conn.execute(
             update(changes)
-            .where(changes.c.id.in_(ids[i : i + _CHUNK]), changes.c.state == "held")
+            .where(changes.c.id.in_(ids[i : i + CHUNK]), changes.c.state == "held")
             .values(state="pending", not_before=0.0)
         )
     conn.execute(delete(held_changes).where(held_changes.c.run_id == run.run_id))
@@ -359,90 +355,3 @@ def _release(conn: Connection, run: SafetyRun, now: float, *, forced: bool) -> i
         .values(admitted=run.admitted, held=0, state="released", forced=run.forced, updated_at=now)
     )
     return len(ids)
-
-
-def list_runs(store: Store, *, tenant: str | None = None, limit: int = 100) -> list[SafetyRun]:
-    q = select(safety_runs).order_by(safety_runs.c.updated_at.desc()).limit(limit)
-    if tenant is not None:
-        q = q.where(safety_runs.c.tenant == tenant)
-    with store.engine.begin() as conn:
-        return [_run(m) for m in conn.execute(q).mappings()]
-
-
-def find_run(store: Store, ref: str) -> SafetyRun | None:
-    """A run by its id, or by the import id when one run has it."""
-    with store.engine.begin() as conn:
-        found = conn.execute(select(safety_runs).where(safety_runs.c.run_id == ref)).mappings().first()
-        if found is None:
-            by_import = (
-                conn.execute(select(safety_runs).where(safety_runs.c.import_id == ref)).mappings().all()
-            )
-            found = by_import[0] if len(by_import) == 1 else None
-    return _run(found) if found is not None else None
-
-
-def release_run(store: Store, ref: str, now: float | None = None) -> tuple[SafetyRun, int] | None:
-    """Let a tripped run through: its held changes are queued again. None: no such run."""
-    now = time.time() if now is None else now
-    run = find_run(store, ref)
-    if run is None:
-        return None
-    with store.engine.begin() as conn:
-        q = select(safety_runs).where(safety_runs.c.run_id == run.run_id)
-        if conn.dialect.name == "postgresql":
-            q = q.with_for_update()
-        run = _run(conn.execute(q).mappings().one())
-        released = _release(conn, run, now, forced=False)
-    return run, released
-
-
-def discard_run(store: Store, ref: str, now: float | None = None) -> tuple[SafetyRun, int] | None:
-    """Drop a tripped run's held deactivations/deletions: each ends `skipped` (reason
-    `safety_threshold`, published like any result); other held changes of their users go back
-    to the queue. The run stays tripped: what it sends later is held again."""
-    from idsync.domain.records import Finished, Outcome
-
-    now = time.time() if now is None else now
-    run = find_run(store, ref)
-    if run is None:
-        return None
-    with store.engine.begin() as conn:
-        rows = conn.execute(
-            select(changes.c.id, changes.c.op, changes.c.import_id, changes.c.user_key)
-            .join(held_changes, changes.c.id == held_changes.c.change_id)
-            .where(held_changes.c.run_id == run.run_id, changes.c.state == "held")
-        ).all()
-    reason = Reason(
-        code=REASON_CODE,
-        message=f"discarded by an operator: {run.describe()}",
-    )
-    dropped = [
-        Outcome(int(cid), Status.SKIPPED, None, reason, imp)
-        for cid, op, imp, _ in rows
-        if op in DEPROVISIONING_OPS
-    ]
-    if dropped:  # first: a crash after this leaves only bookkeeping to redo
-        store.queue.write_batch(
-            finished=[Finished(f"safety:{run.run_id}", "safety", dropped, release=False)], now=now
-        )
-    with store.engine.begin() as conn:
-        q = select(safety_runs).where(safety_runs.c.run_id == run.run_id)
-        if conn.dialect.name == "postgresql":
-            q = q.with_for_update()
-        run = _run(conn.execute(q).mappings().one())
-        rest = [int(cid) for cid, op, _, _ in rows if op not in DEPROVISIONING_OPS]
-        for i in range(0, len(rest), _CHUNK):
-            conn.execute(
-                update(changes)
-                .where(changes.c.id.in_(rest[i : i + _CHUNK]), changes.c.state == "held")
-                .values(state="pending", not_before=0.0)
-            )
-        conn.execute(delete(held_changes).where(held_changes.c.run_id == run.run_id))
-        run.discarded += len(dropped)
-        run.held = 0
-        conn.execute(
-            update(safety_runs)
-            .where(safety_runs.c.run_id == run.run_id)
-            .values(discarded=run.discarded, held=0, updated_at=now)
-        )
-    return run, len(dropped)
