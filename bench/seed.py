@@ -78,7 +78,8 @@ async def _first_import(settings: Settings, store: Store, path: Path, tenant: st
             [received_from_file(r) for r in batch], defaults, cursor=batch[-1].number
         )
         links, finished = _results(settings, import_id, queued)
-        store.queue.write_batch(saved_links=links, finished=finished)
+        # one create a user, counted for the import as the worker counts it
+        store.queue.write_batch(saved_links=links, finished=finished, api_calls={import_id: len(finished)})
         created += len(finished)
     store.imports.finish_input(import_id)
     runner.close()

@@ -136,10 +136,12 @@ def bucket_calls(calls: Mapping[str, int], idp_type: str) -> dict[str, int]:
 
 
 def bulk_per_window(limit: int, budget_share: float, interactive_reserve: float) -> int:
-    """Bulk calls per window: the pacer's budget minus the reserve kept for interactive calls."""
-    budget = max(int(limit * budget_share), 1)
-    reserve = max(math.ceil(budget * interactive_reserve), 1) if interactive_reserve > 0 else 0
-    return max(budget - reserve, 1)
+    """Bulk calls per window of a long job: the pacer's budget. The reserve it keeps for
+    interactive calls is lent to bulk just before each reset when no interactive call used it
+    (engine/pacer.py), so a job with no interactive traffic beside it spends the whole budget;
+    `interactive_reserve` is kept in the signature for the estimates that name it."""
+    del interactive_reserve  # lent back every window (see above)
+    return max(int(limit * budget_share), 1)
 
 
 def estimate(
