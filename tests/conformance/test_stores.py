@@ -236,6 +236,24 @@ async def test_the_orgs_listed_accounts_by_login(stores: Stores) -> None:
     assert await stores.links.save_listed("okta", []) == 0
 
 
+async def test_login_in_use_is_the_holder_first_then_the_listed_account(stores: Stores) -> None:
+    """The one lookup before a create: an identity holding the login wins over the org's listing,
+    which answers only when nobody holds the login."""
+    me = (T, "crm", "9")
+    await stores.links.save_listed("okta", [IdpUser("00uL", "Lou@example.com", IdpStatus.ACTIVE)])
+    assert await stores.links.login_in_use("okta", "nobody@example.com", besides=me) == (None, None)
+
+    holder, listed = await stores.links.login_in_use("okta", "LOU@example.com", besides=me)
+    assert holder is None and listed is not None and (listed.id, listed.login) == ("00uL", "Lou@example.com")
+
+    await stores.links.save(link("hr", "4", "00uL", "lou@example.com"))
+    holder, listed = await stores.links.login_in_use("okta", "lou@example.com", besides=me)
+    assert listed is None and holder is not None and (holder.identity, holder.idp_id) == ("hr/4", "00uL")
+    # The asker's own link is not a holder: the listing answers again.
+    holder, listed = await stores.links.login_in_use("okta", "lou@example.com", besides=(T, "hr", "4"))
+    assert holder is None and listed is not None and listed.id == "00uL"
+
+
 async def test_links_by_status_page_in_key_order(stores: Stores) -> None:
     for source, key, status in [
         ("crm", "3", IdpStatus.STAGED),

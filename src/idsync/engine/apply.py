@@ -118,10 +118,9 @@ class PlanRunner:
                 ours = link.pending_op is PendingOp.CREATE
                 return await self._existing(existing, action, run, idp, policy, our_create=ours)
         else:  # known before any call: an identity of ours holds the login, or the org listing has it
-            holder = await self._accounts.holder_by_login(idp.name, login, besides=me)
+            holder, listed = await self._accounts.login_in_use(idp.name, login, besides=me)
             if holder is not None:
                 return await self._decide(None, holder, action, run, idp, policy, our_create=False)
-            listed = await self._accounts.listed(idp.name, login)
             if listed is not None:
                 return await self._existing(listed, action, run, idp, policy, our_create=False)
         await self._writes.save_link(replace(link, pending_op=PendingOp.CREATE, login=login))

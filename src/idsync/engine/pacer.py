@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 from idsync.domain.models import Lane
 
@@ -51,14 +52,18 @@ class RateHeaders:
             reset = float(get("x-rate-limit-reset"))
         except (TypeError, ValueError):
             return None
-        date = None
         raw = get("date")
-        if raw:
-            try:
-                date = parsedate_to_datetime(raw).timestamp()
-            except (TypeError, ValueError):
-                date = None
-        return cls(limit, remaining, reset, date)
+        return cls(limit, remaining, reset, _http_date(raw) if raw else None)
+
+
+@lru_cache(maxsize=16)
+def _http_date(raw: str) -> float | None:
+    """A Date header as epoch seconds; cached, since every answer of the same second carries the
+    same text and parsing it costs more than the rest of the headers together."""
+    try:
+        return parsedate_to_datetime(raw).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass

@@ -66,6 +66,10 @@ class MemoryLinks:
     async def holder_by_login(self, idp: str, login: str, *, besides: Key) -> Link | None:
         return self._t.holder_by_login(idp, login, besides=besides)
 
+    async def login_in_use(self, idp: str, login: str, *, besides: Key) -> tuple[Link | None, IdpUser | None]:
+        holder = self._t.holder_by_login(idp, login, besides=besides)
+        return (holder, None) if holder is not None else (None, self._t.listed_account(idp, login))
+
     async def save_listed(self, idp: str, users: Sequence[IdpUser]) -> int:
         return self._t.save_listed(idp, users)
 

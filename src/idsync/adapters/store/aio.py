@@ -80,6 +80,9 @@ class SqlLinks:
     async def holder_by_login(self, idp: str, login: str, *, besides: Key) -> Link | None:
         return await self._run(self._t.holder_by_login, idp, login, besides=besides)
 
+    async def login_in_use(self, idp: str, login: str, *, besides: Key) -> tuple[Link | None, IdpUser | None]:
+        return await self._run(self._t.login_in_use, idp, login, besides=besides)
+
     async def save_listed(self, idp: str, users: Sequence[IdpUser]) -> int:
         return await self._run(self._t.save_listed, idp, users)
 

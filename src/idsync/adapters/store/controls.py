@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from idsync.adapters.store.common import CHUNK, bump_import, chunks, maybe_complete
 from idsync.adapters.store.schema import changes, imports
@@ -135,14 +135,7 @@ def settle_stopped(conn: Connection, rows: Sequence[Any], now: float) -> list[An
     stopped = sorted({r["import_id"] for r in rows if r["import_id"]})
     if not stopped:
         return list(rows)
-    states = dict(
-        conn.execute(
-            select(imports.c.id, imports.c.state).where(
-                imports.c.id.in_(stopped),
-                imports.c.state.in_([ImportState.PAUSED.value, ImportState.CANCELLED.value]),
-            )
-        ).all()
-    )
+    states = dict(conn.execute(_STOPPED, {"ids": stopped}).all())
     if not states:
         return list(rows)
     ended: dict[str, list[int]] = {}
@@ -158,9 +151,16 @@ def settle_stopped(conn: Connection, rows: Sequence[Any], now: float) -> list[An
     return keep
 
 
+# Built once: both run in every claim.
+_STOPPED = select(imports.c.id, imports.c.state).where(
+    imports.c.id.in_(bindparam("ids", expanding=True)),
+    imports.c.state.in_([ImportState.PAUSED.value, ImportState.CANCELLED.value]),
+)
+_PAUSED = select(imports.c.id).where(imports.c.state == ImportState.PAUSED.value)
+
+
 def paused_imports(conn: Connection) -> list[str]:
-    q = select(imports.c.id).where(imports.c.state == ImportState.PAUSED.value)
-    return [str(i) for i in conn.execute(q).scalars()]
+    return [str(i) for i in conn.execute(_PAUSED).scalars()]
 
 
 def blocked_users(conn: Connection, user_keys: Sequence[str], paused: Sequence[str]) -> set[str]:

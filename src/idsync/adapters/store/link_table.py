@@ -56,6 +56,14 @@ class LinkTable(Part):
         with self._tx() as conn:
             return link_sql.holder_by_login(conn, idp, login, besides=besides)
 
+    def login_in_use(
+        self, idp: str, login: str, *, besides: tuple[str, str, str]
+    ) -> tuple[Link | None, IdpUser | None]:
+        """`holder_by_login`, else `listed`, in one transaction (one per created user, not two)."""
+        with self._tx() as conn:
+            holder = link_sql.holder_by_login(conn, idp, login, besides=besides)
+            return (holder, None) if holder is not None else (None, link_sql.org_account(conn, idp, login))
+
     def save_listed(self, idp: str, users: Sequence[IdpUser], now: float | None = None) -> int:
         with self._tx() as conn:
             return link_sql.save_org_accounts(conn, idp, users, time.time() if now is None else now)

@@ -13,7 +13,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, delete, insert, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Executable,
+    RowMapping,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from idsync.adapters.store.schema import link_conflicts, links, org_accounts
@@ -135,10 +146,27 @@ def _with(link: Link, **changes: Any) -> Link:
     return replace(link, **changes)
 
 
-def _any_shared(conn: Connection) -> bool:
-    return (
-        conn.execute(select(links.c.via_key).where(links.c.via_key.isnot(None)).limit(1)).first() is not None
+# Statements run per user, built once: building a SQLAlchemy statement costs more than running it.
+_ANY_SHARED = select(links.c.via_key).where(links.c.via_key.isnot(None)).limit(1)
+_LINK_COLUMNS = [links.c[f] for f in LINK_FIELDS]
+_HOLDER_OF = select(*_LINK_COLUMNS).where(links.c.idp == bindparam("idp"), links.c.idp_id == bindparam("iid"))
+_HOLDER_BY_LOGIN = (
+    select(*_LINK_COLUMNS)
+    .where(
+        links.c.idp == bindparam("idp"),
+        links.c.login_key == bindparam("lk"),
+        links.c.via_key.is_(None),
+        (links.c.idp_id.isnot(None)) | (links.c.pending_op == PendingOp.CREATE.value),
     )
+    .order_by(links.c.idp_id.is_(None), links.c.updated_at)
+)
+_ORG_ACCOUNT = select(
+    org_accounts.c.idp_id, org_accounts.c.login, org_accounts.c.status, org_accounts.c.profile
+).where(org_accounts.c.idp == bindparam("idp"), org_accounts.c.login_key == bindparam("lk"))
+
+
+def _any_shared(conn: Connection) -> bool:
+    return conn.execute(_ANY_SHARED).first() is not None
 
 
 def _by_keys(conn: Connection, keys: list[Key]) -> dict[Key, Link]:
@@ -170,9 +198,7 @@ def _members(conn: Connection, primaries: list[Key]) -> dict[Key, list[tuple[str
 
 def holder_of(conn: Connection, idp: str, idp_id: str) -> Link | None:
     """The identity that holds this IdP account (sharers filled in), or None."""
-    row = conn.execute(
-        select(*[links.c[f] for f in LINK_FIELDS]).where(links.c.idp == idp, links.c.idp_id == idp_id)
-    ).first()
+    row = conn.execute(_HOLDER_OF, {"idp": idp, "iid": idp_id}).first()
     if row is None:
         return None
     link = link_from_tuple(row)
@@ -182,16 +208,7 @@ def holder_of(conn: Connection, idp: str, idp_id: str) -> Link | None:
 def holder_by_login(conn: Connection, idp: str, login: str, *, besides: Key) -> Link | None:
     """Another identity that holds an account with this login, or has a create of it in flight
     (its write-ahead intent), as the IdP compares logins."""
-    rows = conn.execute(
-        select(*[links.c[f] for f in LINK_FIELDS])
-        .where(
-            links.c.idp == idp,
-            links.c.login_key == login_key(login),
-            links.c.via_key.is_(None),
-            (links.c.idp_id.isnot(None)) | (links.c.pending_op == PendingOp.CREATE.value),
-        )
-        .order_by(links.c.idp_id.is_(None), links.c.updated_at)
-    ).all()
+    rows = conn.execute(_HOLDER_BY_LOGIN, {"idp": idp, "lk": login_key(login)}).all()
     for row in rows:
         link = link_from_tuple(row)
         key = (link.tenant, link.source, link.key)
@@ -209,14 +226,7 @@ def upsert_links(conn: Connection, saved: Sequence[Link], now: float) -> None:
     for link in saved:
         if link.handover:
             _hand_over(conn, link)
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    stmt = dialect_insert(links)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["tenant", "source", "key"], set_={c: stmt.excluded[c] for c in _WRITTEN}
-    )
+    stmt = _upsert(conn.dialect.name)
     try:
         with conn.begin_nested():
             conn.execute(stmt, [_values(link, now) for link in saved])
@@ -243,6 +253,24 @@ def upsert_links(conn: Connection, saved: Sequence[Link], now: float) -> None:
                 updated_at=now,
             )
         )
+
+
+_UPSERTS: dict[str, Executable] = {}
+
+
+def _upsert(dialect: str) -> Executable:
+    """The dialect's insert-or-update of links, built once (it runs for every batch of results)."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        ins = dialect_insert(links)
+        stmt = _UPSERTS[dialect] = ins.on_conflict_do_update(
+            index_elements=["tenant", "source", "key"], set_={c: ins.excluded[c] for c in _WRITTEN}
+        )
+    return stmt
 
 
 def is_link_conflict(exc: IntegrityError) -> bool:
@@ -350,11 +378,7 @@ def save_org_accounts(conn: Connection, idp: str, users: Iterable[IdpUser], now:
 
 
 def org_account(conn: Connection, idp: str, login: str) -> IdpUser | None:
-    row = conn.execute(
-        select(
-            org_accounts.c.idp_id, org_accounts.c.login, org_accounts.c.status, org_accounts.c.profile
-        ).where(org_accounts.c.idp == idp, org_accounts.c.login_key == login_key(login))
-    ).first()
+    row = conn.execute(_ORG_ACCOUNT, {"idp": idp, "lk": login_key(login)}).first()
     if row is None:
         return None
     profile: Mapping[str, Any] = json.loads(row[3])

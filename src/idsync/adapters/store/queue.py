@@ -19,6 +19,38 @@ from idsync.domain.records import ClaimedUser, Finished, Outcome, QueuedChange
 
 __all__ = ["ChangeQueue"]
 
+# The claim's statements, built once: a claim runs every few users, and building a SQLAlchemy
+# statement costs more than SQLite takes to run it.
+_CANDIDATES = (
+    select(changes.c.id, changes.c.user_key, changes.c.lane)
+    .where(
+        changes.c.state == "pending",
+        changes.c.not_before <= bindparam("now"),
+        changes.c.lane.in_(bindparam("lanes", expanding=True)),
+    )
+    .order_by(changes.c.lane, changes.c.id)
+    .limit(bindparam("lim"))
+)
+_CANDIDATES_LOCKED = _CANDIDATES.with_for_update(skip_locked=True)
+_HELD = select(claims.c.user_key).where(claims.c.user_key.in_(bindparam("keys", expanding=True)))
+_CLAIM = insert(claims)
+_TAKEN_CHANGES = (
+    select(changes)
+    .where(
+        changes.c.user_key.in_(bindparam("keys", expanding=True)),
+        changes.c.state == "pending",
+        changes.c.not_before <= bindparam("now"),
+    )
+    .order_by(changes.c.id)
+)
+_DROP_IDLE = delete(claims).where(
+    claims.c.user_key.in_(bindparam("keys", expanding=True)), claims.c.owner == bindparam("owner")
+)
+_INFLIGHT = update(changes).where(changes.c.id.in_(bindparam("ids", expanding=True))).values(state="inflight")
+_CLAIMED_LINKS = select(links).where(
+    tuple_(links.c.tenant, links.c.source, links.c.key).in_(bindparam("keys", expanding=True))
+)
+
 
 class ChangeQueue(Part):
     def claim(
@@ -40,29 +72,16 @@ class ChangeQueue(Part):
         """
         now = time.time() if now is None else now
         with self._tx() as conn:
-            q = (
-                select(changes.c.id, changes.c.user_key, changes.c.lane)
-                .where(
-                    changes.c.state == "pending",
-                    changes.c.not_before <= now,
-                    changes.c.lane.in_([int(x) for x in lanes]),
-                )
-                .order_by(changes.c.lane, changes.c.id)
-                .limit(limit * 4)
-            )
-            if self.dialect == "postgresql":
-                q = q.with_for_update(skip_locked=True)
+            q = _CANDIDATES_LOCKED if self.dialect == "postgresql" else _CANDIDATES
             candidates: dict[str, Lane] = {}
-            for _id, key, lane in conn.execute(q):
+            for _id, key, lane in conn.execute(
+                q, {"now": now, "lanes": [int(x) for x in lanes], "lim": limit * 4}
+            ):
                 if key not in candidates:
                     candidates[key] = Lane(lane)
             if not candidates:
                 return []
-            held = set(
-                conn.execute(
-                    select(claims.c.user_key).where(claims.c.user_key.in_(list(candidates)))
-                ).scalars()
-            )
+            held = set(conn.execute(_HELD, {"keys": list(candidates)}).scalars())
             paused = paused_imports(conn)
             if paused:
                 held |= blocked_users(conn, list(candidates), paused)
@@ -79,28 +98,12 @@ class ChangeQueue(Part):
             taken = self._take(conn, wanted, owner, now + lease_s)
             if not taken:
                 return []
-            rows = (
-                conn.execute(
-                    select(changes)
-                    .where(
-                        changes.c.user_key.in_(taken),
-                        changes.c.state == "pending",
-                        changes.c.not_before <= now,
-                    )
-                    .order_by(changes.c.id)
-                )
-                .mappings()
-                .all()
-            )
+            rows = conn.execute(_TAKEN_CHANGES, {"keys": taken, "now": now}).mappings().all()
             rows = settle_stopped(conn, rows, now)  # changes of imports paused or cancelled meanwhile
             idle = set(taken) - {r["user_key"] for r in rows}
             if idle:
-                conn.execute(
-                    delete(claims).where(claims.c.user_key.in_(sorted(idle)), claims.c.owner == owner)
-                )
-            conn.execute(
-                update(changes).where(changes.c.id.in_([r["id"] for r in rows])).values(state="inflight")
-            )
+                conn.execute(_DROP_IDLE, {"keys": sorted(idle), "owner": owner})
+            conn.execute(_INFLIGHT, {"ids": [r["id"] for r in rows]})
             grouped: dict[str, ClaimedUser] = {}
             for r in rows:
                 cu = grouped.setdefault(
@@ -122,9 +125,7 @@ class ChangeQueue(Part):
             keys = [(u.tenant, u.source, u.key) for u in grouped.values()]
             found = {
                 (r["tenant"], r["source"], r["key"]): link_sql.link_from_row(r)
-                for r in conn.execute(
-                    select(links).where(tuple_(links.c.tenant, links.c.source, links.c.key).in_(keys))
-                ).mappings()
+                for r in conn.execute(_CLAIMED_LINKS, {"keys": keys}).mappings()
             }
             for k, link in link_sql.resolve(conn, found).items():
                 user = grouped.get(user_key(*k))
@@ -144,9 +145,7 @@ class ChangeQueue(Part):
             )
             mine = set(got.scalars())
             return [k for k in wanted if k in mine]
-        conn.execute(
-            insert(claims), [{"user_key": k, "owner": owner, "lease_until": lease_until} for k in wanted]
-        )
+        conn.execute(_CLAIM, [{"user_key": k, "owner": owner, "lease_until": lease_until} for k in wanted])
         return wanted
 
     def renew_leases(self, owner: str, lease_s: float, now: float | None = None) -> int:
