@@ -12,7 +12,6 @@ the Enterprise column for the others, and by default one API token may use 50% o
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
