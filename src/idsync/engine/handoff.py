@@ -95,6 +95,9 @@ class SessionHandoff:
         await self.worker.writes.finish(Finished(user.user_key, self.worker.owner, outcomes), link)
         self.worker.settled(outcomes)
 
+    def count_calls(self, import_id: str, calls: int) -> None:
+        self.worker.writes.count_calls(import_id, calls)
+
     async def requeue(
         self, user: ClaimedUser, link: Link | None, *, count_attempt: bool, delay_s: float = 0.0
     ) -> None:

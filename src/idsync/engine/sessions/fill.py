@@ -52,6 +52,10 @@ class Filler:
         self._per_user = per_user  # entries the IdP refused in an upload
         self.uploads_limit = min(options.uploads_per_session, sessions.max_uploads)
 
+    def in_hand(self) -> list[Entry]:
+        """The users of the session being filled, then those waiting for one."""
+        return [*(self.open.entries if self.open is not None else ()), *self.waiting]
+
     @property
     def quiet(self) -> bool:
         return self.clock.time() - self.last_offer_at >= self.options.fill_wait_s

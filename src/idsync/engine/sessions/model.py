@@ -104,6 +104,10 @@ class Hooks(Protocol):
         """Record the result of every change of the user, with the link; release the user."""
         ...
 
+    def count_calls(self, import_id: str, calls: int) -> None:
+        """IdP calls a session made (open, uploads, start, polls, read-back) for an import."""
+        ...
+
     async def requeue(
         self, user: ClaimedUser, link: Link | None, *, count_attempt: bool, delay_s: float = 0.0
     ) -> None:

@@ -1,14 +1,12 @@
 """The session pipeline of one IdP: bulk creates and updates go through its identity source's
 import sessions instead of one call per user (docs/migration.md, "Identity sources").
 
-The worker offers each claimed user (`offer`); the pipeline takes it when its next step is a
-bulk-lane create, or an update of an account the source masters (Okta refuses those on
-/api/v1/users), and keeps the user claimed until its session is read back. Everything else stays
-on the per-user path: interactive creates, deletes, lifecycle changes, users that failed in
-sessions before. While one session is processed the next one is filled (`fill.py`), the finished
-one read back (`read.py`). Session ids and which user is in which upload live in the store, so a
-restarted run waits for the sessions Okta still processes and redoes the ones it never started.
-One instance at a time drives a source (a lease in the store); the others use the per-user path.
+The pipeline takes an offered user (`offer`) whose next step is a bulk-lane create, or an update
+of an account the source masters (Okta refuses those on /api/v1/users), and keeps it claimed
+until its session is read back; everything else stays on the per-user path. While one session is
+processed the next one is filled (`fill.py`), the finished one read back (`read.py`). Sessions
+and their uploads live in the store, so a restarted run waits for the sessions Okta still
+processes and redoes the unstarted ones. One instance drives a source (a lease in the store).
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import replace
 
 from idsync.clock import Clock
@@ -27,6 +25,7 @@ from idsync.domain.policy import TenantPolicy
 from idsync.domain.records import ClaimedUser
 from idsync.domain.sessions import EntryKind, SessionEntry, SessionState, external_id, source_profile
 from idsync.domain.text import login_key
+from idsync.engine.metering import metered
 from idsync.engine.sessions.fill import Filler
 from idsync.engine.sessions.model import Entry, Flight, Hooks, SessionOptions
 from idsync.engine.sessions.read import Reader
@@ -207,7 +206,9 @@ class SessionPipeline:
                 if self.disabled is not None:
                     await self._drain()
                 elif self.holding:
-                    flight = await self.fill.step()
+                    with metered() as meter:  # open, uploads, start: for the session's import
+                        flight = await self.fill.step()
+                    self._bill(meter.calls, flight.entries.values() if flight else self.fill.in_hand())
                     if flight is not None:
                         self._fly(flight)
                     if len(self.fill.waiting) < self.options.max_waiting:
@@ -276,6 +277,13 @@ class SessionPipeline:
         left = await self.store.sessions(self.name, (SessionState.TRIGGERED, SessionState.READ))
         self._earlier &= {r.id for r in left}
 
+    def _bill(self, calls: int, entries: Iterable[Entry]) -> None:
+        """A session's calls count for the import of its first user (`idsync status`)."""
+        first = next((e for e in entries if e.user.changes), None)
+        import_id = first.user.changes[-1].import_id if first is not None else None
+        if calls and import_id is not None:
+            self.hooks.count_calls(import_id, calls)
+
     def _fly(self, flight: Flight) -> None:
         self.flights[flight.record.id] = flight
 
@@ -283,9 +291,13 @@ class SessionPipeline:
             self.fill.next_open_at = min(self.fill.next_open_at, self.clock.time())
             self._wake.set()
 
+        entries = list(flight.entries.values())
+
         async def watch() -> None:
             try:
-                await self.read.watch(flight, completed)
+                with metered() as meter:  # polls and read-back (a user's own path meters itself)
+                    await self.read.watch(flight, completed)
+                self._bill(meter.calls, entries)
             except Exception:
                 log.exception("%s: following import session %s failed", self.name, flight.record.id)
                 self._earlier.add(flight.record.id)  # its entries stay: users offered again see them
