@@ -46,7 +46,7 @@ class Permit:
     endpoint: str = ""
     probe: bool = False  # the one call of an endpoint whose counter is not known yet
     # A probe may land on any known counter, so it takes a call from each (bucket, seq): the one
-    # its answer names keeps it, the others get theirs back when it is answered.
+    # its answer names keeps it, the others get theirs back (`unsend`) when it is answered.
     shadows: tuple[tuple[str, int], ...] = ()
 
 
@@ -257,7 +257,7 @@ class Governor:
     def _probe_over(self, permit: Permit, charged: str | None = None) -> None:
         for name, seq in permit.shadows:  # the calls it held on other counters, but the one it used
             if name != charged:
-                self._bucket(name).pacer.forget(seq)
+                self._bucket(name).pacer.unsend(seq)
                 self._bucket(name).wakeup.set()
         if permit.probe:
             self._probing[permit.endpoint] = max(self._probing.get(permit.endpoint, 1) - 1, 0)

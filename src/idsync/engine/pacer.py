@@ -209,6 +209,18 @@ class BucketPacer:
         if self._sent_at.pop(seq, None) is not None:
             self.in_flight = max(self.in_flight - 1, 0)
 
+    def unsend(self, seq: int) -> None:
+        """A call counted as sent here that was charged elsewhere: a probe's hold on a counter it
+        may have landed on (governor.py). Its place in the window and in the calls since the last
+        answer is given back."""
+        if self._sent_at.pop(seq, None) is None:
+            return
+        self.in_flight = max(self.in_flight - 1, 0)
+        self.carried.discard(seq)
+        self.sent_in_window = max(self.sent_in_window - 1, 0)
+        if seq > self.sent_at_seen:
+            self.sent_at_seen += 1  # the calls sent since the last answer seen: one fewer
+
     def _learn_others(self, seq: int, remaining: int) -> None:
         """Remaining fell by more than our own calls since the window's first answer: the rest
         are other applications' calls (beyond what answers overtaking each other explain)."""
