@@ -107,7 +107,7 @@ def section(d: dict[str, Any]) -> str:
             [
                 ("calls per pre-existing user", num(d["link_existing_calls_per_user"])),
                 ("API calls in all", num(d["api_calls"])),
-                ("of them: list pages of 200", num(d["list_calls"])),
+                ("of them: pages of the org's user list", num(d["list_calls"])),
                 ("creates (one per new user)", num(sum(d["creates"].values()))),
                 ("pre-existing users linked (unchanged)", num(d["linked_unchanged"])),
                 ("new users created", num(d["created"])),

@@ -112,7 +112,7 @@ def section(d: dict[str, Any]) -> str:
     return (
         f"Both paths import {num(b['users'])} new users at time scale {num(d['time_scale'])}; the projection "
         "carries the measured users per (scaled) minute, every wait included, to a million users at "
-        "Okta's real limits (floors: 27.8 h standard, 8.3 h bulk).\n\n"
+        "Okta's real limits (the floors, from the published ceilings, are in docs/migration.md §2b).\n\n"
         + table(
             [
                 ("hours per million, identity-source sessions", num(d["s5_hours_per_million_bulk"])),
@@ -124,7 +124,7 @@ def section(d: dict[str, Any]) -> str:
                 ("standard: wall time, s", num(s["wall_s"])),
                 ("standard: API calls", num(s["calls"])),
                 ("standard: created / failed", f"{num(s['created'])} / {num(s['failed'])}"),
-                ("standard: 429 answers", num(s["served_429"])),
+                ("standard: rate-limit refusals", num(s["served_429"])),
             ]
         )
     )
