@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 from idsync.clock import FakeClock
 from idsync.config import GovernorSettings
 from idsync.domain.models import Lane
-from idsync.engine.governor import Governor, Permit
+from idsync.engine.governor import Governor, Permit, Route
 from idsync.engine.pacer import RateHeaders
 from idsync.engine.retry import CircuitBreaker, backoff_delay
 from tests.unit.okta_bucket import Okta
@@ -261,3 +262,38 @@ def test_backoff_grows_and_is_capped_with_jitter() -> None:
     delays = [backoff_delay(a, base_s=0.5, max_s=8, rng=rng) for a in range(8)]
     assert all(0.25 <= d <= 8 for d in delays)
     assert delays[0] <= 0.5 and delays[-1] >= 4
+
+
+async def test_answers_out_of_order_keep_the_endpoint_on_its_counter() -> None:
+    """With jittered latency a slow answer reports more calls left than the newest ones, by the
+    calls sent after it: not a sign of another counter. Splitting the endpoint off would pace
+    one counter twice, each copy with its own reserve, and cost a whole window (bench S4)."""
+    clock = FakeClock()
+    gov = Governor("okta", GovernorSettings(budget_share=1.0, max_concurrency=8), clock)
+    okta = Okta(token_limit=300, org_limit=600)
+    rng = random.Random(7)
+    route = Route("POST /api/v1/users", "users")
+    left = 600
+
+    async def create() -> None:
+        nonlocal left
+        while True:
+            permit = await gov.acquire(route, Lane.BULK)
+            await clock.sleep(rng.uniform(0.0, 0.3))  # on the way to the server
+            status, remaining, reset = okta.arrive(clock.time())
+            await clock.sleep(rng.uniform(0.0, 0.3))  # on the way back
+            headers = RateHeaders(okta.token_limit, remaining, reset, okta.date(clock.time()))
+            gov.on_response(permit, status, headers)
+            if status == 200:
+                left -= 1
+                return
+
+    tasks = [asyncio.create_task(create()) for _ in range(600)]
+    while not all(t.done() for t in tasks):
+        gov.set_backlog(left)
+        for _ in range(10):
+            await settle()
+            clock.advance(0.01)
+    assert gov.counters.moves == []
+    assert okta.rejected == 0
+    assert okta.per_window == [300, 300]

@@ -76,10 +76,12 @@ class CounterMap:
         headers: RateHeaders,
         pacers: Mapping[str, BucketPacer],
         now: float,
+        seq: int | None = None,
     ) -> tuple[str, bool]:
         """The counter this answer was charged to (if not `counter`, `endpoint` moves there), and
-        whether its headers may be believed for that counter."""
-        verdict = self._place(endpoint, counter, headers, pacers, now)
+        whether its headers may be believed for that counter. `seq` is the call's number on
+        `counter`'s pacer: the calls sent after it may have reached the server after it."""
+        verdict = self._place(endpoint, counter, headers, pacers, now, seq)
         if verdict[1]:
             self._confirmed.add(endpoint)
         return verdict
@@ -91,13 +93,15 @@ class CounterMap:
         headers: RateHeaders,
         pacers: Mapping[str, BucketPacer],
         now: float,
+        seq: int | None,
     ) -> tuple[str, bool]:
         mine = pacers.get(counter)
         if headers.limit <= 0:
             return counter, False  # a concurrency refusal names no counter
         if mine is None or mine.limit is None or mine.server_reset is None:
             return counter, True  # the counter's first answer
-        fit = _fit(mine, headers)
+        late = max(mine.sent_total - seq, 0) if seq else 0
+        fit = _fit(mine, headers, late)
         others = {n: p for n, p in pacers.items() if n != counter and _fit(p, headers) == "same"}
         if fit in ("earlier", "later"):
             if not others:
@@ -113,9 +117,9 @@ class CounterMap:
             # Another counter is in exactly this window, with this ceiling and room: that one.
             target = min(others, key=lambda n: abs(_expected(others[n]) - headers.remaining))
         elif fit == "same":
-            off = abs(_expected(mine) - headers.remaining)
+            off = headers.remaining - _expected(mine)
             close = {n: p for n, p in others.items() if abs(_expected(p) - headers.remaining) <= _slack(p)}
-            if off <= 2 * _slack(mine) + 2 or not close:
+            if -2 * _slack(mine) - 2 <= off <= 2 * _slack(mine) + 2 + late or not close:
                 return counter, True
             target = min(close, key=lambda n: abs(_expected(close[n]) - headers.remaining))
         else:
@@ -139,13 +143,15 @@ class CounterMap:
         return target, True
 
 
-def _fit(p: BucketPacer, h: RateHeaders) -> Fit:
-    """How an answer relates to counter `p`'s current window."""
+def _fit(p: BucketPacer, h: RateHeaders, late: int = 0) -> Fit:
+    """How an answer relates to counter `p`'s current window. `late`: calls sent after this one,
+    which the server may have counted after it (a slow answer reports more calls left than the
+    newest answers do, by up to that many)."""
     if p.limit is None or p.server_reset is None or h.limit != p.limit:
         return "no"
     tol = max(p.reset_resolution_s, 0.011)
     if abs(h.reset - p.server_reset) <= tol:
-        if h.remaining > _expected(p) + _slack(p):
+        if h.remaining > _expected(p) + _slack(p) + late:
             return "no"  # more calls left than this counter can have
         return "same"
     if h.reset < p.server_reset:

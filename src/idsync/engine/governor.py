@@ -282,7 +282,9 @@ class Governor:
         charged = permit.bucket
         if headers is not None and permit.endpoint:
             pacers = {name: b.pacer for name, b in self._buckets.items()}
-            charged, believed = self.counters.observe(permit.endpoint, permit.bucket, headers, pacers, now)
+            charged, believed = self.counters.observe(
+                permit.endpoint, permit.bucket, headers, pacers, now, permit.seq
+            )
             if not believed:
                 headers = None  # a window no known counter is in: not this counter's news
         counted = bucket
