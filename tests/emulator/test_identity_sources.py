@@ -51,6 +51,27 @@ def test_five_minute_rule_follows_the_time_scale(emulator_factory: EmulatorFacto
         assert source.create().status_code == 200
 
 
+def test_five_minutes_count_from_the_creation_of_the_active_session(
+    emulator_factory: EmulatorFactory,
+) -> None:
+    """"Only one active import session ... allowed to be created every 5 minutes": a session
+    filled for 3 minutes and then started blocks the next one until 5 minutes after its
+    creation, not after its start (so the next session fills while this one is processed)."""
+    clock = ManualClock()
+    emu = emulator_factory(clock=clock, identity_source_users_per_minute=1)
+    with connect(emu) as (api, admin):
+        source = Source(api, admin)
+        first = source.new_session()
+        clock.advance(180)
+        assert source.upsert(first, people(20)).status_code == 202
+        assert source.start(first).status_code == 200
+        clock.advance(119)  # 4 min 59 s after the creation
+        assert_rule(source.create(), "Only one active import session per identity source")
+        clock.advance(2)  # 5 min 1 s after the creation, 2 min 1 s after the start
+        assert source.get(first)["status"] == "TRIGGERED"
+        assert source.create().status_code == 200
+
+
 def test_bulk_upsert_answers_202_without_body_and_refuses_oversized_requests(
     emulator_factory: EmulatorFactory,
 ) -> None:

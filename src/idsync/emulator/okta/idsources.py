@@ -221,8 +221,11 @@ class IdentitySources:
         return [s for s in self.sessions.values() if s.source_id == source_id]
 
     def create_session(self, source_id: str, now: float) -> ImportSession:
-        """A new CREATED session, unless one is CREATED or one was triggered under 5 minutes ago and
-        is still TRIGGERED."""
+        """A new CREATED session, unless one is CREATED or an active one (CREATED or TRIGGERED,
+        Okta Workflows "List Import Sessions") was created under 5 minutes ago: Okta's text is
+        "allowed to be created every 5 minutes", counted from the creation, not the start (a
+        deleted session no longer counts: the Terraform provider deletes a failed one so a re-apply
+        is not blocked)."""
         for session in self.list_sessions(source_id, now):
             if session.status == "CREATED":
                 raise _rule(
@@ -231,7 +234,7 @@ class IdentitySources:
                 )
         gap = CREATE_GAP_S * self.scale
         for session in self.sessions.values():
-            recent = now < (session.triggered_at or session.created) + gap
+            recent = now < session.created + gap
             if session.source_id == source_id and session.status == "TRIGGERED" and recent:
                 # Text as quoted from Okta by the Terraform provider's docs (okta_identity_source_import).
                 raise _rule(

@@ -121,7 +121,7 @@ class Filler:
         )
         await self.store.save_session(record)
         log.info("%s: opened import session %s", self.idp, session.id)
-        return Open(record, opened_at=now)
+        return Open(record, opened_at=self.clock.time())  # after the answer: not before Okta's
 
     async def _clear_created(self) -> None:
         """A CREATED session we are not filling blocks the source: delete it. Else the five-minute
@@ -231,7 +231,9 @@ class Filler:
         )
         await self.store.save_session(record)
         self.open = None
-        self.next_open_at = now + self.options.session_gap_s
+        # Okta counts its five minutes from the last session's creation: the next one opens (and
+        # fills while this one is processed) then. A 400 means the rule still holds: poll again.
+        self.next_open_at = current.opened_at + self.options.session_gap_s
         log.info(
             "%s: started import session %s with %d users (%s)",
             self.idp,
