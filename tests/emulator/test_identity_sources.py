@@ -54,7 +54,7 @@ def test_five_minute_rule_follows_the_time_scale(emulator_factory: EmulatorFacto
 def test_five_minutes_count_from_the_creation_of_the_active_session(
     emulator_factory: EmulatorFactory,
 ) -> None:
-    """"Only one active import session ... allowed to be created every 5 minutes": a session
+    """ "Only one active import session ... allowed to be created every 5 minutes": a session
     filled for 3 minutes and then started blocks the next one until 5 minutes after its
     creation, not after its start (so the next session fills while this one is processed)."""
     clock = ManualClock()
