@@ -21,6 +21,7 @@ from idsync.cli.common import (
     console,
     fail_usage,
     handle_errors,
+    policy_or_exit,
     progress_bar,
     settings_or_exit,
     setup_logging,
@@ -77,10 +78,7 @@ def activate_command(
             links.check()
         except IdSyncError as exc:
             fail_usage(str(exc))
-    if settings.policy(tenant) is None:
-        fail_usage(
-            f"--tenant: tenant {tenant!r} is not configured (known: {', '.join(settings.tenants) or 'none'})"
-        )
+    policy_or_exit(settings, tenant)
     store = Store(settings.store.url)
     try:
         plan = estimate_activation(store, settings, tenant, source)

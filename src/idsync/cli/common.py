@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from idsync.adapters.files import FileOptions, check_encoding
+from idsync.adapters.files import MISSING_SOURCE, FileOptions, check_encoding, csv_lacks_source
 from idsync.cli import logs
-from idsync.config import Settings, load_settings
+from idsync.config import Settings, TenantPolicy, load_settings
 from idsync.errors import ConfigError, IdSyncError, InputError
 
 console = Console(stderr=False, highlight=False)
@@ -57,6 +57,33 @@ def file_options(file: Path, encoding: str | None, delimiter: str | None) -> Fil
     except InputError as exc:
         fail_usage(str(exc))
     return options
+
+
+def import_file_options(
+    file: Path, source: str | None, encoding: str | None, delimiter: str | None
+) -> FileOptions:
+    """An import's FILE checked as `idsync import` and `idsync plan` both need it: it exists, reads
+    with the options, and names each row's source when `--source` does not (exit 2 otherwise)."""
+    if not file.exists():
+        fail_usage(f"{file}: no such file")
+    options = file_options(file, encoding, delimiter)
+    if source is None and csv_lacks_source(file, options=options):
+        fail_usage(MISSING_SOURCE.format(file=file))
+    return options
+
+
+def unknown_tenant(settings: Settings, tenant: str, option: str = "--tenant") -> NoReturn:
+    """Exit 2 naming the tenants the configuration knows, so a typo is seen at once."""
+    fail_usage(
+        f"{option}: tenant {tenant!r} is not configured (known: {', '.join(settings.tenants) or 'none'})"
+    )
+
+
+def policy_or_exit(settings: Settings, tenant: str, option: str = "--tenant") -> TenantPolicy:
+    policy = settings.policy(tenant)
+    if policy is None:
+        unknown_tenant(settings, tenant, option)
+    return policy
 
 
 def settings_or_exit(config: Path | None, data_dir: Path = Path("var")) -> Settings:

@@ -19,18 +19,22 @@ app = typer.Typer(
 )
 
 
-@app.command("status")
-def status_command(config: Path | None = ConfigOption) -> None:
-    """The migrations applied and those an upgrade would apply; nothing is changed. Exit 1 if any
-    are pending."""
-    url = settings_or_exit(config).store.url
+def _status(url: str) -> tuple[list[tuple[str, str, float]], list[tuple[str, str]]]:
+    """The migrations applied and pending, read without applying any (the store applies on open)."""
     load_features()
     engine = build_engine(url)
     try:
         with engine.connect() as conn:
-            applied, pending = migration_status(conn)
+            return migration_status(conn)
     finally:
         engine.dispose()
+
+
+@app.command("status")
+def status_command(config: Path | None = ConfigOption) -> None:
+    """The migrations applied and those an upgrade would apply; nothing is changed. Exit 1 if any
+    are pending."""
+    applied, pending = _status(settings_or_exit(config).store.url)
     table = Table(title=f"store schema: {len(applied)} applied, {len(pending)} pending")
     for col in ("migration", "state", "applied", "what"):
         table.add_column(col)
@@ -48,13 +52,7 @@ def upgrade_command(config: Path | None = ConfigOption) -> None:
     """Apply the pending migrations (one transaction; other instances wait for it)."""
     setup_logging(False)  # what a migration reports (e.g. links detached by core_0004) is shown
     url = settings_or_exit(config).store.url
-    load_features()
-    engine = build_engine(url)
-    try:
-        with engine.connect() as conn:
-            _, pending = migration_status(conn)
-    finally:
-        engine.dispose()
+    _, pending = _status(url)
     Store(url).close()  # opening the store applies what is pending
     if pending:
         console.print(f"applied {len(pending)} migration(s): " + ", ".join(n for n, _ in pending))

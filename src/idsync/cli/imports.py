@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from idsync.adapters.files import MISSING_SOURCE, FileOptions, csv_lacks_source
+from idsync.adapters.files import FileOptions
 from idsync.adapters.store.features.audit import record_audit
 from idsync.cli.common import (
     EXIT_FAILURES,
@@ -20,8 +20,9 @@ from idsync.cli.common import (
     cli_actor,
     console,
     fail_usage,
-    file_options,
     handle_errors,
+    import_file_options,
+    policy_or_exit,
     progress_bar,
     settings_or_exit,
     setup_logging,
@@ -63,15 +64,8 @@ def import_command(
     """Sync the users of FILE to the tenant's IdP, with progress; exit 1 when some users failed."""
     setup_logging(verbose)
     settings = settings_or_exit(config)
-    if not file.exists():
-        fail_usage(f"{file}: no such file")
-    options = file_options(file, encoding, delimiter)
-    if source is None and csv_lacks_source(file, options=options):
-        fail_usage(MISSING_SOURCE.format(file=file))
-    if settings.policy(tenant) is None:
-        fail_usage(
-            f"--tenant: tenant {tenant!r} is not configured (known: {', '.join(settings.tenants) or 'none'})"
-        )
+    options = import_file_options(file, source, encoding, delimiter)
+    policy_or_exit(settings, tenant)
     import_id = import_id or new_import_id()
     try:
         report = asyncio.run(_run(settings, file, tenant, import_id, source, force, link_existing, options))

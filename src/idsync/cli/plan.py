@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from idsync.adapters.files import MISSING_SOURCE, csv_lacks_source
 from idsync.adapters.store import Store
 from idsync.cli.common import (
     EXIT_OK,
@@ -16,9 +15,9 @@ from idsync.cli.common import (
     DelimiterOption,
     EncodingOption,
     console,
-    fail_usage,
-    file_options,
     handle_errors,
+    import_file_options,
+    policy_or_exit,
     settings_or_exit,
 )
 from idsync.domain.policy import SyncMode
@@ -44,15 +43,8 @@ def plan_command(
 ) -> None:
     """Estimate an import: users to create, update, leave unchanged or skip, API calls, duration."""
     settings = settings_or_exit(config)
-    if not file.exists():
-        fail_usage(f"{file}: no such file")
-    options = file_options(file, encoding, delimiter)
-    if source is None and csv_lacks_source(file, options=options):
-        fail_usage(MISSING_SOURCE.format(file=file))
-    if settings.policy(tenant) is None:
-        fail_usage(
-            f"--tenant: tenant {tenant!r} is not configured (known: {', '.join(settings.tenants) or 'none'})"
-        )
+    options = import_file_options(file, source, encoding, delimiter)
+    policy_or_exit(settings, tenant)
     store = Store(settings.store.url)
     try:
         result = plan_file(store, settings, file, tenant=tenant, source=source, options=options)

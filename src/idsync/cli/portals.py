@@ -25,6 +25,7 @@ from idsync.cli.common import (
     console,
     fail_usage,
     handle_errors,
+    policy_or_exit,
     settings_or_exit,
     setup_logging,
 )
@@ -56,11 +57,7 @@ def sync_command(
     """Make sure each portal of FILE has its OpenID Connect app at the IdP (idempotent)."""
     setup_logging(verbose)
     settings = settings_or_exit(config)
-    policy = settings.policy(tenant)
-    if policy is None:
-        fail_usage(
-            f"--tenant: tenant {tenant!r} is not configured (known: {', '.join(settings.tenants) or 'none'})"
-        )
+    policy_or_exit(settings, tenant)
     if not file.exists():
         fail_usage(f"{file}: no such file")
     try:

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from idsync.access.routing import InvalidEmail
 from idsync.access.service import UnknownTenant, login_route
-from idsync.cli.common import EXIT_OK, ConfigOption, console, fail_usage, settings_or_exit
+from idsync.cli.common import EXIT_OK, ConfigOption, console, fail_usage, settings_or_exit, unknown_tenant
 
 
 def route_command(
@@ -28,9 +28,7 @@ def route_command(
     try:
         answer = login_route(settings, tenant, email)
     except UnknownTenant:
-        fail_usage(
-            f"--tenant: tenant {tenant!r} is not configured (known: {', '.join(settings.tenants) or 'none'})"
-        )
+        unknown_tenant(settings, tenant)
     except InvalidEmail:
         fail_usage(f"EMAIL: {email!r} is not an e-mail address")
     login_url = answer.login_url or "(the built-in emulator's URL, known once it runs)"

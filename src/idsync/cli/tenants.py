@@ -19,6 +19,7 @@ from idsync.cli.common import (
     console,
     err_console,
     fail_usage,
+    policy_or_exit,
     settings_or_exit,
 )
 from idsync.config import Settings
@@ -104,10 +105,7 @@ def set_mode_command(
     except ValueError:
         fail_usage(f"MODE: {mode!r} is not a sync mode (one of {MODES})")
     settings = settings_or_exit(config)
-    if settings.policy(tenant) is None:
-        fail_usage(
-            f"TENANT: tenant {tenant!r} is not configured (known: {', '.join(settings.tenants) or 'none'})"
-        )
+    policy_or_exit(settings, tenant, "TENANT")
     try:
         switch = asyncio.run(_switch(settings, tenant, new, yes))
     except (UnknownTenant, ModeConflict) as exc:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, RowMapping, bindparam, delete, select, tuple_
 from idsync.adapters.store import links as link_sql
 from idsync.adapters.store.common import CHUNK, chunks
 from idsync.adapters.store.features.idsources import idsource_entries, idsource_members, idsource_sessions
+from idsync.adapters.store.features.rows import from_row
 from idsync.adapters.store.features.service import service_leases
 from idsync.adapters.store.instances import ServiceStore
 from idsync.adapters.store.repository import Repository
@@ -39,34 +40,16 @@ def lease_name(idp: str) -> str:
 
 
 def _record(m: RowMapping) -> SessionRecord:
-    return SessionRecord(
-        idp=m["idp"],
-        id=m["id"],
-        source_id=m["source_id"],
-        state=SessionState(m["state"]),
-        created=m["created"],
-        started=m["started"],
-        uploads=int(m["uploads"]),
-        triggered_at=m["triggered_at"],
-    )
+    return from_row(SessionRecord, m, state=SessionState(m["state"]))
 
 
 def _entry(m: RowMapping) -> SessionEntry:
-    return SessionEntry(
-        session_id=m["session_id"],
-        user_key=m["user_key"],
-        tenant=m["tenant"],
-        source=m["source"],
-        key=m["key"],
-        external_id=m["external_id"],
-        login=m["login"],
+    return from_row(
+        SessionEntry,
+        m,
         kind=EntryKind(m["kind"]),
         profile=json.loads(m["profile"]),
-        profile_hash=m["profile_hash"],
-        upload=int(m["upload"]),
-        idp_id=m["idp_id"],
         result=ReadResult(m["result"]) if m["result"] else None,
-        idp_status=m["idp_status"],
     )
 
 

@@ -110,20 +110,25 @@ class Org:
             return f"{org_url}/welcome/{token}"
         return f"{org_url}/tokens/{token}/verify"
 
-    def password_reset_email(self, user: UserRecord, url: str) -> None:
-        """Put the e-mail of a forgotten-password request in the outbox."""
+    def _send(self, user: UserRecord, kind: str, url: str, token: str | None = None) -> None:
+        """Put an e-mail to the user in the outbox (the emulator keeps what Okta would send)."""
         self.state.add_outbox(
             OutboxEntry(
                 id=self.ids.object_id("eml"),
                 seq=self.state.next_seq(),
-                kind="password_reset",
+                kind=kind,
                 to=user.email or user.login,
                 user_id=user.id,
                 login=user.login,
                 sent_at=self.now(),
                 activation_url=url,
+                activation_token=token,
             )
         )
+
+    def password_reset_email(self, user: UserRecord, url: str) -> None:
+        """Put the e-mail of a forgotten-password request in the outbox."""
+        self._send(user, "password_reset", url)
 
     def new_activation(self, user: UserRecord, info: RequestInfo, *, send_email: bool) -> tuple[str, str]:
         """Issue a fresh activation token; with `send_email` put the e-mail in the outbox."""
@@ -132,17 +137,5 @@ class Org:
         user.activation_token = token
         if send_email:
             user.activation_emails += 1
-            self.state.add_outbox(
-                OutboxEntry(
-                    id=self.ids.object_id("eml"),
-                    seq=self.state.next_seq(),
-                    kind="activation",
-                    to=user.email or user.login,
-                    user_id=user.id,
-                    login=user.login,
-                    sent_at=self.now(),
-                    activation_url=url,
-                    activation_token=token,
-                )
-            )
+            self._send(user, "activation", url, token)
         return url, token

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from idsync.emulator.okta import queries
 from idsync.emulator.okta.apps import new_app, replace_app
@@ -27,6 +28,8 @@ _APP_FILTER = Dialect(
     allow_not=False,
     case_insensitive=False,
 )
+
+R = TypeVar("R")  # an assignment record: AppUserRecord or AppGroupRecord
 
 
 def _find(org: Org, app_id: str) -> AppRecord:
@@ -157,24 +160,14 @@ async def assign_user(emu: Emulator, req: ApiRequest) -> ApiResponse:
 
 async def list_app_users(emu: Emulator, req: ApiRequest) -> ApiResponse:
     app = _find(emu.org, req.params["id"])
-    limit = queries.parse_limit(req.query.get("limit"), 50, 500)
-    records = list(emu.org.state.app_users.get(app.id, {}).values())
-    page, cursor = _page(records, req.query.get("after"), limit, lambda r: r.user_id)
-    base = f"{req.info.org_url}/api/v1/apps/{app.id}/users"
-    return ApiResponse(
-        200, [app_user_json(r, req.info.org_url) for r in page], link_headers(base, req.query, limit, cursor)
-    )
+    records = emu.org.state.app_users.get(app.id, {})
+    return _list_assigned(req, app, records, (50, 500), "users", app_user_json)
 
 
 async def app_user(emu: Emulator, req: ApiRequest) -> ApiResponse:
     app = _find(emu.org, req.params["id"])
-    rec = emu.org.state.app_users.get(app.id, {}).get(req.params["user_id"])
-    if rec is None:
-        raise OktaError.not_found(req.params["user_id"], "AppUser")
-    if req.method == "DELETE":
-        emu.org.state.remove_app_user(app.id, rec.user_id)
-        return ApiResponse(204)
-    return ApiResponse(200, app_user_json(rec, req.info.org_url))
+    records = emu.org.state.app_users.get(app.id, {})
+    return _assigned(req, app, records, "user_id", "AppUser", emu.org.state.remove_app_user, app_user_json)
 
 
 async def assign_group(emu: Emulator, req: ApiRequest) -> ApiResponse:
@@ -191,22 +184,50 @@ async def assign_group(emu: Emulator, req: ApiRequest) -> ApiResponse:
 
 async def app_group(emu: Emulator, req: ApiRequest) -> ApiResponse:
     app = _find(emu.org, req.params["id"])
-    rec = emu.org.state.app_groups.get(app.id, {}).get(req.params["group_id"])
-    if rec is None:
-        raise OktaError.not_found(req.params["group_id"], "ApplicationGroupAssignment")
-    if req.method == "DELETE":
-        emu.org.state.remove_app_group(app.id, rec.group_id)
-        return ApiResponse(204)
-    return ApiResponse(200, app_group_json(rec, req.info.org_url))
+    records = emu.org.state.app_groups.get(app.id, {})
+    kind = "ApplicationGroupAssignment"
+    return _assigned(req, app, records, "group_id", kind, emu.org.state.remove_app_group, app_group_json)
 
 
 async def list_app_groups(emu: Emulator, req: ApiRequest) -> ApiResponse:
     app = _find(emu.org, req.params["id"])
-    limit = queries.parse_limit(req.query.get("limit"), 20, 200)
-    records = list(emu.org.state.app_groups.get(app.id, {}).values())
-    page, cursor = _page(records, req.query.get("after"), limit, lambda r: r.group_id)
-    base = f"{req.info.org_url}/api/v1/apps/{app.id}/groups"
-    body = [app_group_json(r, req.info.org_url) for r in page]
+    records = emu.org.state.app_groups.get(app.id, {})
+    return _list_assigned(req, app, records, (20, 200), "groups", app_group_json)
+
+
+def _assigned(
+    req: ApiRequest,
+    app: AppRecord,
+    records: Mapping[str, R],
+    param: str,
+    kind: str,
+    remove: Callable[[str, str], None],
+    as_json: Callable[[R, str], dict[str, Any]],
+) -> ApiResponse:
+    """GET or DELETE one assignment of the app (a user's or a group's: the same rules)."""
+    rec = records.get(req.params[param])
+    if rec is None:
+        raise OktaError.not_found(req.params[param], kind)
+    if req.method == "DELETE":
+        remove(app.id, req.params[param])
+        return ApiResponse(204)
+    return ApiResponse(200, as_json(rec, req.info.org_url))
+
+
+def _list_assigned(
+    req: ApiRequest,
+    app: AppRecord,
+    records: Mapping[str, R],
+    limits: tuple[int, int],
+    what: str,
+    as_json: Callable[[R, str], dict[str, Any]],
+) -> ApiResponse:
+    """A page of the app's assignments, in the order of their keys' assignment (Okta's cursor)."""
+    limit = queries.parse_limit(req.query.get("limit"), *limits)
+    keys = list(records)
+    page, cursor = _page(keys, req.query.get("after"), limit, lambda k: k)
+    base = f"{req.info.org_url}/api/v1/apps/{app.id}/{what}"
+    body = [as_json(records[k], req.info.org_url) for k in page]
     return ApiResponse(200, body, link_headers(base, req.query, limit, cursor))
 
 

@@ -11,7 +11,7 @@ ones too.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Form, Request, status
@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from idsync.adapters.store.features.audit import record_audit
 from idsync.adapters.store.features.tokens import TOKEN_PREFIX, authenticate_token
+from idsync.runtime import Runtime
 from idsync.web.auth import service_key, signed_in
 from idsync.web.dashboard import session
 from idsync.web.dashboard.pages import page
@@ -111,6 +112,20 @@ async def sso_login(request: Request) -> Response:
         return _form(request, status.HTTP_502_BAD_GATEWAY, error)
 
 
+async def _audit_sso(rt: Runtime, actor: str, outcome: str, detail: dict[str, Any]) -> None:
+    """A sign-in through the IdP, let in or refused, in the audit trail."""
+    await rt.db.call(
+        record_audit,
+        rt.store,
+        actor=actor,
+        action="dashboard.signin",
+        target="sso",
+        tenant=None,
+        outcome=outcome,
+        detail=detail,
+    )
+
+
 @router.get("/dashboard/sso/callback", include_in_schema=False)
 async def sso_callback(request: Request) -> Response:
     """The IdP's answer: a session for the roles the ID token's groups give, or the form again."""
@@ -121,30 +136,12 @@ async def sso_callback(request: Request) -> Response:
     try:
         done = await client.finish(request)
     except SignInRefused as exc:
-        await rt.db.call(
-            record_audit,
-            rt.store,
-            actor=exc.actor,
-            action="dashboard.signin",
-            target="sso",
-            tenant=None,
-            outcome="denied",
-            detail={"reason": str(exc)},
-        )
+        await _audit_sso(rt, exc.actor, "denied", {"reason": str(exc)})
         response: Response = _form(request, status.HTTP_403_FORBIDDEN, f"Not signed in: {exc}")
         clear_pending(response)
         return response
-    await rt.db.call(
-        record_audit,
-        rt.store,
-        actor=done.actor,
-        action="dashboard.signin",
-        target="sso",
-        tenant=None,
-        outcome="ok",
-        detail={"subject": done.subject, "grants": {t: r.label for t, r in done.grants.items()}},
-    )
     grants = {t: r.label for t, r in done.grants.items()}
+    await _audit_sso(rt, done.actor, "ok", {"subject": done.subject, "grants": grants})
     value = session.issue(await service_key(request), session.SignIn("sso", actor=done.actor, grants=grants))
     response = _signed_in_response(request, value, interstitial=True)
     clear_pending(response)

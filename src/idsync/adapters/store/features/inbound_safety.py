@@ -33,6 +33,7 @@ from sqlalchemy import (
 
 from idsync.adapters.store import schema
 from idsync.adapters.store.features.inbound import links as inbound_links
+from idsync.adapters.store.features.rows import from_row
 from idsync.adapters.store.repository import dialect_insert
 from idsync.domain.inbound_safety import InboundSafetyRules
 
@@ -279,16 +280,4 @@ def _reread(conn: Connection, key: Any) -> InboundRun:
 
 
 def _run(m: Any) -> InboundRun:
-    return InboundRun(
-        integration=m["integration"],
-        run_id=m["run_id"],
-        linked_users=int(m["linked_users"]),
-        allowance=int(m["allowance"]),
-        admitted=int(m["admitted"]),
-        held=int(m["held"]),
-        discarded=int(m["discarded"]),
-        state=m["state"],
-        created_at=float(m["created_at"]),
-        tripped_at=float(m["tripped_at"]) if m["tripped_at"] is not None else None,
-        updated_at=float(m["updated_at"]),
-    )
+    return from_row(InboundRun, m)

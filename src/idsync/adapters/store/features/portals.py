@@ -17,6 +17,7 @@ from sqlalchemy import Column, Float, String, Table, Text, and_, insert, or_, se
 from sqlalchemy.exc import IntegrityError
 
 from idsync.adapters.store import schema
+from idsync.adapters.store.features.rows import from_row
 
 if TYPE_CHECKING:
     from idsync.adapters.store.sql import Store
@@ -67,19 +68,7 @@ class PortalRow:
 
 def _row(r: object) -> PortalRow:
     m = r._mapping  # type: ignore[attr-defined]
-    return PortalRow(
-        tenant=m["tenant"],
-        name=m["name"],
-        idp=m["idp"],
-        label=m["label"],
-        base_url=m["base_url"],
-        redirect_uris=tuple(json.loads(m["redirect_uris"])),
-        app_id=m["app_id"],
-        client_id=m["client_id"],
-        state=m["state"],
-        last_error=m["last_error"],
-        updated_at=float(m["updated_at"]),
-    )
+    return from_row(PortalRow, m, redirect_uris=tuple(json.loads(m["redirect_uris"])))
 
 
 def get_portal(store: Store, tenant: str, name: str) -> PortalRow | None:

@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 
 from idsync.adapters.store import schema
+from idsync.adapters.store.features.rows import from_row
 from idsync.adapters.store.repository import dialect_insert
 from idsync.adapters.store.schema import changes, links
 from idsync.domain.links import IdpStatus
@@ -311,22 +312,7 @@ def _save(conn: Connection, run: SafetyRun, now: float) -> None:
 
 
 def run_from_row(m: Any) -> SafetyRun:
-    return SafetyRun(
-        run_id=m["run_id"],
-        tenant=m["tenant"],
-        import_id=m["import_id"],
-        window_start=m["window_start"],
-        linked_users=int(m["linked_users"]),
-        allowance=int(m["allowance"]),
-        admitted=int(m["admitted"]),
-        held=int(m["held"]),
-        discarded=int(m["discarded"]),
-        state=m["state"],
-        forced=bool(m["forced"]),
-        created_at=float(m["created_at"]),
-        tripped_at=m["tripped_at"],
-        updated_at=float(m["updated_at"]),
-    )
+    return from_row(SafetyRun, m)
 
 
 # ---- releasing a run (forced here, by an operator in safety_ops.py) ---------------------------------

@@ -25,6 +25,7 @@ from sqlalchemy import Column, Connection, Float, Index, String, Table, Text, in
 from sqlalchemy.exc import IntegrityError
 
 from idsync.adapters.store import schema
+from idsync.adapters.store.features.rows import from_row
 from idsync.domain.authz import Role
 
 if TYPE_CHECKING:
@@ -113,17 +114,7 @@ def _digest(token: str) -> str:
 
 def _row(r: object) -> TokenRow:
     m = r._mapping  # type: ignore[attr-defined]
-    return TokenRow(
-        id=m["id"],
-        name=m["name"],
-        role=Role.parse(m["role"]),
-        tenants=tuple(json.loads(m["tenants"])),
-        created_at=float(m["created_at"]),
-        created_by=m["created_by"],
-        expires_at=m["expires_at"],
-        revoked_at=m["revoked_at"],
-        revoked_by=m["revoked_by"],
-    )
+    return from_row(TokenRow, m, role=Role.parse(m["role"]), tenants=tuple(json.loads(m["tenants"])))
 
 
 def create_token(

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, RowMapping, delete, func, or_, select, upd
 from sqlalchemy.exc import IntegrityError
 
 from idsync.adapters.store.features.inbound import integrations, links
+from idsync.adapters.store.features.rows import from_row
 from idsync.adapters.store.repository import Repository
 from idsync.errors import LinkConflict
 
@@ -158,16 +159,11 @@ def _integration(r: RowMapping) -> Integration:
 
 
 def _link(r: RowMapping) -> InboundLink:
-    return InboundLink(
-        integration=r["integration"],
-        okta_id=r["okta_id"],
-        app_key=r["app_key"],
-        login=r["login"],
-        okta_status=r["okta_status"],
+    return from_row(
+        InboundLink,
+        r,
         applied=json.loads(r["applied"]) if r["applied"] else {},
         roles=frozenset(json.loads(r["roles"])) if r["roles"] is not None else None,
-        profile_wm=r["profile_wm"],
-        roles_wm=r["roles_wm"],
         as_of=r["as_of"] or 0.0,
         roles_as_of=r["roles_as_of"] or 0.0,
     )

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import RowMapping, delete, insert, select, update
 
 from idsync.adapters.store.features.inbound import log
+from idsync.adapters.store.features.rows import from_row
 from idsync.adapters.store.repository import Repository
 
 __all__ = ["ExecutionLog", "LogEntry", "log_values"]
@@ -188,15 +189,4 @@ def log_values(
 
 
 def _entry(r: RowMapping) -> LogEntry:
-    return LogEntry(
-        id=int(r["id"]),
-        integration=r["integration"],
-        kind=r["kind"],
-        status=r["status"],
-        started_at=r["started_at"],
-        finished_at=r["finished_at"],
-        ref=r["ref"],
-        okta_user_id=r["okta_user_id"],
-        summary=r["summary"],
-        detail=json.loads(r["detail"]) if r["detail"] else {},
-    )
+    return from_row(LogEntry, r, detail=json.loads(r["detail"]) if r["detail"] else {})
