@@ -17,7 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from idsync.adapters.files import MISSING_SOURCE, FileOptions, check_encoding, csv_lacks_source
 from idsync.cli import logs
-from idsync.config import Settings, TenantPolicy, load_settings
+from idsync.config import Settings, load_settings
+from idsync.domain.policy import TenantPolicy
 from idsync.errors import ConfigError, IdSyncError, InputError
 
 console = Console(stderr=False, highlight=False)

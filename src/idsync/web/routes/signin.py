@@ -17,7 +17,7 @@ import httpx
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from idsync.adapters.store.features.audit import record_audit
+from idsync.adapters.store.features.audit import Outcome, record_audit
 from idsync.adapters.store.features.tokens import TOKEN_PREFIX, authenticate_token
 from idsync.runtime import Runtime
 from idsync.web.auth import service_key, signed_in
@@ -112,7 +112,7 @@ async def sso_login(request: Request) -> Response:
         return _form(request, status.HTTP_502_BAD_GATEWAY, error)
 
 
-async def _audit_sso(rt: Runtime, actor: str, outcome: str, detail: dict[str, Any]) -> None:
+async def _audit_sso(rt: Runtime, actor: str, outcome: Outcome, detail: dict[str, Any]) -> None:
     """A sign-in through the IdP, let in or refused, in the audit trail."""
     await rt.db.call(
         record_audit,

@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import RowMapping
 
 __all__ = ["from_row"]
 
@@ -28,15 +30,16 @@ _NUMBERS: dict[str, Callable[[Any], Any]] = {
 
 
 @cache
-def _readers(cls: type[Any]) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+def _readers(cls: Any) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
     return tuple((f.name, _NUMBERS.get(str(f.type))) for f in dataclasses.fields(cls) if f.init)
 
 
-def from_row(cls: type[T], m: Mapping[str, Any], **given: Any) -> T:
+def from_row(cls: type[T], m: Mapping[str, Any] | RowMapping, **given: Any) -> T:
     """`cls` with each field from the column of its name (numbers converted, None kept), or
     from `given` where the caller parsed it."""
     values: dict[str, Any] = {}
-    for name, read in _readers(cls):
+    readers: tuple[tuple[str, Callable[[Any], Any] | None], ...] = _readers(cast(Any, cls))
+    for name, read in readers:
         if name in given:
             values[name] = given[name]
         else:
