@@ -19,9 +19,11 @@ from bench.common import TENANT, TOKEN, bucket_windows, physical_minimum_s, sett
 from bench.peers import sdk_concurrent, sdk_sequential
 from bench.peers.common import PeerResult
 from bench.scenario import Context, Outcome, Scenario, Target, num, pct
+from idsync.config import GovernorSettings
 from idsync.emulator.okta import EmulatorAdmin
 from idsync.emulator.okta.server import EmulatorProcess
 from idsync.emulator.okta.settings import EmulatorSettings, FaultSettings
+from idsync.engine.governor import SEND_WITHIN
 from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 
@@ -139,6 +141,9 @@ def run(ctx: Context) -> Outcome:
         "full_share": 1.0,
         "default_share": DEFAULT_SHARE,
         "workers": sdk_concurrent.WORKERS,
+        "idsync_max_concurrency": GovernorSettings().max_concurrency,
+        "idsync_burst_concurrency": GovernorSettings().burst_concurrency,
+        "idsync_send_within": SEND_WITHIN,
         "latencies": rows,
     }
     return Outcome(figures, details)
@@ -175,6 +180,17 @@ def _windows_table(d: dict[str, Any]) -> str:
             )
             lines.append(f"| {num(r['latency_ms'])} ms | {label} | {cells} |")
     return "\n".join(lines)
+
+
+def _idsync_in_flight(d: dict[str, Any]) -> str:
+    if "idsync_burst_concurrency" not in d:
+        return "idsync has as many in flight at most (its default `max_concurrency`)."
+    return (
+        f"idsync has {num(d['idsync_max_concurrency'])} in flight (`max_concurrency`), more when the "
+        "round trip is long, so that a window's budget goes out within "
+        f"{pct(d['idsync_send_within'])} of the window, up to "
+        f"{num(d['idsync_burst_concurrency'])} (`burst_concurrency`)."
+    )
 
 
 def section(d: dict[str, Any]) -> str:
@@ -214,9 +230,9 @@ asyncio workers sharing one SDK client; both wait out a `429` as the SDK does (u
 {num(full, 1)} (the token's whole limit, like the SDK) and at its default share {num(share)}.
 The physical minimum is the time the token's limit forces: every window but the last must pass,
 and the last window's calls take round trips, at most {num(d["concurrency_limit"])} in flight (the
-org's concurrency cap); at share {num(share)} its own, in brackets. The workers and idsync (its
-default `max_concurrency`) have {num(d["workers"])} calls in flight at most: the column "with
-{num(d["workers"])} in flight" is the minimum for that.
+org's concurrency cap); at share {num(share)} its own, in brackets. The workers have
+{num(d["workers"])} calls in flight at most: the column "with {num(d["workers"])} in flight" is the
+minimum for them. {_idsync_in_flight(d)}
 
 {header}
 |---|---|---|---|---|---|---|---|---|---|

@@ -31,7 +31,10 @@ def governed_clients(
     """A client per lane. `transport` replaces the network (tests); `wrap` puts a layer between
     the governor and the network (the OAuth stamp, which must sign each attempt)."""
     inner: httpx.AsyncBaseTransport = transport or httpx.AsyncHTTPTransport(
-        retries=0, limits=httpx.Limits(max_connections=governor.settings.max_concurrency + 4)
+        retries=0,
+        limits=httpx.Limits(
+            max_connections=max(governor.settings.max_concurrency, governor.settings.burst_concurrency) + 4
+        ),
     )
     if wrap is not None:
         inner = wrap(inner)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,8 +27,10 @@ from idsync.clock import Clock
 from idsync.config import GovernorSettings
 from idsync.domain.models import Lane
 from idsync.engine.counters import CounterMap
-from idsync.engine.pacer import BucketPacer, RateHeaders
+from idsync.engine.pacer import DEFAULT_WINDOW_S, BucketPacer, RateHeaders
 from idsync.engine.retry import CircuitBreaker, backoff_delay
+
+SEND_WITHIN = 0.03  # a window's budget should go out within this part of the window (see _cap)
 
 
 class Route(NamedTuple):
@@ -212,7 +215,7 @@ class Governor:
             at = bucket.pacer.next_send_at(now, Lane(lane), demand=self._bulk_demand(bucket))
             if fut in bucket.probes:  # it may land on any counter: go when every known one has room
                 at = max([at, *(b.pacer.next_send_at(now, Lane(lane)) for b in self._buckets.values())])
-            if at <= now and self._in_flight < self.settings.max_concurrency:
+            if at <= now and self._in_flight < self._cap(bucket, now):
                 heapq.heappop(bucket.waiters)
                 self._in_flight += 1
                 if lane == Lane.BULK:
@@ -231,6 +234,19 @@ class Governor:
             delay = at - now if at > now else None
             await self._wait(bucket, delay)
         bucket.dispatcher = None
+
+    def _cap(self, bucket: _Bucket, now: float) -> int:
+        """Calls in flight allowed now: `max_concurrency`, or more when the round trip is so long
+        that a window's budget would take more than `SEND_WITHIN` of the window to go out at that
+        many (the tail of a job then waits on round trips, not on the limit), up to
+        `burst_concurrency`."""
+        base = self.settings.max_concurrency
+        p = bucket.pacer
+        if p.limit is None or p.rtt_s is None:
+            return base
+        window = p.window_s or DEFAULT_WINDOW_S
+        wanted = math.ceil(p.budget * p.rtt_s / (SEND_WITHIN * window))
+        return max(base, min(self.settings.burst_concurrency, wanted))
 
     def _bulk_demand(self, bucket: _Bucket) -> int:
         """Bulk calls still to make: the worker's backlog (queued users and those it works on,

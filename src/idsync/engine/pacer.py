@@ -112,7 +112,7 @@ class BucketPacer:
     # Other applications' use of the bucket: the window's first observation (send time,
     # Remaining, seq), the send time of the newest one, their calls per second since, and the
     # most calls we had in flight this window (answers may overtake each other by that many).
-    first_seen: tuple[float, int, int] | None = None
+    first_seen: tuple[float, int, int, int] | None = None  # (+ our calls in flight when it was sent)
     seen_sent_at: float = 0.0
     others_per_s: float = 0.0
     peak_in_flight: int = 0
@@ -121,6 +121,7 @@ class BucketPacer:
     # Calls per window granted to this instance when several share one budget (None: no cap).
     allowance: int | None = None
     _sent_at: dict[int, float] = field(default_factory=dict, repr=False)
+    _flying_at_send: dict[int, int] = field(default_factory=dict, repr=False)
 
     @property
     def full_budget(self) -> int:
@@ -199,6 +200,7 @@ class BucketPacer:
         self._roll(now)
         self.sent_in_window += 1
         self.sent_total += 1
+        self._flying_at_send[self.sent_total] = self.in_flight
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         self._sent_at[self.sent_total] = now
@@ -206,6 +208,7 @@ class BucketPacer:
 
     def forget(self, seq: int) -> None:
         """A granted call that was not sent after all (its caller gave up or gave it back)."""
+        self._flying_at_send.pop(seq, None)
         if self._sent_at.pop(seq, None) is not None:
             self.in_flight = max(self.in_flight - 1, 0)
 
@@ -213,6 +216,7 @@ class BucketPacer:
         """A call counted as sent here that was charged elsewhere: a probe's hold on a counter it
         may have landed on (governor.py). Its place in the window and in the calls since the last
         answer is given back."""
+        self._flying_at_send.pop(seq, None)
         if self._sent_at.pop(seq, None) is None:
             return
         self.in_flight = max(self.in_flight - 1, 0)
@@ -223,11 +227,14 @@ class BucketPacer:
 
     def _learn_others(self, seq: int, remaining: int) -> None:
         """Remaining fell by more than our own calls since the window's first answer: the rest
-        are other applications' calls (beyond what answers overtaking each other explain)."""
+        are other applications' calls. Ours counted between the two answers are `seq - s0`, plus
+        at most the calls in flight when `s0` was sent (they may have landed after it) and the
+        calls sent after `seq` before its answer (they may have landed before it): a lower bound
+        on the others that a burst of calls in flight does not blur for the rest of the window."""
         if self.first_seen is None:
             return
-        t0, r0, s0 = self.first_seen
-        others = (r0 - remaining) - (seq - s0) - self.peak_in_flight
+        t0, r0, s0, flying = self.first_seen
+        others = (r0 - remaining) - (seq - s0) - flying - max(self.sent_total - seq, 0)
         elapsed = self.seen_sent_at - t0
         self.others_per_s = others / elapsed if others > 0 and elapsed > 0 else 0.0
 
@@ -238,6 +245,7 @@ class BucketPacer:
 
     def on_response(self, now: float, seq: int, status: int, headers: RateHeaders | None) -> None:
         sent_at = self._sent_at.pop(seq, None)
+        flying = self._flying_at_send.pop(seq, self.peak_in_flight)
         if sent_at is not None:
             self.in_flight = max(self.in_flight - 1, 0)
             if status != 0:
@@ -271,7 +279,7 @@ class BucketPacer:
             self.sent_at_seen = seq
             self.window_known = True
             self.seen_sent_at = now if sent_at is None else sent_at
-            self.first_seen = (self.seen_sent_at, headers.remaining, seq)
+            self.first_seen = (self.seen_sent_at, headers.remaining, seq, flying)
             self.others_per_s = 0.0
         elif not (self.window_known and headers.reset >= self.server_reset - 1e-3):
             # An answer from a window that is over here (it was slow, or sent just before the
