@@ -25,6 +25,7 @@ from idsync.cli import (
 )
 from idsync.cli.inbound import app as inbound_app
 from idsync.cli.logs import ENV, LogFormat, choose_format
+from idsync.runtime import use_fast_loop
 
 app = typer.Typer(
     name="idsync",
@@ -74,4 +75,5 @@ app.command("audit")(audit.audit_command)
 
 
 def main() -> None:
+    use_fast_loop()  # uvloop under every command's asyncio.run, where it is installed
     app()

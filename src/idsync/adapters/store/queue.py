@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from idsync.adapters.store import links as link_sql
 from idsync.adapters.store.common import CHUNK, Part, add_calls, bump_import, chunks
@@ -38,6 +38,9 @@ _TAKEN_CHANGES = (
     select(changes)
     .where(
         changes.c.user_key.in_(bindparam("keys", expanding=True)),
+        # Implied by `pending`, but SQLite uses the partial index of open changes by user only when
+        # its condition is written out: without it, every claim scanned the whole table.
+        changes.c.state != "done",
         changes.c.state == "pending",
         changes.c.not_before <= bindparam("now"),
     )
@@ -47,8 +50,11 @@ _DROP_IDLE = delete(claims).where(
     claims.c.user_key.in_(bindparam("keys", expanding=True)), claims.c.owner == bindparam("owner")
 )
 _INFLIGHT = update(changes).where(changes.c.id.in_(bindparam("ids", expanding=True))).values(state="inflight")
+# By (tenant, source) and a list of keys: SQLite scans the whole table for a list of row values.
 _CLAIMED_LINKS = select(links).where(
-    tuple_(links.c.tenant, links.c.source, links.c.key).in_(bindparam("keys", expanding=True))
+    links.c.tenant == bindparam("tenant"),
+    links.c.source == bindparam("source"),
+    links.c.key.in_(bindparam("keys", expanding=True)),
 )
 
 
@@ -122,10 +128,15 @@ class ChangeQueue(Part):
                         r["origin"],
                     )
                 )
-            keys = [(u.tenant, u.source, u.key) for u in grouped.values()]
+            by_source: dict[tuple[str, str], list[str]] = {}
+            for u in grouped.values():
+                by_source.setdefault((u.tenant, u.source), []).append(u.key)
             found = {
                 (r["tenant"], r["source"], r["key"]): link_sql.link_from_row(r)
-                for r in conn.execute(_CLAIMED_LINKS, {"keys": keys}).mappings()
+                for (tenant, source), keys in by_source.items()
+                for r in conn.execute(
+                    _CLAIMED_LINKS, {"tenant": tenant, "source": source, "keys": keys}
+                ).mappings()
             }
             for k, link in link_sql.resolve(conn, found).items():
                 user = grouped.get(user_key(*k))
