@@ -17,9 +17,10 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from idsync.domain.decision import newer, next_step
+from idsync.domain.decision import newer
 from idsync.domain.links import Link
 from idsync.domain.models import ChangeMessage, Lane, Reason, Status, validation_reason
+from idsync.domain.planner import plan
 from idsync.domain.policy import TenantPolicy
 from idsync.domain.records import IngestRow, Received
 from idsync.ports import ChangeQueue, LinkStore
@@ -213,7 +214,7 @@ class Ingestor:
             )
         if change.user_key in busy:
             return None, None  # queue behind the user's earlier change
-        decided = next_step([change], link, policy).plan
+        decided = plan(change, link, policy)  # next_step of a lone change: its plan (decision.py)
         if decided.needs_worker:
             busy.add(change.user_key)
             return None, None
