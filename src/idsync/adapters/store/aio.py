@@ -267,6 +267,7 @@ class SqlImports:
 
 
 _OPEN_USERS = "SELECT user_key FROM changes WHERE state != 'done' AND user_key IN ({marks})"
+_ANY_OPEN = "SELECT user_key FROM changes WHERE state != 'done' LIMIT 1"
 _OPEN_CHUNK = 5000  # under SQLite's 32,766 variables
 
 
@@ -279,6 +280,8 @@ def _open_user_keys_sqlite(engine: Engine, user_keys: Sequence[str]) -> set[str]
     with engine.begin() as conn:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
+            if cursor.execute(_ANY_OPEN).fetchone() is None:  # an idle queue (a re-import): none
+                return out
             for i in range(0, len(keys), _OPEN_CHUNK):
                 chunk = keys[i : i + _OPEN_CHUNK]
                 sql = _OPEN_USERS.format(marks=", ".join("?" * len(chunk)))
