@@ -260,3 +260,24 @@ def test_profile_hash_ignores_key_order(extras: dict[str, str]) -> None:
     backward = dict(reversed(list(forward.items())))
     assert profile_hash(forward) == profile_hash(backward)
     assert profile_hash({**forward, "firstName": "C"}) != profile_hash(forward)
+
+
+@given(
+    st.sampled_from(["ann@example.com", "o'brien@example.net", "Ann.Lee@Example.COM"]),
+    st.sampled_from(["Ann", "Zoë", "李", "D'Arcy-Lee"]),
+    st.dictionaries(
+        st.sampled_from(["title", "department"]),
+        st.one_of(st.text("abc é", max_size=4), st.integers(), st.none()),
+    ),
+    st.sampled_from([None, {"title": "title"}, {"department": "email"}]),
+)
+def test_the_plan_hashes_the_profile_it_sends(
+    email: str, first: str, extras: dict[str, object], attribute_map: dict[str, str] | None
+) -> None:
+    """The re-import's fast hash of a core-only profile agrees with `profile_hash` (and with it,
+    the hashes stored by earlier versions)."""
+    c = change(email=email, firstName=first, **extras)  # type: ignore[arg-type]
+    pol = replace(policy(), attribute_map=attribute_map)
+    p = plan(c, None, pol)
+    assert p.profile is not None and p.profile_hash == profile_hash(p.profile)
+    assert p.profile == map_profile(c.user, attribute_map)  # type: ignore[arg-type]

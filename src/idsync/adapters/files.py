@@ -229,7 +229,7 @@ def _jsonl(fh: io.TextIOBase, start_after: int, options: FileOptions) -> Iterato
         if not text:
             yield RawRecord(number, error="message: is an empty line")
             continue
-        problem = _undecoded(text, options)
+        problem = None if text.isascii() else _undecoded(text, options)  # ASCII: nothing undecoded
         if problem:
             yield RawRecord(number, error=f"message: {problem}")
             continue

@@ -6,12 +6,13 @@ renames, unchanged users) is tested exhaustively without a server. The engine ca
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from idsync.domain.links import IdpStatus, Link, PendingOp
-from idsync.domain.models import ChangeMessage, Op, Reason, Status
+from idsync.domain.models import ChangeMessage, Op, Reason, Status, UserFields
 from idsync.domain.policy import DeletePolicy, SyncMode, TenantPolicy
 from idsync.domain.profile import map_profile, profile_hash
 from idsync.domain.text import email_domain, login_key
@@ -117,14 +118,14 @@ def plan(change: ChangeMessage, link: Link | None, policy: TenantPolicy) -> Plan
 def _plan_upsert(change: ChangeMessage, link: Link | None, linked: Link | None, policy: TenantPolicy) -> Plan:
     user = change.user
     assert user is not None  # guaranteed by ChangeMessage validation
-    external = policy.routing.external_idp_for(user.email)
+    external = policy.routing.external_idp_for(user.email) if policy.routing.external else None
     if external is not None:
         return _skip(
             "external_idp",
             f"{email_domain(user.email)} logs in through {external.name}; no sync needed",
         )
     profile = map_profile(user, policy.attribute_map)
-    digest = profile_hash(profile)
+    digest = profile_hash(profile) if user.model_extra else _core_hash(user)
     activate = policy.mode is SyncMode.SYNC_AND_ACTIVATE
     if linked is None:
         lookup_first = link is not None and link.pending_op is PendingOp.CREATE
@@ -174,6 +175,16 @@ def _plan_upsert(change: ChangeMessage, link: Link | None, linked: Link | None, 
         profile_hash=digest,
         version=change.version if change.version is not None else linked.version,
     )
+
+
+def _core_hash(user: UserFields) -> str:
+    """`profile_hash` of a profile of the four core attributes alone, built without sorting: the
+    hot path of a re-import (its order is the sorted one; tests/domain check both agree)."""
+    text = (
+        f"email\x1estr\x1f{user.email}\x1dfirstName\x1estr\x1f{user.firstName}"
+        f"\x1dlastName\x1estr\x1f{user.lastName}\x1dlogin\x1estr\x1f{user.login}"
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _master(policy: TenantPolicy, linked: Link) -> str:

@@ -17,9 +17,10 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from idsync.domain.decision import newer, next_step
+from idsync.domain.decision import newer
 from idsync.domain.links import Link
 from idsync.domain.models import ChangeMessage, Lane, Reason, Status, validation_reason
+from idsync.domain.planner import plan
 from idsync.domain.policy import TenantPolicy
 from idsync.domain.records import IngestRow, Received
 from idsync.ports import ChangeQueue, LinkStore
@@ -117,17 +118,21 @@ class Ingestor:
         """Pre-decide and store one batch that was validated already (`to_change`: once per message,
         whatever the way in). Returns (change id, change or reason) per item."""
         valid = [p for p in parsed if isinstance(p, ChangeMessage)]
-        links = await self._links.get_many([(c.tenant, c.source, c.key) for c in valid]) if valid else {}
-        busy = await self._queue.open_user_keys([c.user_key for c in valid]) if valid else set()
+        keys = [(c.tenant, c.source, c.key) for c in valid]
+        user_keys = [c.user_key for c in valid]  # built once a change: asked for three times
+        links = await self._links.get_many(keys) if valid else {}
+        busy = await self._queue.open_user_keys(user_keys) if valid else set()
         rows: list[IngestRow] = []
         kept: list[ChangeMessage | Reason] = []
         unrecorded = 0
+        named = zip(keys, user_keys, strict=True)
         for item, p in zip(items, parsed, strict=True):
             if isinstance(p, Reason):
                 rows.append(self._rejected(item, p, defaults))
                 kept.append(p)
                 continue
-            row = self._accepted(item, p, defaults, links.get((p.tenant, p.source, p.key)), busy)
+            key, user_key = next(named)
+            row = self._accepted(item, p, user_key, defaults, links.get(key), busy)
             if row is None:
                 unrecorded += 1
                 continue
@@ -174,10 +179,16 @@ class Ingestor:
         )
 
     def _accepted(
-        self, item: Received, change: ChangeMessage, defaults: Defaults, link: Link | None, busy: set[str]
+        self,
+        item: Received,
+        change: ChangeMessage,
+        user_key: str,
+        defaults: Defaults,
+        link: Link | None,
+        busy: set[str],
     ) -> IngestRow | None:
         """The row to store for a valid change (None: an unchanged user that is only counted)."""
-        status, reason = self._decide(change, link, busy)
+        status, reason = self._decide(change, user_key, link, busy)
         if status is Status.UNCHANGED and not defaults.record_unchanged:
             return None
         if status is None:
@@ -192,7 +203,7 @@ class Ingestor:
             lane=_lane(change, defaults),
             payload=payload,
             origin=defaults.origin,
-            user_key=change.user_key,
+            user_key=user_key,
             version=change.version,
             import_id=defaults.import_id or change.import_id,
             message_id=change.message_id,
@@ -203,7 +214,7 @@ class Ingestor:
         )
 
     def _decide(
-        self, change: ChangeMessage, link: Link | None, busy: set[str]
+        self, change: ChangeMessage, user_key: str, link: Link | None, busy: set[str]
     ) -> tuple[Status | None, Reason | None]:
         """The result decided at once, or (None, None): the change goes to the queue."""
         policy = self.policy(change.tenant)
@@ -211,14 +222,14 @@ class Ingestor:
             return Status.FAILED, Reason(
                 code="unknown_tenant", message=f"tenant: {change.tenant!r} is not configured"
             )
-        if change.user_key in busy:
+        if user_key in busy:
             return None, None  # queue behind the user's earlier change
-        decided = next_step([change], link, policy).plan
+        decided = plan(change, link, policy)  # next_step of a lone change: its plan (decision.py)
         if decided.needs_worker:
-            busy.add(change.user_key)
+            busy.add(user_key)
             return None, None
         if decided.status is Status.UNCHANGED and link is not None and newer(change.version, link.version):
-            busy.add(change.user_key)  # a newer version to record: let the worker write the link
+            busy.add(user_key)  # a newer version to record: let the worker write the link
             return None, None
         return decided.status, decided.reason
 
