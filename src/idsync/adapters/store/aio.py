@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from idsync.adapters.store.controls import screen_controlled
 from idsync.adapters.store.features.safety import Screen
@@ -112,7 +112,6 @@ class SqlLinks:
 class SqlChangeQueue:
     def __init__(self, store: Store, run: Runner, safety: Callable[[str], SafetyRules | None]) -> None:
         self._inbox = store.inbox
-        self._sqlite = store.dialect == "sqlite"
         self._q = store.queue
         self._run = run
         self._safety = safety
@@ -143,8 +142,6 @@ class SqlChangeQueue:
         return Receipt(ids, [(run.run_id, run.describe()) for run in screen.tripped])
 
     async def open_user_keys(self, user_keys: Sequence[str]) -> set[str]:
-        if self._sqlite:
-            return await self._run(_open_user_keys_sqlite, self._inbox.engine, user_keys)
         return await self._run(self._inbox.open_user_keys, user_keys)
 
     async def claim(
@@ -264,31 +261,6 @@ class SqlImports:
 
     async def requeue_failed(self, import_id: str, *, except_codes: Sequence[str] = ()) -> int:
         return await self._run(self._t.requeue_failed, import_id, except_codes=except_codes)
-
-
-_OPEN_USERS = "SELECT user_key FROM changes WHERE state != 'done' AND user_key IN ({marks})"
-_ANY_OPEN = "SELECT user_key FROM changes WHERE state != 'done' LIMIT 1"
-_OPEN_CHUNK = 5000  # under SQLite's 32,766 variables
-
-
-def _open_user_keys_sqlite(engine: Engine, user_keys: Sequence[str]) -> set[str]:
-    """`Inbox.open_user_keys` through the driver's cursor (the same statement, served by the
-    partial index ix_changes_open_user): asked for every received user, and SQLAlchemy's
-    rendering of an expanding IN list cost ten times the query on a re-import (5 us a user)."""
-    out: set[str] = set()
-    keys = list(set(user_keys))
-    with engine.begin() as conn:
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if cursor.execute(_ANY_OPEN).fetchone() is None:  # an idle queue (a re-import): none
-                return out
-            for i in range(0, len(keys), _OPEN_CHUNK):
-                chunk = keys[i : i + _OPEN_CHUNK]
-                sql = _OPEN_USERS.format(marks=", ".join("?" * len(chunk)))
-                out.update(row[0] for row in cursor.execute(sql, chunk))
-        finally:
-            cursor.close()
-    return out
 
 
 def sql_stores(store: Store, run: Runner, safety: Callable[[str], SafetyRules | None]) -> Stores:

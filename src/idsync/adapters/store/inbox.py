@@ -22,9 +22,14 @@ ReceiveHook = Callable[[Connection, Sequence[tuple[IngestRow, int]], float], Non
 
 class Inbox(Part):
     def open_user_keys(self, user_keys: Sequence[str]) -> set[str]:
-        """Users with a change not yet done: a new change must queue behind them, never overtake."""
+        """Users with a change not yet done: a new change must queue behind them, never overtake.
+        An idle queue (a re-import of unchanged users) answers from one indexed row, not a lookup
+        per chunk of users."""
         out: set[str] = set()
         with self._tx() as conn:
+            idle = conn.execute(select(changes.c.user_key).where(changes.c.state != "done").limit(1))
+            if idle.first() is None:
+                return out
             for chunk in chunks(list(set(user_keys)), CHUNK):
                 out.update(
                     conn.execute(

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
-from typing import Any
 
 from sqlalchemy import bindparam, func, select, tuple_
 
 from idsync.adapters.store import links as link_sql
 from idsync.adapters.store.common import CHUNK, Part, chunks
 from idsync.adapters.store.schema import links
-from idsync.domain.links import IdpStatus, Link, PendingOp
+from idsync.domain.links import IdpStatus, Link
 from idsync.ports import IdpUser
 
 __all__ = ["LinkTable"]
@@ -39,7 +37,7 @@ class LinkTable(Part):
                         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                         try:
                             for t in cursor.execute(sql, (tenant, source, *chunk)):
-                                out[(t[0], t[1], t[2])] = _link_from_tuple(t)
+                                out[(t[0], t[1], t[2])] = link_sql.link_from_tuple(t)
                         finally:
                             cursor.close()
                         continue
@@ -141,45 +139,4 @@ _LINKS_BY_KEYS = select(links).where(
     links.c.tenant == bindparam("t"),
     links.c.source == bindparam("s"),
     links.c.key.in_(bindparam("keys", expanding=True)),
-)
-
-
-_STATUSES = {s.value: s for s in IdpStatus}
-_PENDING = {p.value: p for p in PendingOp}
-_new = object.__new__
-_set = object.__setattr__
-
-
-def _link_from_tuple(t: Sequence[Any]) -> Link:
-    """`links.link_from_tuple`, built as its fields' dict at once: a frozen dataclass's __init__
-    sets each of 15 fields through object.__setattr__, 60% of the cost of reading a link back
-    on a re-import. Link has no __post_init__ to skip (checked below)."""
-    link: Link = _new(Link)
-    _set(
-        link,
-        "__dict__",
-        {
-            "tenant": t[0],
-            "source": t[1],
-            "key": t[2],
-            "idp": t[3],
-            "idp_id": t[4],
-            "login": t[5],
-            "profile_hash": t[6],
-            "idp_status": _STATUSES.get(t[7]) if t[7] else None,
-            "version": t[8],
-            "pending_op": _PENDING.get(t[9]) if t[9] else None,
-            "last_error_code": t[10],
-            "last_error_message": t[11],
-            "via": (t[12], t[13]) if t[13] is not None else None,
-            "sharers": (),
-            "handover": False,
-        },
-    )
-    return link
-
-
-_BUILT = _link_from_tuple((*"tskidlh", None, 1, None, None, None, None, None))
-assert not hasattr(Link, "__post_init__") and list(_BUILT.__dict__) == [f.name for f in fields(Link)], (
-    "Link changed: update _link_from_tuple"
 )

@@ -86,21 +86,37 @@ _WRITTEN = (
 
 
 def link_from_tuple(t: Sequence[Any]) -> Link:
-    return Link(
-        t[0],
-        t[1],
-        t[2],
-        t[3],
-        t[4],
-        t[5],
-        t[6],
-        _STATUSES.get(t[7]) if t[7] else None,
-        t[8],
-        _PENDING.get(t[9]) if t[9] else None,
-        t[10],
-        t[11],
-        (t[12], t[13]) if t[13] is not None else None,
+    """A link from its columns in `LINK_FIELDS` order. Built as its fields' dict at once: a frozen
+    dataclass's __init__ sets each of its 15 fields through object.__setattr__, most of the cost
+    of reading a million links back on a re-import (Link has no __post_init__ to skip;
+    tests/unit/test_link_rows.py checks this against `Link(...)`)."""
+    link: Link = _new(Link)
+    _set(
+        link,
+        "__dict__",
+        {
+            "tenant": t[0],
+            "source": t[1],
+            "key": t[2],
+            "idp": t[3],
+            "idp_id": t[4],
+            "login": t[5],
+            "profile_hash": t[6],
+            "idp_status": _STATUSES.get(t[7]) if t[7] else None,
+            "version": t[8],
+            "pending_op": _PENDING.get(t[9]) if t[9] else None,
+            "last_error_code": t[10],
+            "last_error_message": t[11],
+            "via": (t[12], t[13]) if t[13] is not None else None,
+            "sharers": (),
+            "handover": False,
+        },
     )
+    return link
+
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 def link_from_row(r: RowMapping) -> Link:
