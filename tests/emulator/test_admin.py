@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from idsync.emulator.okta import EmulatorAdmin
+from idsync.emulator.okta import EmulatorAdmin, EmulatorThread
 
 from .conftest import new_user
 
@@ -71,3 +71,12 @@ def test_health_needs_no_token(emulator: object) -> None:
     r = httpx.get(f"{emulator.url}/__emulator/health")  # type: ignore[attr-defined]
     assert r.status_code == 200
     assert r.json()["status"] == "ok"
+
+
+def test_admin_bodies_must_be_json_objects(emulator: EmulatorThread) -> None:
+    faults_before = httpx.get(emulator.url + "/__emulator/faults").json()
+    for path in ("/__emulator/faults", "/__emulator/identity-sources"):
+        for content in (b"[1, 2]", b"not json"):
+            r = httpx.post(emulator.url + path, content=content, headers={"Content-Type": "application/json"})
+            assert (r.status_code, r.json()) == (400, {"error": "body must be a JSON object"}), path
+    assert httpx.get(emulator.url + "/__emulator/faults").json() == faults_before

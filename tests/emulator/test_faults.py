@@ -10,6 +10,7 @@ import pytest
 
 from idsync.emulator.okta import EmulatorAdmin, FaultSettings
 from idsync.emulator.okta.faults import FaultInjector
+from idsync.emulator.okta.settings import EmulatorSettings
 
 from .conftest import EmulatorFactory, new_user
 
@@ -136,3 +137,14 @@ def test_fault_settings_are_checked(emulator_factory: EmulatorFactory) -> None:
     for bad in ({"drop_rat": 0.1}, {"error_rate": 2}, {"error_statuses": [404]}):
         assert httpx.post(f"{emu.url}/__emulator/faults", json=bad).status_code == 400
     assert EmulatorAdmin(emu.url).set_faults(error_rate=0.25, seed=3)["error_rate"] == 0.25
+
+
+def test_settings_refuse_unknown_keys() -> None:
+    with pytest.raises(ValueError, match=r"unknown fault setting\(s\): error_rat, seedx"):
+        FaultSettings().with_changes({"error_rat": 0.5, "seedx": 1})
+    with pytest.raises(ValueError, match=r"unknown setting\(s\): tokn"):
+        EmulatorSettings.from_dict({"tokn": "x"})
+    settings = EmulatorSettings.from_dict({"faults": {"error_rate": 0.25}, "limits": {"users": "7"}})
+    assert (settings.faults.error_rate, settings.limits["users"]) == (0.25, 7)
+    with pytest.raises(ValueError, match=r"unknown fault setting\(s\): rate"):
+        EmulatorSettings.from_dict({"faults": {"rate": 0.25}})

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from idsync.emulator.okta.errors import OktaError
-from idsync.emulator.okta.queries import USER_FILTER, USER_SEARCH
+from idsync.emulator.okta.queries import USER_FILTER, USER_SEARCH, page_after
 from idsync.emulator.okta.search import And, Compare, Not, Or, compile_predicate, parse
 
 from .conftest import new_user
@@ -247,3 +247,30 @@ def test_an_or_of_logins_finds_each_in_creation_order_and_nothing_else(client: h
     ]
     scoped = f'({search}) and status eq "DEPROVISIONED"'
     assert _logins(client.get("/api/v1/users", params={"search": scoped})) == ["ann@example.com"]
+
+
+def test_page_after_walks_pages_by_cursor_and_refuses_an_unknown_one() -> None:
+    items = ["a", "b", "c", "d", "e"]
+    assert page_after(items, None, 2, str.upper) == (["a", "b"], "B")
+    assert page_after(items, "B", 2, str.upper) == (["c", "d"], "D")
+    assert page_after(items, "D", 2, str.upper) == (["e"], None)
+    assert page_after(items, "C", 2, str.upper) == (["d", "e"], None)  # exactly full: no next page
+    with pytest.raises(OktaError) as caught:
+        page_after(items, "b", 2, str.upper)  # a cursor is the key, not the item
+    assert caught.value.code == "E0000029"
+
+
+def test_sorted_search_pages_by_link_headers_and_refuses_a_foreign_cursor(client: httpx.Client) -> None:
+    _seed(client)
+    url: str | None = "/api/v1/users?limit=3&search=status+pr&sortBy=profile.login&sortOrder=desc"
+    logins: list[str] = []
+    while url:
+        r = client.get(url)
+        logins += _logins(r)
+        url = _next(r)
+    assert logins == ["cid@example.org", "bob@example.com", "bea@example.com", "ann@example.com"]
+    user_id = client.get("/api/v1/users", params={"limit": 1}).json()[0]["id"]
+    r = client.get(
+        "/api/v1/users", params={"search": "status pr", "sortBy": "profile.login", "after": user_id}
+    )
+    assert (r.status_code, r.json()["errorCode"]) == (400, "E0000029")  # cursors carry a leading 0

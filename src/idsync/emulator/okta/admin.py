@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from idsync.emulator.okta.admin_http import json_object, problem
 from idsync.emulator.okta.clock import iso_timestamp
 from idsync.emulator.okta.emulator import Emulator
 from idsync.emulator.okta.models import UserRecord, transitioning_to
@@ -26,10 +27,6 @@ def _emu(request: Request) -> Emulator:
     emu: Emulator = request.app.state.emulator
     emu.settle()  # what an admin reads includes the asynchronous transitions that have landed
     return emu
-
-
-def _problem(message: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
 
 
 async def health(request: Request) -> Response:
@@ -97,17 +94,14 @@ async def outbox(request: Request) -> Response:
 async def faults(request: Request) -> Response:
     emu = _emu(request)
     if request.method == "POST":
-        try:
-            changes = await request.json()
-        except ValueError:
-            return _problem("body must be a JSON object")
-        if not isinstance(changes, dict):
-            return _problem("body must be a JSON object")
+        changes = await json_object(request)
+        if isinstance(changes, JSONResponse):
+            return changes
         seed = changes.pop("seed", None)
         try:
             updated = emu.faults.settings.with_changes(changes)
         except (TypeError, ValueError) as exc:
-            return _problem(str(exc))
+            return problem(str(exc))
         emu.set_faults(updated, None if seed is None else int(seed))
     return JSONResponse({**emu.faults.settings.to_dict(), "seed": emu.faults.seed})
 
@@ -133,7 +127,7 @@ async def users(request: Request) -> Response:
             spec = await request.json()
             created = seed_users(emu.org, spec)
         except (TypeError, ValueError, KeyError) as exc:
-            return _problem(f"invalid seed request: {exc}")
+            return problem(f"invalid seed request: {exc}")
         return JSONResponse({"created": created, "users_total": len(emu.state.users)})
     status, login = request.query_params.get("status"), request.query_params.get("login")
     selected = (
@@ -150,9 +144,9 @@ async def complete_activation(request: Request) -> Response:
     emu = _emu(request)
     user = emu.state.users.get(request.path_params["user_id"])
     if user is None:
-        return _problem("no such user", 404)
+        return problem("no such user", 404)
     if user.status != "PROVISIONED":
-        return _problem(f"user is {user.status}, not PROVISIONED", 409)
+        return problem(f"user is {user.status}, not PROVISIONED", 409)
     now = emu.clock.now()
     user.status, user.status_changed, user.last_updated, user.activated = "ACTIVE", now, now, now
     user.has_password, user.password_changed, user.activation_token = True, now, None

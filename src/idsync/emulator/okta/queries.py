@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from idsync.emulator.okta.clock import iso_timestamp
 from idsync.emulator.okta.errors import OktaError
@@ -22,10 +22,13 @@ __all__ = [
     "list_groups",
     "list_users",
     "listed_users",
+    "page_after",
     "parse_limit",
     "resolve_group",
     "resolve_user",
 ]
+
+T = TypeVar("T")
 
 _USER_TIMES = {
     "created": "created",
@@ -129,6 +132,22 @@ def parse_limit(raw: str | None, default: int, maximum: int) -> int:
     if value < 1:
         raise OktaError.api_validation("limit", "limit: must be greater than 0")
     return min(value, maximum)
+
+
+def page_after(
+    items: list[T], after: str | None, limit: int, key: Callable[[T], str]
+) -> tuple[list[T], str | None]:
+    """The `limit` items after the one whose cursor (`key`) is `after`, and the next page's cursor
+    (None on the last page). Why one home: every in-memory listing pages alike, and an unknown
+    cursor is 400 E0000029 everywhere."""
+    start = 0
+    if after:
+        cursors = [key(i) for i in items]
+        if after not in cursors:
+            raise OktaError.invalid_paging()
+        start = cursors.index(after) + 1
+    page = items[start : start + limit]
+    return page, (key(page[-1]) if page and start + limit < len(items) else None)
 
 
 def _cursor_start(org: Org, after: str | None) -> int:
@@ -240,15 +259,8 @@ def _sorted_page(
         return (value is None, str(value).casefold() if value is not None else "", u.id)
 
     matches = sorted(filter(predicate, listed_users(org)), key=key, reverse=order.lower() == "desc")
-    start = 0
-    if after:
-        ids = [u.id for u in matches]
-        if not after.startswith("0") or after[1:] not in ids:
-            raise OktaError.invalid_paging()
-        start = ids.index(after[1:]) + 1
-    items = matches[start : start + limit]
-    more = start + limit < len(matches)
-    return Page(items, "0" + items[-1].id if more and items else None, limit)
+    items, cursor = page_after(matches, after, limit, lambda u: "0" + u.id)
+    return Page(items, cursor, limit)
 
 
 def list_groups(org: Org, query: Mapping[str, str]) -> Page:
@@ -266,13 +278,5 @@ def list_groups(org: Org, query: Mapping[str, str]) -> Page:
         dialect.check(node)
         predicate = compile_predicate(node, resolve_group, dialect.case_insensitive)
         groups = [g for g in groups if predicate(g)]
-    after = query.get("after")
-    start = 0
-    if after:
-        ids = [g.id for g in groups]
-        if after not in ids:
-            raise OktaError.invalid_paging()
-        start = ids.index(after) + 1
-    items = groups[start : start + limit]
-    more = start + limit < len(groups)
-    return Page(items, items[-1].id if more and items else None, limit)
+    items, cursor = page_after(groups, query.get("after"), limit, lambda g: g.id)
+    return Page(items, cursor, limit)

@@ -50,17 +50,6 @@ def _resolve(app: AppRecord, attr: str) -> Any:
     return value
 
 
-def _page(items: list[Any], after: str | None, limit: int, key: Any) -> tuple[list[Any], str | None]:
-    start = 0
-    if after:
-        ids = [key(i) for i in items]
-        if after not in ids:
-            raise OktaError.invalid_paging()
-        start = ids.index(after) + 1
-    page = items[start : start + limit]
-    return page, (key(page[-1]) if page and start + limit < len(items) else None)
-
-
 async def create(emu: Emulator, req: ApiRequest) -> ApiResponse:
     app = new_app(emu.org, req.json(), activate=req.flag("activate", True))
     emu.org.state.save_app(app)
@@ -90,7 +79,7 @@ async def list_apps(emu: Emulator, req: ApiRequest) -> ApiResponse:
             if any(str(a.body.get(f, "")).casefold().startswith(prefix) for f in ("name", "label"))
         ]
     limit = queries.parse_limit(req.query.get("limit"), 20, 200)
-    page, cursor = _page(apps, req.query.get("after"), limit, lambda a: a.id)
+    page, cursor = queries.page_after(apps, req.query.get("after"), limit, lambda a: a.id)
     body = [app_json(a, req.info.org_url, emu.org.state.meta) for a in page]
     return ApiResponse(200, body, link_headers(f"{req.info.org_url}/api/v1/apps", req.query, limit, cursor))
 
@@ -225,7 +214,7 @@ def _list_assigned(
     """A page of the app's assignments, in the order of their keys' assignment (Okta's cursor)."""
     limit = queries.parse_limit(req.query.get("limit"), *limits)
     keys = list(records)
-    page, cursor = _page(keys, req.query.get("after"), limit, lambda k: k)
+    page, cursor = queries.page_after(keys, req.query.get("after"), limit, lambda k: k)
     base = f"{req.info.org_url}/api/v1/apps/{app.id}/{what}"
     body = [as_json(records[k], req.info.org_url) for k in page]
     return ApiResponse(200, body, link_headers(base, req.query, limit, cursor))

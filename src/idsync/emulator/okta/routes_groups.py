@@ -103,15 +103,7 @@ async def list_members(emu: Emulator, req: ApiRequest) -> ApiResponse:
     group = find_group(emu.org, req.params["id"])
     limit = queries.parse_limit(req.query.get("limit"), 1000, 10000)
     members = _members(emu, group)
-    start = 0
-    after = req.query.get("after")
-    if after:
-        ids = [u.id for u in members]
-        if after not in ids:
-            raise OktaError.invalid_paging()
-        start = ids.index(after) + 1
-    items = members[start : start + limit]
-    cursor = items[-1].id if items and start + limit < len(members) else None
+    items, cursor = queries.page_after(members, req.query.get("after"), limit, lambda u: u.id)
     org, meta = req.info.org_url, emu.org.state.meta
     body = [user_json(u, org, meta, collection=True) for u in items]
     return ApiResponse(

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from idsync.emulator.okta.admin_http import json_object, problem
 from idsync.emulator.okta.errors import OktaError
 from idsync.emulator.okta.http import ApiRequest, ApiResponse
 from idsync.emulator.okta.idsources import IdentitySources, session_json
@@ -102,10 +103,6 @@ def _emu(request: Request) -> Emulator:
     return emu
 
 
-def _problem(message: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
 async def admin_sources(request: Request) -> Response:
     """POST: make a Custom Identity Source (`name`, optional `matchByLogin`); GET: list them."""
     emu = _emu(request)
@@ -118,20 +115,15 @@ async def admin_sources(request: Request) -> Response:
             summaries.append({**full, "users": len(full["users"]), "sessions": len(full["sessions"])})
         return JSONResponse(summaries)
     if not emu.settings.identity_sources:
-        return _problem(
-            "the org does not have the Identity Source Apps feature (identity_sources=false)", 403
-        )
-    try:
-        body = await request.json()
-    except ValueError:
-        return _problem("body must be a JSON object")
-    if not isinstance(body, dict):
-        return _problem("body must be a JSON object")
+        return problem("the org does not have the Identity Source Apps feature (identity_sources=false)", 403)
+    body = await json_object(request)
+    if isinstance(body, JSONResponse):
+        return body
     name, match = body.get("name"), body.get("matchByLogin", False)
     if not isinstance(name, str) or not name.strip():
-        return _problem("name: a non-empty string is required")
+        return problem("name: a non-empty string is required")
     if not isinstance(match, bool):
-        return _problem("matchByLogin: must be true or false")
+        return problem("matchByLogin: must be true or false")
     source = store.create_source(name.strip(), match_by_login=match)
     return JSONResponse(store.admin_json(source))
 
@@ -141,7 +133,7 @@ async def admin_source(request: Request) -> Response:
     emu = _emu(request)
     source = emu.identity_sources.sources.get(request.path_params["source_id"])
     if source is None:
-        return _problem("no such identity source", 404)
+        return problem("no such identity source", 404)
     emu.imports.advance(emu.clock.now())
     return JSONResponse(emu.identity_sources.admin_json(source))
 

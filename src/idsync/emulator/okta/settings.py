@@ -21,6 +21,14 @@ DEFAULT_TOKEN = "00idsync-emulator-default-token-do-not-use-in-prod"
 """The API token accepted when none is given (printed at start; shaped like an Okta token)."""
 
 
+def _known(cls: type[Any], data: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """`data` as a new dict once every key names a field of `cls`; why: a typo must not pass."""
+    unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what}(s): {', '.join(sorted(unknown))}")
+    return dict(data)
+
+
 @dataclass(frozen=True)
 class FaultSettings:
     """Injected faults. Rates are fractions of /api/v1 requests (0..1); never applied to /__emulator.
@@ -50,11 +58,7 @@ class FaultSettings:
 
     def with_changes(self, changes: Mapping[str, Any]) -> FaultSettings:
         """A copy with `changes` applied; unknown keys raise `ValueError` (a typo must not pass)."""
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = set(changes) - known
-        if unknown:
-            raise ValueError(f"unknown fault setting(s): {', '.join(sorted(unknown))}")
-        values = dict(changes)
+        values = _known(FaultSettings, changes, "fault setting")
         if "error_statuses" in values:
             values["error_statuses"] = tuple(int(s) for s in values["error_statuses"])
         updated = dataclasses.replace(self, **values)
@@ -202,11 +206,7 @@ class EmulatorSettings:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EmulatorSettings:
         """Build from plain data (JSON/TOML); unknown keys raise `ValueError`."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        values = dict(data)
+        values = _known(cls, data, "setting")
         if "faults" in values:
             values["faults"] = FaultSettings().with_changes(values["faults"])
         if "extra_tokens" in values:

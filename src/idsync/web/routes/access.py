@@ -35,6 +35,8 @@ class LoginUrl(BaseModel):
 
 
 class RouteAnswer(BaseModel):
+    """A `LoginRoute` (access/routing.py) as JSON: read from its attributes, `needs_sync` too."""
+
     tenant: str
     email: str
     domain: str
@@ -94,13 +96,4 @@ async def get_route(
 ) -> RouteAnswer:
     """Which IdP `email` logs in at, its login URL, and whether the user is synced at all."""
     await check_tenant(request, principal, Action.READ, tenant)
-    answer = _route(request, tenant, email)
-    return RouteAnswer(
-        tenant=answer.tenant,
-        email=answer.email,
-        domain=answer.domain,
-        idp=answer.idp,
-        external=answer.external,
-        login_url=answer.login_url,
-        needs_sync=answer.needs_sync,
-    )
+    return RouteAnswer.model_validate(_route(request, tenant, email), from_attributes=True)

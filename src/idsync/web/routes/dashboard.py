@@ -82,7 +82,7 @@ async def _record(request: Request, import_id: str, principal: Principal) -> Imp
 async def overview(request: Request, response: Response, principal: Reader) -> Overview:
     """Imports and activation jobs (newest first) with progress, rate and ETA; the queue."""
     rt, state = _state(request)
-    records = await recent_imports(rt, principal, limit=50)
+    records = await recent_imports(request, rt, principal, limit=50)
     history = state.history
     if history.queue:
         last = history.queue[-1]

@@ -174,9 +174,7 @@ async def list_imports(
 ) -> list[ImportView]:
     """The most recent imports first (of the tenants the credential covers)."""
     rt: Runtime = request.app.state.runtime
-    if tenant is not None:
-        await check_tenant(request, principal, Action.READ, tenant)
-    records = await recent_imports(rt, principal, limit=limit, tenant=tenant)
+    records = await recent_imports(request, rt, principal, limit=limit, tenant=tenant)
     return [import_view(r) for r in records]
 
 

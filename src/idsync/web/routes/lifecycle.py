@@ -119,13 +119,12 @@ async def activations(
 ) -> list[dict[str, Any]]:
     """Recent activation jobs (newest first) with their progress."""
     rt = _rt(request)
-    if tenant is not None:
-        await check_tenant(request, principal, Action.READ, tenant)
 
     async def fetch(name: str | None) -> list[Any]:
         return list(await rt.db.call(list_jobs, rt.store, name))
 
-    jobs = sorted(await each_tenant(principal, tenant, fetch), key=lambda j: j.created_at, reverse=True)
+    found = await each_tenant(request, principal, tenant, fetch)
+    jobs = sorted(found, key=lambda j: j.created_at, reverse=True)
     out = []
     for job in jobs[:50]:
         record = await rt.stores.imports.get(job.id)
@@ -207,8 +206,6 @@ async def portals(
 ) -> list[dict[str, Any]]:
     """Registered portals with their app and client ids (never a secret)."""
     rt = _rt(request)
-    if tenant is not None:
-        await check_tenant(request, principal, Action.READ, tenant)
 
     async def fetch(name: str | None) -> list[PortalRow]:
         return list(await rt.db.call(list_portals, rt.store, name))
@@ -225,7 +222,7 @@ async def portals(
             "client_id": r.client_id,
             "last_error": r.last_error,
         }
-        for r in await each_tenant(principal, tenant, fetch)
+        for r in await each_tenant(request, principal, tenant, fetch)
     ]
 
 

@@ -62,13 +62,11 @@ def _view(run: SafetyRun) -> RunView:
 async def runs(request: Request, principal: Reader, tenant: str | None = None) -> list[RunView]:
     """Runs that deactivated or deleted users, the most recent first; `tripped` ones hold changes."""
     rt: Runtime = request.app.state.runtime
-    if tenant is not None:
-        await check_tenant(request, principal, Action.READ, tenant)
 
     async def fetch(name: str | None) -> list[SafetyRun]:
         return list(await rt.db.call(list_runs, rt.store, tenant=name))
 
-    return [_view(r) for r in await each_tenant(principal, tenant, fetch)]
+    return [_view(r) for r in await each_tenant(request, principal, tenant, fetch)]
 
 
 async def _find(request: Request, run_id: str, principal: Principal) -> SafetyRun:

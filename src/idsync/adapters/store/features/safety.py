@@ -52,6 +52,7 @@ __all__ = [
     "Screen",
     "held_changes",
     "release_held",
+    "requeue_held",
     "run_from_row",
     "safety_runs",
 ]
@@ -318,6 +319,18 @@ def run_from_row(m: Any) -> SafetyRun:
 # ---- releasing a run (forced here, by an operator in safety_ops.py) ---------------------------------
 
 
+def requeue_held(conn: Connection, run_id: str, ids: Sequence[int]) -> None:
+    """The held changes `ids` go back to the queue, due at once, and the run holds no one any
+    more (a release sends all of them back, a discard the ones it does not skip)."""
+    for i in range(0, len(ids), CHUNK):
+        conn.execute(
+            update(changes)
+            .where(changes.c.id.in_(ids[i : i + CHUNK]), changes.c.state == "held")
+            .values(state="pending", not_before=0.0)
+        )
+    conn.execute(delete(held_changes).where(held_changes.c.run_id == run_id))
+
+
 def release_held(conn: Connection, run: SafetyRun, now: float, *, forced: bool) -> int:
     """The run's held changes go back to the queue; from now on it lets everything through."""
     rows = conn.execute(
@@ -326,13 +339,7 @@ def release_held(conn: Connection, run: SafetyRun, now: float, *, forced: bool) 
         .where(held_changes.c.run_id == run.run_id, changes.c.state == "held")
     ).all()
     ids = [int(cid) for cid, _ in rows]
-    for i in range(0, len(ids), CHUNK):
-        conn.execute(
-            update(changes)
-            .where(changes.c.id.in_(ids[i : i + CHUNK]), changes.c.state == "held")
-            .values(state="pending", not_before=0.0)
-        )
-    conn.execute(delete(held_changes).where(held_changes.c.run_id == run.run_id))
+    requeue_held(conn, run.run_id, ids)
     run.admitted += sum(1 for _, op in rows if op in DEPROVISIONING_OPS)
     run.held, run.state, run.forced = 0, "released", run.forced or forced
     conn.execute(

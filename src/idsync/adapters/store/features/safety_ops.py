@@ -7,14 +7,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 
 from idsync.adapters.store.features.safety import (
-    CHUNK,
     REASON_CODE,
     SafetyRun,
     held_changes,
     release_held,
+    requeue_held,
     run_from_row,
     safety_runs,
 )
@@ -97,14 +97,7 @@ def discard_run(store: Store, ref: str, now: float | None = None) -> tuple[Safet
         if conn.dialect.name == "postgresql":
             q = q.with_for_update()
         run = run_from_row(conn.execute(q).mappings().one())
-        rest = [int(cid) for cid, op, _, _ in rows if op not in DEPROVISIONING_OPS]
-        for i in range(0, len(rest), CHUNK):
-            conn.execute(
-                update(changes)
-                .where(changes.c.id.in_(rest[i : i + CHUNK]), changes.c.state == "held")
-                .values(state="pending", not_before=0.0)
-            )
-        conn.execute(delete(held_changes).where(held_changes.c.run_id == run.run_id))
+        requeue_held(conn, run.run_id, [int(cid) for cid, op, _, _ in rows if op not in DEPROVISIONING_OPS])
         run.discarded += len(dropped)
         run.held = 0
         conn.execute(
