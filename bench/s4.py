@@ -186,9 +186,9 @@ def _idsync_in_flight(d: dict[str, Any]) -> str:
     if "idsync_burst_concurrency" not in d:
         return "idsync has as many in flight at most (its default `max_concurrency`)."
     return (
-        f"idsync has {num(d['idsync_max_concurrency'])} in flight (`max_concurrency`), more when the "
-        "round trip is long, so that a window's budget goes out within "
-        f"{pct(d['idsync_send_within'])} of the window, up to "
+        f"idsync has {num(d['idsync_max_concurrency'])} in flight (`max_concurrency`); for a job's "
+        "last calls, which fit in the window, more when the round trip is long, so that they go out "
+        f"within {pct(d['idsync_send_within'])} of a window, up to "
         f"{num(d['idsync_burst_concurrency'])} (`burst_concurrency`)."
     )
 

@@ -236,16 +236,22 @@ class Governor:
         bucket.dispatcher = None
 
     def _cap(self, bucket: _Bucket, now: float) -> int:
-        """Calls in flight allowed now: `max_concurrency`, or more when the round trip is so long
-        that a window's budget would take more than `SEND_WITHIN` of the window to go out at that
-        many (the tail of a job then waits on round trips, not on the limit), up to
-        `burst_concurrency`."""
+        """Calls in flight allowed now: `max_concurrency`, or more (up to `burst_concurrency`)
+        when round trips, not the limit, would set the pace: the calls left in the window would
+        not all go out before its reset; or the job's last calls fit in the window, whose end
+        then waits on them: they go within `SEND_WITHIN` of a window. In the middle of a job the
+        next window waits for its reset anyway, so going faster would only crowd the IdP."""
         base = self.settings.max_concurrency
         p = bucket.pacer
-        if p.limit is None or p.rtt_s is None:
+        if p.limit is None or p.rtt_s is None or p.reset_at is None:
             return base
         window = p.window_s or DEFAULT_WINDOW_S
-        wanted = math.ceil(p.budget * p.rtt_s / (SEND_WITHIN * window))
+        left = max(p.calls_left(now), 0)
+        demand = self._bulk_demand(bucket)
+        if demand <= left:  # the tail of a job: at the window's pace (never slower as it drains)
+            wanted = math.ceil(p.budget * p.rtt_s / (SEND_WITHIN * window))
+        else:
+            wanted = math.ceil(left * p.rtt_s / max(p.reset_at - now, SEND_WITHIN * window))
         return max(base, min(self.settings.burst_concurrency, wanted))
 
     def _bulk_demand(self, bucket: _Bucket) -> int:
