@@ -238,7 +238,7 @@ class Governor:
     def _cap(self, bucket: _Bucket, now: float) -> int:
         """Calls in flight allowed now: `max_concurrency`, or more (up to `burst_concurrency`)
         when round trips, not the limit, would set the pace: the calls left in the window would
-        not all go out before its reset; or the job's last calls fit in the window, whose end
+        not all go out before its reset; or the job's last calls fit in a window, whose end
         then waits on them: they go within `SEND_WITHIN` of a window. In the middle of a job the
         next window waits for its reset anyway, so going faster would only crowd the IdP."""
         base = self.settings.max_concurrency
@@ -248,7 +248,10 @@ class Governor:
         window = p.window_s or DEFAULT_WINDOW_S
         left = max(p.calls_left(now), 0)
         demand = self._bulk_demand(bucket)
-        if demand <= left:  # the tail of a job: at the window's pace (never slower as it drains)
+        # The tail of a job: what is left of it fits in a window's budget (the worker's backlog
+        # lags its answered calls a little, so not the calls left now). At the window's pace,
+        # never slower as it drains.
+        if demand <= p.budget:
             wanted = math.ceil(p.budget * p.rtt_s / (SEND_WITHIN * window))
         else:
             wanted = math.ceil(left * p.rtt_s / max(p.reset_at - now, SEND_WITHIN * window))

@@ -37,7 +37,9 @@ log = logging.getLogger("idsync.worker")
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    concurrency: int = 32  # users in progress in the bulk lane
+    # Users in progress in the bulk lane: above the governor's burst of calls in flight (40), since
+    # users are claimed in batches and some are being planned or written while others wait on a call.
+    concurrency: int = 64
     interactive_slots: int = 8  # extra users in progress reserved for the interactive lane
     lease_s: float = 120.0
     poll_s: float = 0.25
