@@ -112,19 +112,21 @@ class PlanRunner:
         link = run.link
         login = str(action.profile["login"])
         me = (link.tenant, link.source, link.key)
+        # A create of ours was sent before with no known outcome (a lost answer, a crash, a retry
+        # after the IdP's lists lagged): an account found with this login may be that create.
+        ours = link.pending_op is PendingOp.CREATE
         if action.lookup_first:
             existing = await idp.find_user(login)
             if existing is not None:
-                ours = link.pending_op is PendingOp.CREATE
                 return await self._existing(existing, action, run, idp, policy, our_create=ours)
         else:  # known before any call: an identity of ours holds the login, or the org listing has it
             holder, listed = await self._accounts.login_in_use(idp.name, login, besides=me)
             if holder is not None:
                 return await self._decide(None, holder, action, run, idp, policy, our_create=False)
             if listed is not None:
-                return await self._existing(listed, action, run, idp, policy, our_create=False)
+                return await self._existing(listed, action, run, idp, policy, our_create=ours)
         await self._writes.save_link(replace(link, pending_op=PendingOp.CREATE, login=login))
-        lost = False  # a create of ours got no answer: an account found later may be that create
+        lost = ours  # a create of ours got no answer: an account found later may be that create
         for _ in range(CREATE_ATTEMPTS):
             try:
                 user = await idp.create_user(action.profile, activate=action.activate)
