@@ -48,10 +48,9 @@ class Server:
                 if path.startswith(b"/hold"):
                     await self.release.wait()
                 answer = b'{"ok": true}'
-                writer.write(
-                    b"HTTP/1.1 201 Made\r\nContent-Type: application/json\r\nX-Rate: 1\r\nX-Rate: 2\r\n"
-                    b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer)
-                )
+                big = b"Link: <https://x/?after=%s>\r\n" % (b"a" * 20000) if path.startswith(b"/big") else b""
+                head = b"HTTP/1.1 201 Made\r\nContent-Type: application/json\r\nX-Rate: 1\r\nX-Rate: 2\r\n"
+                writer.write(head + big + b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             return
@@ -131,3 +130,25 @@ async def test_connections_are_limited_and_a_full_pool_times_out_unsent(server: 
         assert (await c.get("/after")).status_code == 201
     assert server.most_connections == 2
     assert len(server.requests) == 3
+
+
+async def test_a_long_header_line_is_read(server: Server) -> None:
+    async with client(server.port) as c:
+        r = await c.get("/big")
+    assert r.status_code == 201
+    assert len(r.headers["link"]) > 20000
+
+
+async def test_a_peer_that_stops_reading_does_not_hold_the_call() -> None:
+    async def never_read(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+        writer.close()
+
+    listener = await asyncio.start_server(never_read, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        async with client(port, timeout=0.3) as c:
+            with pytest.raises(httpx.TimeoutException):  # bounded by the phases' sum
+                await asyncio.wait_for(c.post("/", content=b"x" * 50_000_000), 15)
+    finally:
+        listener.close()

@@ -23,6 +23,7 @@ from idsync.engine.governor import Governor
 __all__ = ["AiohttpTransport", "LaneClients", "close_clients", "governed_clients"]
 
 LaneClients = dict[Lane, httpx.AsyncClient]
+MAX_HEAD_LINE = 65536  # a status or header line: aiohttp's default 8190 is below what h11 took
 
 
 def httpx_error(exc: Exception, request: httpx.Request) -> httpx.TransportError | None:
@@ -51,6 +52,21 @@ def httpx_error(exc: Exception, request: httpx.Request) -> httpx.TransportError 
     return error(message, request=request)
 
 
+def _timeout(phases: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
+    """httpx's timeouts per phase in aiohttp's terms. aiohttp has no write timeout: the whole
+    call is bounded by the sum of the phases instead, so a peer that stops reading cannot hold
+    it forever (an IdP's answer is read in a few reads: a call that keeps to each phase's bound
+    stays well within the sum)."""
+    pool, connect, read, write = (phases.get(k) for k in ("pool", "connect", "read", "write"))
+    parts = (pool, connect, read, write)
+    return aiohttp.ClientTimeout(
+        total=None if any(p is None for p in parts) else sum(p for p in parts if p is not None),
+        connect=pool,  # aiohttp's connect includes the wait for a free connection of the pool
+        sock_connect=connect,
+        sock_read=read,
+    )
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """httpx's transport interface over one aiohttp session (opened on the first request, inside
     the running loop). Plain HTTP/1.1 with keep-alive; httpx keeps cookies, redirects and content
@@ -68,7 +84,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             limit=self._max_connections, limit_per_host=0, keepalive_timeout=self._keepalive_s, ssl=self._ssl
         )
         session = aiohttp.ClientSession(
-            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            max_line_size=MAX_HEAD_LINE,
+            max_field_size=MAX_HEAD_LINE,
         )
         session._retry_connection = False  # what aiohttp's own test client sets: no silent resend
         self._session = session
@@ -85,12 +105,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=body or None,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    connect=timeout.get("pool"),  # aiohttp's connect includes the wait for the pool
-                    sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                ),
+                timeout=_timeout(timeout),
             ) as answer:
                 content = await answer.read()
         except Exception as exc:
