@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import AsyncIterator, Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -52,6 +53,13 @@ def okta_user(body: Mapping[str, Any]) -> IdpUser:
 _user = okta_user  # the name adapters/okta/inbound.py imports
 
 
+@lru_cache(maxsize=256)
+def _absolute_url(base: str, path: str, query: tuple[tuple[str, str], ...]) -> httpx.URL:
+    """The whole URL of a call, parsed once for every create of an import (same path, same
+    query): httpx parses a relative URL three times a request, its merge with the base included."""
+    return httpx.URL(base + path, params=query or None)
+
+
 class OktaConnector:
     def __init__(
         self,
@@ -66,6 +74,7 @@ class OktaConnector:
     ) -> None:
         self.name = name
         self.governor = governor
+        self._base = base_url.rstrip("/")  # as governed_clients gives it to the clients
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         auth: httpx.Auth | None = None
         wrap = None
@@ -117,11 +126,15 @@ class OktaConnector:
         idempotent: bool | None = None,
     ) -> httpx.Response:
         extensions = {IDEMPOTENT: idempotent} if idempotent is not None else None
-        # `params or None`: httpx drops a URL's whole query string when given empty params, and a
-        # `next` link carries its cursor in the query.
-        response = await self._client.request(
-            method, path, params=params or None, json=body, extensions=extensions
-        )
+        if path.startswith("/") and "?" not in path:  # an API path: the client's base + path
+            url = _absolute_url(self._base, path, tuple(params.items()) if params else ())
+            response = await self._client.request(method, url, json=body, extensions=extensions)
+        else:
+            # `params or None`: httpx drops a URL's whole query string when given empty params, and
+            # a `next` link carries its cursor in the query.
+            response = await self._client.request(
+                method, path, params=params or None, json=body, extensions=extensions
+            )
         if response.status_code >= 400:
             raise okta_error(self.name, response)
         return response
