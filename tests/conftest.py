@@ -29,10 +29,13 @@ from . import servers
 from .emulator.spec_session import pytest_configure as _spec_configure
 from .emulator.spec_session import pytest_sessionfinish  # noqa: F401  (session spec check)
 from .reliability.scan_session import MergedScan
+from .worker_env import settle
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The session spec check; under xdist also the controller's merge of the secret scans."""
+    """The session spec check; under xdist also the controller's merge of the secret scans and the
+    workers' terminal settings (worker_env.py)."""
+    settle(config)
     _spec_configure(config)
     MergedScan.install(config)
 
