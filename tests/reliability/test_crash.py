@@ -104,7 +104,7 @@ def test_file_import_survives_sigkill_at_random_moments(
     config = write_config(tmp_path / "idsync.toml", _config(store_url, emulator.url))
     serve = ServeProcess(config, tmp_path)
     plan = KillPlan(seed)
-    feed = lambda: upload(serve, workload.import_id, body)  # noqa: E731
+    feed = lambda: upload(serve, workload.import_id, body, harness.sent)  # noqa: E731
     harness = Harness(serve, workload.import_id, workload.changes, plan, feed=feed)
     started = time.monotonic()
     try:
