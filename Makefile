@@ -26,8 +26,10 @@ cluster-demo-stop:
 system-deps:
 	scripts/ensure-system-packages.sh
 
+# Two workers (pytest-xdist), one test file per worker at a time: the session servers start per
+# worker on their own ports; the spec check and the secret scan are merged by the controller.
 test: $(STAMP) system-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow and not browser"

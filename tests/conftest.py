@@ -9,7 +9,9 @@
   with names unique to this test (a suffix is added) and returns the real names.
 
 At the end of the session every response an Okta emulator served is checked against Okta's
-OpenAPI spec (tests/emulator/spec_session.py); a violation fails the run.
+OpenAPI spec (tests/emulator/spec_session.py); a violation fails the run. Under pytest-xdist
+(`-n`), the emulators of every worker log to the controller's directory and the controller checks
+them; the secret scan of every worker is merged by the controller (tests/reliability/scan_session.py).
 
 Mark tests that use them `@pytest.mark.postgres` / `@pytest.mark.kafka`. A server that cannot
 start fails the test with the reason (nothing is skipped). Consumers in tests should pass
@@ -24,7 +26,18 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from . import servers
-from .emulator.spec_session import pytest_configure, pytest_sessionfinish  # noqa: F401  (session spec check)
+from .emulator.spec_session import pytest_configure as _spec_configure
+from .emulator.spec_session import pytest_sessionfinish  # noqa: F401  (session spec check)
+from .reliability.scan_session import MergedScan
+from .worker_env import settle
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The session spec check; under xdist also the controller's merge of the secret scans and the
+    workers' terminal settings (worker_env.py)."""
+    settle(config)
+    _spec_configure(config)
+    MergedScan.install(config)
 
 
 @pytest.fixture(scope="session")

@@ -174,7 +174,9 @@ async def test_circuit_breaker_stops_hammering_a_failing_idp(
     admin = EmulatorAdmin(emulator.url)
     admin.set_faults(error_rate=1.0, error_statuses=[500])
     users = write_users(tmp_path / "u.jsonl", 30)
-    cfg = settings(tmp_path, emulator.url, circuit_failures=5, circuit_cooldown_s=30.0)
+    # A cool-down long enough to watch it stay shut for a second after the last call landed, short
+    # enough that the users it postponed to its end are not kept waiting for long.
+    cfg = settings(tmp_path, emulator.url, circuit_failures=5, circuit_cooldown_s=5.0)
     async with Runtime(
         cfg, worker_options=WorkerOptions(retry_base_s=0.02, retry_max_s=0.05, poll_s=0.05, max_attempts=3)
     ) as rt:
@@ -199,7 +201,7 @@ async def test_circuit_breaker_stops_hammering_a_failing_idp(
         depth = rt.store.queue.queue_depth()
         assert sum(depth.values()) > 0  # the work waits in the queue; nothing was failed for the outage
         admin.clear_faults()
-        rt.governors["okta"].breaker.opened_at = 0.0  # end the cool-down now instead of in 30 s
+        rt.governors["okta"].breaker.opened_at = 0.0  # end the cool-down now instead of in 5 s
         report = await task
     assert report.progress.created == 30
 

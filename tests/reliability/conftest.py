@@ -7,7 +7,9 @@ At configure time a plugin is registered (global, unlike this directory's hooks)
 - writes the captured output (stdout, stderr, log) of every test to `<basetemp>/captured-output.txt`;
 - scans every log file under the session's temp directory (where tests put the output of the
   subprocesses they start);
-- moves `test_secret_scan.py::test_nothing_the_suite_logged_holds_a_secret` to the very end.
+- moves `test_secret_scan.py::test_nothing_the_suite_logged_holds_a_secret` to the very end;
+- under pytest-xdist, hands its worker's scan to the controller (scan_session.py), which scans
+  what every worker logged against every worker's secrets when the session ends.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 
 import idsync.config as config_module
 from tests.reliability.scan import SCAN, FileLogHandler, secrets_of
+from tests.reliability.scan_session import dump
 
 FINAL_TEST = "test_nothing_the_suite_logged_holds_a_secret"
 
@@ -58,6 +61,11 @@ class _SessionScan:
         if parts:
             with self.captured.open("a", encoding="utf-8", errors="replace") as fh:
                 fh.writelines(parts)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        worker = getattr(self.config, "workerinput", {}).get("workerid")
+        if worker is not None:  # an xdist worker: the controller merges every worker's scan
+            dump(worker)
 
     def pytest_unconfigure(self) -> None:
         if self.handler is not None:

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,13 +85,15 @@ class Kill:
     phase: str  # upload | recovery | progress
     done_at_kill: int
     uptime_s: float
+    upload_open: bool | None = None  # upload kills: was the upload still unanswered (figures only)
 
 
 @dataclass
 class KillPlan:
-    """Kill moments from a seeded RNG. `upload` kills land during the upload (file run),
-    `recovery` kills a random moment after a restart, `progress` kills at random fractions of
-    the import plus a random delay."""
+    """Kill moments from a seeded RNG. `upload` kills land during the upload (file run), once
+    a random fraction of the body is sent (so mid-upload whatever the body's size); `recovery`
+    kills a random moment after a restart, `progress` kills at random fractions of the import
+    plus a random delay."""
 
     seed: int
     progress_kills: int = 8
@@ -101,7 +103,7 @@ class KillPlan:
 
     def __post_init__(self) -> None:
         rng = random.Random(self.seed)
-        events = [("upload", rng.uniform(0.05, 1.5)) for _ in range(self.upload_kills)]
+        events = [("upload", rng.uniform(0.05, 0.95)) for _ in range(self.upload_kills)]
         progress = sorted(rng.uniform(0.02, 0.97) for _ in range(self.progress_kills))
         middle: list[tuple[str, float]] = [("progress", f) for f in progress]
         for _ in range(self.recovery_kills):
@@ -132,17 +134,18 @@ class Harness:
         self.feed = feed  # returns True once the whole input is in
         self.kills: list[Kill] = []
         self.fed = feed is None
+        self.sent = Sent()  # bytes of the body the current upload has handed to its connection
         self.resend_wait_s = 0.0  # time spent sending the input again after kills
 
     def done(self) -> int:
         view = self.serve.try_get(f"/imports/{self.import_id}")
         return int(view["done"]) if view else 0
 
-    def _kill(self, phase: str) -> None:
+    def _kill(self, phase: str, upload_open: bool | None = None) -> None:
         done = self.done() if phase != "recovery" else -1
         uptime = time.monotonic() - self.serve.started_at
         self.serve.kill()
-        self.kills.append(Kill(len(self.kills) + 1, phase, done, round(uptime, 2)))
+        self.kills.append(Kill(len(self.kills) + 1, phase, done, round(uptime, 2), upload_open))
         self.serve.start()
 
     def _ensure_fed(self) -> None:
@@ -159,10 +162,11 @@ class Harness:
             if phase == "upload":
                 self.serve.ready()
                 assert self.feed is not None
+                self.sent.reset()
                 uploader = threading.Thread(target=self.feed, daemon=True)
                 uploader.start()
-                time.sleep(value)
-                self._kill(phase)
+                eventually(lambda f=value: self.sent.fraction >= f or not uploader.is_alive(), every_s=0.002)
+                self._kill(phase, upload_open=uploader.is_alive())
                 uploader.join(timeout=30)
             elif phase == "recovery":
                 time.sleep(max(value - (time.monotonic() - self.serve.started_at), 0.0))
@@ -184,13 +188,36 @@ class Harness:
         return dict(eventually(completed, timeout_s=timeout_s, every_s=0.5))
 
 
-def upload(serve: ServeProcess, import_id: str, body: bytes) -> bool:
-    """Send the NDJSON body (again); True once the import has all its input."""
+class Sent:
+    """How much of the body an upload has sent: upload kills wait for a fraction of it."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.total = 1
+
+    def reset(self) -> None:
+        self.bytes = 0
+
+    @property
+    def fraction(self) -> float:
+        return self.bytes / self.total
+
+    def chunks(self, body: bytes, size: int = 4096) -> Iterator[bytes]:
+        self.total = max(len(body), 1)
+        for start in range(0, len(body), size):
+            self.bytes = start
+            yield body[start : start + size]
+        self.bytes = len(body)
+
+
+def upload(serve: ServeProcess, import_id: str, body: bytes, sent: Sent | None = None) -> bool:
+    """Send the NDJSON body (again), in chunks counted by `sent`; True once the import has all
+    its input."""
     try:
         answer = httpx.post(
             f"{serve.url}/imports",
             params={"tenant": "t", "import_id": import_id},
-            content=body,
+            content=(sent or Sent()).chunks(body),
             headers={**AUTH, "Content-Type": "application/x-ndjson"},
             timeout=120,
         )

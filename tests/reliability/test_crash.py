@@ -1,11 +1,14 @@
-"""Crash tests: a 20,000-user import through `idsync serve`, SIGKILLed at random moments (at
-least ten times) and restarted each time; then nothing may be lost or duplicated.
+"""Crash tests: an import through `idsync serve`, SIGKILLed at random moments (at least ten
+times) and restarted each time; then nothing may be lost or duplicated.
 
 Once fed from a file (an NDJSON upload over HTTP, sent again after each kill; SQLite, the single
 machine set-up), once from Kafka (PostgreSQL, the scaled-out set-up). The Okta emulator runs as
 its own process with a state file, in `sync_and_activate` mode so every create e-mails the user.
 The kill moments come from a seeded RNG: `IDSYNC_CRASH_SEED` replays a run, `IDSYNC_CRASH_USERS`
-changes its size (default 20,000). Figures go to test-artifacts/reliability/crash-*.json.
+changes its size (default 1,000: the kill points are fractions of the import, so every phase is
+still hit at random and the run is dominated by the restarts, not the users; the 20,000-user run
+of docs/reliability.md is `IDSYNC_CRASH_USERS=20000`). Figures go to
+test-artifacts/reliability/crash-*.json.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from tests.reliability.support import OKTA_TOKEN, ServeProcess, ndjson, write_co
 from tests.reliability.verdict import check_idp, check_store, exact_counters, figures
 from tests.service.kafka_support import committed, end_offsets, header, keyed, produce, read_topic
 
-USERS = int(os.environ.get("IDSYNC_CRASH_USERS", "20000"))
+USERS = int(os.environ.get("IDSYNC_CRASH_USERS", "1000"))
 TIMEOUT_S = max(900.0, USERS / 15)
 
 
@@ -101,7 +104,7 @@ def test_file_import_survives_sigkill_at_random_moments(
     config = write_config(tmp_path / "idsync.toml", _config(store_url, emulator.url))
     serve = ServeProcess(config, tmp_path)
     plan = KillPlan(seed)
-    feed = lambda: upload(serve, workload.import_id, body)  # noqa: E731
+    feed = lambda: upload(serve, workload.import_id, body, harness.sent)  # noqa: E731
     harness = Harness(serve, workload.import_id, workload.changes, plan, feed=feed)
     started = time.monotonic()
     try:
@@ -235,4 +238,4 @@ async def _wait_published(bootstrap: str, topic: str, expected: int) -> dict[str
                 _STATUSES.setdefault(ref, json.loads(r.value)["status"])
         if len(seen) >= expected or time.monotonic() > deadline:
             return dict(seen)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(0.2)
