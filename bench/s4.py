@@ -23,7 +23,7 @@ from idsync.config import GovernorSettings
 from idsync.emulator.okta import EmulatorAdmin
 from idsync.emulator.okta.server import EmulatorProcess
 from idsync.emulator.okta.settings import EmulatorSettings, FaultSettings
-from idsync.engine.governor import SEND_WITHIN
+from idsync.engine.governor import CRUISE_CONCURRENCY, SEND_WITHIN
 from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 
@@ -141,8 +141,8 @@ def run(ctx: Context) -> Outcome:
         "full_share": 1.0,
         "default_share": DEFAULT_SHARE,
         "workers": sdk_concurrent.WORKERS,
+        "idsync_cruise_concurrency": CRUISE_CONCURRENCY,
         "idsync_max_concurrency": GovernorSettings().max_concurrency,
-        "idsync_burst_concurrency": GovernorSettings().burst_concurrency,
         "idsync_send_within": SEND_WITHIN,
         "latencies": rows,
     }
@@ -183,13 +183,13 @@ def _windows_table(d: dict[str, Any]) -> str:
 
 
 def _idsync_in_flight(d: dict[str, Any]) -> str:
-    if "idsync_burst_concurrency" not in d:
+    if "idsync_cruise_concurrency" not in d:
         return "idsync has as many in flight at most (its default `max_concurrency`)."
     return (
-        f"idsync has {num(d['idsync_max_concurrency'])} in flight (`max_concurrency`); for a job's "
+        f"idsync has {num(d['idsync_cruise_concurrency'])} in flight; for a job's "
         "last calls, which fit in the window, more when the round trip is long, so that they go out "
         f"within {pct(d['idsync_send_within'])} of a window, up to "
-        f"{num(d['idsync_burst_concurrency'])} (`burst_concurrency`)."
+        f"{num(d['idsync_max_concurrency'])} (`max_concurrency`)."
     )
 
 

@@ -302,10 +302,10 @@ async def test_answers_out_of_order_keep_the_endpoint_on_its_counter() -> None:
 async def test_a_long_round_trip_raises_the_calls_in_flight_up_to_the_burst_cap() -> None:
     """At 300 ms a round trip, 8 in flight would need 11 s for a window's 300 calls: the tail of a
     job would wait on round trips, not on the limit. The cap rises so the budget goes out within
-    a few hundredths of the window, never above `burst_concurrency`; in the middle of the job
-    (the next window waits for its reset anyway) it stays at `max_concurrency`."""
+    a few hundredths of the window, never above `max_concurrency`; in the middle of the job
+    (the next window waits for its reset anyway) it stays at the cruising 8."""
     clock = FakeClock()
-    settings = GovernorSettings(budget_share=1.0, max_concurrency=8, burst_concurrency=40)
+    settings = GovernorSettings(budget_share=1.0, max_concurrency=40)
     gov = Governor("okta", settings, clock)
     okta = Okta(token_limit=300, org_limit=600)
     peaks = [0, 0]  # by window

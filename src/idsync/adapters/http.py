@@ -140,7 +140,7 @@ def governed_clients(
     """A client per lane. `transport` replaces the network (tests); `wrap` puts a layer between
     the governor and the network (the OAuth stamp, which must sign each attempt)."""
     inner: httpx.AsyncBaseTransport = transport or AiohttpTransport(
-        max_connections=max(governor.settings.max_concurrency, governor.settings.burst_concurrency) + 4
+        max_connections=governor.settings.max_concurrency + 4
     )
     if wrap is not None:
         inner = wrap(inner)

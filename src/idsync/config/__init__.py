@@ -50,10 +50,9 @@ class GovernorSettings(_Strict):
     """How one IdP's calls are paced and retried (see docs/architecture.md, "The governor")."""
 
     budget_share: Annotated[float, Field(gt=0, le=1)] = 0.8
-    max_concurrency: Annotated[int, Field(ge=1, le=75)] = 8
-    # Calls in flight when the round trip is long: enough for a window's budget to go out within
-    # 3% of the window, up to this many (Okta caps an org at 75 in flight, 35 on Integrator Free).
-    burst_concurrency: Annotated[int, Field(ge=1, le=75)] = 40
+    # The most calls in flight, ever (Okta caps an org at 75, 35 on Integrator Free). The governor
+    # keeps to CRUISE_CONCURRENCY (8) and goes above it only where round trips set the pace.
+    max_concurrency: Annotated[int, Field(ge=1, le=75)] = 40
     interactive_reserve: Annotated[float, Field(ge=0, lt=0.5)] = 0.02
     max_retries: Annotated[int, Field(ge=0, le=20)] = 5
     backoff_base_s: Annotated[float, Field(gt=0)] = 0.5

@@ -30,6 +30,7 @@ from idsync.engine.counters import CounterMap
 from idsync.engine.pacer import DEFAULT_WINDOW_S, BucketPacer, RateHeaders
 from idsync.engine.retry import CircuitBreaker, backoff_delay
 
+CRUISE_CONCURRENCY = 8  # calls in flight where the limit, not round trips, sets the pace
 SEND_WITHIN = 0.03  # a window's budget should go out within this part of the window (see _cap)
 
 
@@ -236,12 +237,13 @@ class Governor:
         bucket.dispatcher = None
 
     def _cap(self, bucket: _Bucket, now: float) -> int:
-        """Calls in flight allowed now: `max_concurrency`, or more (up to `burst_concurrency`)
+        """Calls in flight allowed now: `CRUISE_CONCURRENCY`, or more (up to `max_concurrency`)
         when round trips, not the limit, would set the pace: the calls left in the window would
         not all go out before its reset; or the job's last calls fit in a window, whose end
         then waits on them: they go within `SEND_WITHIN` of a window. In the middle of a job the
         next window waits for its reset anyway, so going faster would only crowd the IdP."""
-        base = self.settings.max_concurrency
+        ceiling = self.settings.max_concurrency
+        base = min(CRUISE_CONCURRENCY, ceiling)
         p = bucket.pacer
         if p.limit is None or p.rtt_s is None or p.reset_at is None:
             return base
@@ -255,7 +257,7 @@ class Governor:
             wanted = math.ceil(p.budget * p.rtt_s / (SEND_WITHIN * window))
         else:
             wanted = math.ceil(left * p.rtt_s / max(p.reset_at - now, SEND_WITHIN * window))
-        return max(base, min(self.settings.burst_concurrency, wanted))
+        return max(base, min(ceiling, wanted))
 
     def _bulk_demand(self, bucket: _Bucket) -> int:
         """Bulk calls still to make: the worker's backlog (queued users and those it works on,
