@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from idsync.adapters.store.link_rows import link_from_tuple
 from idsync.adapters.store.schema import link_conflicts, links, org_accounts
 from idsync.domain.links import IdpStatus, Link, PendingOp
 from idsync.domain.text import login_key
@@ -83,40 +84,6 @@ _WRITTEN = (
     "via_key",
     "updated_at",
 )
-
-
-def link_from_tuple(t: Sequence[Any]) -> Link:
-    """A link from its columns in `LINK_FIELDS` order. Built as its fields' dict at once: a frozen
-    dataclass's __init__ sets each of its 15 fields through object.__setattr__, most of the cost
-    of reading a million links back on a re-import (Link has no __post_init__ to skip;
-    tests/unit/test_link_rows.py checks this against `Link(...)`)."""
-    link: Link = _new(Link)
-    _set(
-        link,
-        "__dict__",
-        {
-            "tenant": t[0],
-            "source": t[1],
-            "key": t[2],
-            "idp": t[3],
-            "idp_id": t[4],
-            "login": t[5],
-            "profile_hash": t[6],
-            "idp_status": _STATUSES.get(t[7]) if t[7] else None,
-            "version": t[8],
-            "pending_op": _PENDING.get(t[9]) if t[9] else None,
-            "last_error_code": t[10],
-            "last_error_message": t[11],
-            "via": (t[12], t[13]) if t[13] is not None else None,
-            "sharers": (),
-            "handover": False,
-        },
-    )
-    return link
-
-
-_new = object.__new__
-_set = object.__setattr__
 
 
 def link_from_row(r: RowMapping) -> Link:
