@@ -59,6 +59,22 @@ async def test_adopt_unlinked_links_the_account_and_brings_it_in_step() -> None:
     assert w.org.log == ["create", "find", "update"]
 
 
+async def test_an_adopted_account_whose_update_failed_is_updated_on_the_retry() -> None:
+    """The claim of the account is stored before its update; when the update fails, the retry
+    must still send it (the stored link does not pretend the profile is in step)."""
+    w = world(existing_account=ExistingAccount.ADOPT_UNLINKED)
+    by_hand = w.made_by_hand("oz.park@example.com")
+    w.org.fail_with(500, ops=("update",), times=w.idp.max_retries + 1)
+    [cid] = await w.send(upsert("1", "oz.park@example.com", firstName="Oz"))
+
+    await drain(w)
+
+    result = await w.result(cid)
+    assert (result["status"], result["idp_id"]) == ("updated", by_hand)
+    assert w.org.accounts[by_hand].profile["firstName"] == "Oz"
+    assert w.org.log.count("update") == w.idp.max_retries + 2
+
+
 async def test_adopt_unlinked_never_takes_another_identitys_account() -> None:
     w = world(existing_account=ExistingAccount.ADOPT_UNLINKED)
     await w.send(upsert("1", "ned.olds@example.com"))

@@ -180,6 +180,29 @@ async def test_an_interrupted_create_is_looked_up_first_on_retry() -> None:
     assert (await w.result(cid))["status"] == "created"
 
 
+async def test_an_account_created_before_an_interruption_is_reported_created() -> None:
+    """Silent activation: the create lands, the activation's answer is lost (it may have gone
+    through). The retry reads the status before activating again, and the result is `created`
+    (the change made the account), not `activated` or `unchanged`."""
+    w = world(mode=SyncMode.SYNC_AND_ACTIVATE, send_activation_email=False)
+    w.org.fail_with(500, ops=("activate",), times=1)
+    [cid] = await w.send(upsert("1", "ivy.lund@example.com"))
+
+    await drain(w, advance=False)
+    link = await w.link("1")
+    account = w.account("ivy.lund@example.com")
+    assert link is not None and (link.idp_id, link.pending_op) == (account.id, PendingOp.CREATE)
+    assert (await w.result(cid))["attempts"] == 1
+
+    await drain(w)
+    result = await w.result(cid)
+    assert (result["status"], result["idp_id"]) == ("created", account.id)
+    assert w.org.log == ["create", "activate", "get", "activate"]
+    link = await w.link("1")
+    assert link is not None and (link.idp_status, link.pending_op) == (IdpStatus.PROVISIONED, None)
+    assert w.org.outbox == []  # the tenant said no e-mail, on the retry too
+
+
 async def test_sync_mode_off_calls_nothing() -> None:
     w = world(mode=SyncMode.OFF)
     [cid] = await w.send(upsert("1", "jo.kim@example.com"))

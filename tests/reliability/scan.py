@@ -69,8 +69,9 @@ def secrets_of(value: Any) -> Iterator[str]:
 
 @dataclass
 class SecretScan:
-    secrets: set[str] = field(default_factory=set)
-    texts: list[tuple[str, str]] = field(default_factory=list)
+    # Not in the repr: pytest prints a failing test's fixtures, which would leak every secret.
+    secrets: set[str] = field(default_factory=set, repr=False)
+    texts: list[tuple[str, str]] = field(default_factory=list, repr=False)
     files: set[Path] = field(default_factory=set)
     roots: set[Path] = field(default_factory=set)  # directories whose log files are all scanned
     log_file: Path | None = None

@@ -120,7 +120,7 @@ def exact_counters(verdict: StoreVerdict, workload: Workload) -> list[str]:
         if c[name] != value:
             problems.append(f"{name} = {c[name]}, expected {value}")
     if c["created"] + c["updated"] != valid:
-        problems.append(f"created + updated = {c['created'] + c['updated']}, expected {valid}")
+        problems.append(f"created + updated = {c['created'] + c['updated']}, expected {valid} (counters {c})")
     if c["created"] < workload.users:
         problems.append(f"created = {c['created']} < {workload.users} users")
     for name, value in verdict.recount.items():

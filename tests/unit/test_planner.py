@@ -139,6 +139,26 @@ def test_unknown_outcome_of_a_create_is_looked_up_first() -> None:
     assert isinstance(p.actions[0], CreateUser) and p.actions[0].lookup_first
 
 
+def test_a_replay_after_its_own_create_landed_reports_created() -> None:
+    """A crash after the create (or the claim of our own create) but before the result: the link
+    holds the account with the create's intent; the replay reports `created`, reads the status
+    before any activation, and sends nothing else for an account already in step."""
+    loud = plan(
+        change(),
+        linked(status=IdpStatus.PROVISIONED, pending_op=PendingOp.CREATE),
+        policy(SyncMode.SYNC_AND_ACTIVATE),
+    )
+    assert (loud.status, loud.actions) == (Status.CREATED, ())
+    silent = plan(change(), linked(pending_op=PendingOp.CREATE), policy(SyncMode.SYNC_AND_ACTIVATE))
+    assert silent.status is Status.CREATED
+    [activate] = silent.actions
+    assert isinstance(activate, ActivateUser) and activate.check_status_first
+    renamed = plan(change(firstName="Bea"), linked(pending_op=PendingOp.CREATE), policy())
+    assert renamed.status is Status.CREATED and isinstance(renamed.actions[0], UpdateProfile)
+    recorded = plan(change(), linked(status=IdpStatus.PROVISIONED), policy(SyncMode.SYNC_AND_ACTIVATE))
+    assert (recorded.status, recorded.actions) == (Status.UNCHANGED, ())
+
+
 def test_activate_and_deactivate_ops() -> None:
     assert plan(change(Op.ACTIVATE), linked(), policy()).actions == (ActivateUser("00u1", send_email=True),)
     assert plan(change(Op.ACTIVATE), linked(status=IdpStatus.ACTIVE), policy()).status is Status.UNCHANGED

@@ -29,7 +29,12 @@ class IdpStatus(enum.StrEnum):
 
 
 class PendingOp(enum.StrEnum):
-    """A write sent to the IdP whose outcome is not yet recorded (written ahead of the call)."""
+    """A write sent to the IdP whose outcome is not yet recorded (written ahead of the call).
+
+    CREATE without an account id: a create was sent and its answer is unknown. CREATE with an
+    account id: the change in progress created (or claimed as its own create) that account, and
+    its result is not recorded yet; a replay after a crash reports the change as `created`, not as
+    `unchanged` or `activated`."""
 
     CREATE = "create"
     ACTIVATE = "activate"
@@ -63,6 +68,11 @@ class Link:
     @property
     def exists(self) -> bool:
         return self.idp_id is not None
+
+    @property
+    def creation_unrecorded(self) -> bool:
+        """The account was created by the change in progress, whose result is not recorded yet."""
+        return self.idp_id is not None and self.pending_op is PendingOp.CREATE
 
     @property
     def identity(self) -> str:

@@ -162,11 +162,13 @@ def _plan_upsert(change: ChangeMessage, link: Link | None, linked: Link | None, 
             ActivateUser(
                 linked.idp_id,
                 send_email=policy.send_activation_email,
-                check_status_first=linked.pending_op is PendingOp.ACTIVATE,
+                check_status_first=linked.pending_op is not None,
             )
         )
         if status in (Status.UNCHANGED, Status.SKIPPED):
             status, reason = Status.ACTIVATED, None
+    if linked.creation_unrecorded and status is not Status.SKIPPED:
+        status, reason = Status.CREATED, None  # a replay: this change's own create had landed
     return Plan(
         status=status,
         actions=tuple(actions),
@@ -244,7 +246,7 @@ def _plan_activate(change: ChangeMessage, linked: Link, policy: TenantPolicy) ->
             ActivateUser(
                 linked.idp_id,
                 send_email=policy.send_activation_email,
-                check_status_first=linked.pending_op is PendingOp.ACTIVATE,
+                check_status_first=linked.pending_op is not None,
             ),
         ),
         version=change.version,

@@ -145,7 +145,7 @@ class PlanRunner:
                     return await self._existing(existing, action, run, idp, policy, our_create=True)
                 lost = True
                 continue  # not found (yet): sending it again is safe, the IdP refuses a second
-            run.link = _linked(link, user, profile_hash(action.profile))
+            run.link = _linked(link, user, profile_hash(action.profile), created=True)
             run.status = Status.CREATED
             if action.activate_silently:
                 await self._activate(ActivateUser(user.id, send_email=False), run, idp)
@@ -205,7 +205,10 @@ class PlanRunner:
         """Link the account to this identity (claimed in the store first), then bring its
         profile in step and activate it as the plan says; never e-mail where the tenant said no."""
         digest = profile_hash(action.profile)
-        claimed = _linked(run.link, existing, digest)
+        same = _same_profile(existing.profile, action.profile)
+        claimed = _linked(run.link, existing, digest, created=ours)
+        if not same:  # not in step until the update lands: a retry after a failure must send it
+            claimed = replace(claimed, profile_hash=None)
         try:
             await self._writes.save_link(claimed)
         except LinkConflict as exc:
@@ -215,9 +218,9 @@ class PlanRunner:
         await self._accounts.forget_listed(idp.name, existing.login)
         run.link = claimed
         run.status = Status.CREATED if ours else Status.UNCHANGED
-        if not _same_profile(existing.profile, action.profile):
+        if not same:
             updated = await idp.update_user(existing.id, action.profile)
-            run.link = _linked(run.link, updated, digest)
+            run.link = _linked(run.link, updated, digest, created=ours)
             run.status = Status.CREATED if ours else Status.UPDATED
         await self._activate_adopted(existing, action, run, idp)
 
@@ -284,19 +287,21 @@ class PlanRunner:
         if action.check_status_first:
             user = await idp.get_user(action.idp_id)
             if user is not None and not user.status.activatable:  # done before the crash
-                run.link = replace(link, idp_status=user.status, pending_op=None)
+                run.link = replace(link, idp_status=user.status, pending_op=_kept(link))
                 return
-        await self._writes.save_link(replace(link, pending_op=PendingOp.ACTIVATE))
+        # The intent "activation sent"; a create not yet recorded keeps its own intent, which makes
+        # a replay read the status first just the same (and still report the change as created).
+        await self._writes.save_link(replace(link, pending_op=_kept(link) or PendingOp.ACTIVATE))
         try:
             activation = await idp.activate_user(action.idp_id, send_email=action.send_email)
         except IllegalTransition:
             user = await idp.get_user(action.idp_id)
             if user is None or user.status.activatable:
                 raise
-            run.link = replace(link, idp_status=user.status, pending_op=None)
+            run.link = replace(link, idp_status=user.status, pending_op=_kept(link))
             return
         # Okta answers activation without the user; with no password it becomes PROVISIONED.
-        run.link = replace(link, idp_status=IdpStatus.PROVISIONED, pending_op=None)
+        run.link = replace(link, idp_status=IdpStatus.PROVISIONED, pending_op=_kept(link))
         run.activation_url = activation.activation_url
 
 
@@ -310,16 +315,23 @@ def _status_after_update(before: IdpStatus | None, read: IdpStatus) -> IdpStatus
     return read
 
 
-def _linked(link: Link, user: IdpUser, digest: str) -> Link:
+def _linked(link: Link, user: IdpUser, digest: str, *, created: bool = False) -> Link:
+    """The link to `user`; `created`: by this change's own create, whose result is not recorded
+    until the plan settles (a link written before that, by a later action, says so)."""
     return replace(
         link,
         idp_id=user.id,
         login=user.login,
         idp_status=user.status,
         profile_hash=digest,
-        pending_op=None,
+        pending_op=PendingOp.CREATE if created else None,
         via=None,
     )
+
+
+def _kept(link: Link) -> PendingOp | None:
+    """The intent that outlives an activation: a creation not yet recorded."""
+    return PendingOp.CREATE if link.creation_unrecorded else None
 
 
 def _same_profile(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:

@@ -364,6 +364,9 @@ class Worker:
             if base is not None and base.pending_op is None:
                 partial = base
         if partial is not None:
-            partial = replace(partial, last_error_code=exc.code, last_error_message=exc.message[:500])
+            pending = None if partial.creation_unrecorded else partial.pending_op  # recorded now
+            partial = replace(
+                partial, pending_op=pending, last_error_code=exc.code, last_error_message=exc.message[:500]
+            )
         log.info("%s/%s failed: %s", user.source, user.key, exc.message)
         return _Done(Status.FAILED, partial.idp_id if partial else None, reason, partial)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Iterable
 from dataclasses import replace
 
 from idsync.clock import Clock
-from idsync.domain.links import Link
+from idsync.domain.links import Link, PendingOp
 from idsync.domain.models import Lane, Reason, Status
 from idsync.domain.planner import ActivateUser, CreateUser, Plan, UpdateProfile
 from idsync.domain.policy import TenantPolicy
@@ -165,7 +165,9 @@ class SessionPipeline:
     ) -> bool:
         """A user that a session of an earlier run holds (claimed again after a restart)."""
         leftover = (
-            live.kind is EntryKind.CREATE and link.idp_id is not None and link.pending_op is None
+            live.kind is EntryKind.CREATE
+            and link.idp_id is not None
+            and link.pending_op in (None, PendingOp.CREATE)  # linked, or created one by one
         ) or (live.kind is EntryKind.UPDATE and link.profile_hash == live.profile_hash)
         flight = self.flights.get(live.session_id)
         if live.result is None and (flight is None or flight.read):  # read back meanwhile?
