@@ -180,6 +180,22 @@ def test_answers_of_a_burst_arriving_out_of_order_keep_the_count() -> None:
     assert pacer.calls_left(T0 + 60.2) == 72
 
 
+def test_a_server_reset_before_ours_counts_the_calls_still_unanswered() -> None:
+    """The server's window turned while a burst was in flight and before our own reset: the
+    answer of a later call of the burst comes first. The earlier calls may have landed in the new
+    window too; they count there until their answers say otherwise."""
+    pacer = BucketPacer(share=0.8, reserve_share=0.0)  # 80 of 100
+    first = pacer.on_send(T0)
+    pacer.on_response(T0, first, 200, RateHeaders(100, 99, T0 + 60, T0))
+    burst = [pacer.on_send(T0 + 59.95) for _ in range(8)]
+    pacer.on_response(T0 + 59.99, burst[4], 200, RateHeaders(100, 97, T0 + 120, T0 + 59))
+    assert pacer.sent_in_window == 8  # not 4
+    assert pacer.calls_left(T0 + 59.99) == 72
+    for seq in burst[:2]:  # landed before the reset after all: their places come back
+        pacer.on_response(T0 + 59.99, seq, 200, RateHeaders(100, 5, T0 + 60, T0 + 59))
+    assert pacer.sent_in_window == 6
+
+
 def test_learns_a_short_window_from_consecutive_resets() -> None:
     pacer = BucketPacer(share=0.8, reserve_share=0.0)
     okta = Okta(token_limit=300, window=0.6)

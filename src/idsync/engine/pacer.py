@@ -270,9 +270,12 @@ class BucketPacer:
                 self.window_s = gap if self.window_s is None else min(self.window_s, gap)
             self.server_reset = headers.reset
             since = self.sent_total - seq + 1
-            if self.window_known:  # the server turned before our reset: count from this call
-                self.sent_in_window = since
-                self.carried.clear()
+            if self.window_known:
+                # The server turned before our reset: count from this call, and the calls sent
+                # before it still unanswered (answers overtake each other: they may have landed
+                # after the reset too; an answer from the old window gives its place back).
+                self.carried = {s for s in self._sent_at if s < seq}
+                self.sent_in_window = since + len(self.carried)
             else:  # after a local roll the count holds every call since (answers come in any order)
                 self.sent_in_window = max(self.sent_in_window, since)
             self.remaining_seen = headers.remaining
