@@ -175,7 +175,10 @@ async def test_a_run_spread_over_batches_never_sends_more_than_its_allowance(
 
 
 async def test_single_changes_count_per_tenant_and_window(emulator: EmulatorThread, tmp_path: Path) -> None:
-    async with Runtime(_settings(tmp_path, emulator.url, deprovision_floor=0)) as rt:
+    # A window that cannot turn during the test (the default hour, aligned to UTC, turned mid-run
+    # once and split the changes over two runs).
+    rules = {"deprovision_floor": 0, "safety_window_s": 1e9}
+    async with Runtime(_settings(tmp_path, emulator.url, **rules)) as rt:
         await _populate(rt, tmp_path)
         for i in range(14):  # one at a time, as an admin (or a runaway script) would
             await rt.ingestor.receive(
