@@ -1,12 +1,12 @@
-"""The session pipeline of one IdP: bulk creates and updates go through its identity source's
-import sessions instead of one call per user (docs/migration.md, "Identity sources").
+"""The session pipeline of one IdP: bulk creates and updates go through its identity source's import sessions
+instead of one call per user (docs/migration.md, "Identity sources").
 
-The pipeline takes an offered user (`offer`) whose next step is a bulk-lane create, or an update
-of an account the source masters (Okta refuses those on /api/v1/users), and keeps it claimed
-until its session is read back; everything else stays on the per-user path. While one session is
-processed the next one is filled (`fill.py`), the finished one read back (`read.py`). Sessions
-and their uploads live in the store, so a restarted run waits for the sessions Okta still
-processes and redoes the unstarted ones. One instance drives a source (a lease in the store).
+The pipeline takes an offered user (`offer`) whose next step is a bulk-lane create, or an update of an
+account the source masters (Okta refuses those on /api/v1/users), and keeps it claimed until its session
+is read back; everything else stays on the per-user path. While one session is processed the next one is
+filled (`fill.py`), the finished one read back (`read.py`). Sessions and their uploads live in the store,
+so a restarted run waits for the sessions Okta still processes and redoes the unstarted ones. One instance
+drives a source (a lease in the store).
 """
 
 from __future__ import annotations
@@ -99,8 +99,7 @@ class SessionPipeline:
         return bool(self.fill.waiting or self.fill.open or self.flights or self._tasks)
 
     async def offer(self, user: ClaimedUser, link: Link, policy: TenantPolicy, plan: Plan) -> bool:
-        """Take the user into a session (True), or leave it to the per-user path (False). While
-        Okta refuses the source, a user a session would have taken fails here (fallback "error")."""
+        """Into a session (True) or left to the per-user path (False); fails while Okta refuses the source."""
         if not self.holding and self.disabled is None:
             return await self._not_mine(user, link, policy, plan)
         if self._earlier:  # sessions of an earlier run may hold this user
@@ -164,11 +163,10 @@ class SessionPipeline:
         self, live: SessionEntry, user: ClaimedUser, link: Link, policy: TenantPolicy, plan: Plan
     ) -> bool:
         """A user that a session of an earlier run holds (claimed again after a restart)."""
-        leftover = (
-            live.kind is EntryKind.CREATE
-            and link.idp_id is not None
-            and link.pending_op in (None, PendingOp.CREATE)  # linked, or created one by one
-        ) or (live.kind is EntryKind.UPDATE and link.profile_hash == live.profile_hash)
+        linked = link.idp_id is not None and link.pending_op in (None, PendingOp.CREATE)  # or one by one
+        leftover = (live.kind is EntryKind.CREATE and linked) or (
+            live.kind is EntryKind.UPDATE and link.profile_hash == live.profile_hash
+        )
         flight = self.flights.get(live.session_id)
         if live.result is None and (flight is None or flight.read):  # read back meanwhile?
             live = (await self.store.live_entries(self.name, [user.user_key])).get(user.user_key) or live
@@ -281,8 +279,7 @@ class SessionPipeline:
 
     def _bill(self, calls: int, entries: Iterable[Entry]) -> None:
         """A session's calls count for the import of its first user (`idsync status`)."""
-        first = next((e for e in entries if e.user.changes), None)
-        import_id = first.user.changes[-1].import_id if first is not None else None
+        import_id = next((e.user.changes[-1].import_id for e in entries if e.user.changes), None)
         if calls and import_id is not None:
             self.hooks.count_calls(import_id, calls)
 
