@@ -4,6 +4,7 @@ last line it stored, and the queue holds what was left in progress."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,6 +88,7 @@ async def run_file_import(
                 [received_from_file(r) for r in batch], defaults, cursor=batch[-1].number
             )
             engine.worker.wakeup.set()
+            await asyncio.sleep(0)  # SQLite calls run inline: let the worker start on this batch now
             now = await engine.stores.imports.get(import_id)
             if now is not None and now.state is ImportState.CANCELLED:  # idsync cancel: stop reading
                 return

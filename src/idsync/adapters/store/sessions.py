@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, delete, select, tuple_, update
+from sqlalchemy import Connection, RowMapping, bindparam, case, delete, select, tuple_, update
 
 from idsync.adapters.store import links as link_sql
 from idsync.adapters.store.common import CHUNK, chunks
@@ -94,6 +94,7 @@ class SessionTable(Repository):
         if not entries:
             return
         now = time.time()
+        top = max(e.upload for e in entries)
         with self._tx() as conn:
             conn.execute(
                 idsource_entries.insert(),
@@ -120,7 +121,10 @@ class SessionTable(Repository):
             conn.execute(
                 update(idsource_sessions)
                 .where(idsource_sessions.c.id == entries[0].session_id)
-                .values(uploads=max(e.upload for e in entries), updated_at=now)
+                .values(  # uploads go out several at once: never lower the count
+                    uploads=case((idsource_sessions.c.uploads < top, top), else_=idsource_sessions.c.uploads),
+                    updated_at=now,
+                )
             )
 
     def entries(self, session_id: str) -> list[SessionEntry]:

@@ -10,6 +10,7 @@ idsync assumes it alone drives the source (docs/migration.md).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,6 +25,9 @@ from idsync.ports import ImportSessions, SessionStore
 __all__ = ["Filler"]
 
 log = logging.getLogger("idsync.sessions")
+# Uploads sent to one session at once: the first session's fill is the one a migration waits for
+# (Okta processes nothing meanwhile), 50 uploads one after another cost 50 round trips.
+UPLOADS_AT_ONCE = 8
 
 
 class Filler:
@@ -72,10 +76,15 @@ class Filler:
         # A partial upload only when no more users are coming for now, or the session filled long enough.
         flush = self.quiet or self.clock.time() - current.opened_at >= self.options.max_fill_s
         while current.uploads < self.uploads_limit and self.waiting:
-            chunk = self._chunk(partial=flush)
-            if not chunk:
+            batch: list[list[Entry]] = []
+            while len(batch) < UPLOADS_AT_ONCE and current.uploads + len(batch) < self.uploads_limit:
+                chunk = self._chunk(partial=flush)
+                if not chunk:
+                    break
+                batch.append(chunk)
+            if not batch:
                 break
-            if not await self._upload(current, chunk):
+            if not await self._upload_all(current, batch):
                 return None
         full = current.uploads >= self.uploads_limit
         if current.entries and (full or (flush and not self.waiting)):
@@ -144,8 +153,36 @@ class Filler:
         except ProviderError as exc:  # it expires after 24 h unused; never started, it imports nothing
             log.warning("%s: could not delete import session %s: %s", self.idp, session_id, exc.message)
 
-    async def _upload(self, current: Open, chunk: list[Entry]) -> bool:
-        number = current.uploads + 1
+    async def _upload_all(self, current: Open, batch: list[list[Entry]]) -> bool:
+        """Send a batch of uploads at once; then settle each in order. A failed one scraps the
+        session only after every upload of the batch has its answer (none is left behind)."""
+        first = current.uploads + 1
+        answers = await asyncio.gather(
+            *(self._send(current, chunk, first + i) for i, chunk in enumerate(batch))
+        )
+        failed: list[tuple[list[Entry], int, ProviderError]] = []
+        for i, (chunk, exc) in enumerate(zip(batch, answers, strict=True)):
+            if exc is None:
+                current.uploads += 1
+                current.entries.extend(chunk)
+            else:
+                failed.append((chunk, first + i, exc))
+        left = [entry for chunk, _, _ in failed for entry in chunk]
+        hard = [f for f in failed if not isinstance(f[2], InvalidRequest)]
+        if hard:  # the session may hold an upload, or the source is refused: start again
+            _, number, exc = hard[0]
+            self._give_up(current, number, exc)
+            await self.scrap(left)
+            return False
+        for n, (chunk, _, exc) in enumerate(failed):  # 400s only
+            assert isinstance(exc, InvalidRequest)
+            if not await self._refused(current, chunk, exc):
+                self._give_back([entry for rest, _, _ in failed[n + 1 :] for entry in rest])
+                return False
+        return True
+
+    async def _send(self, current: Open, chunk: list[Entry], number: int) -> ProviderError | None:
+        """One upload, written ahead with its users' create intents; its error, if any."""
         sid = current.record.id
         intents = [
             replace(e.link, pending_op=PendingOp.CREATE, login=e.login)
@@ -155,28 +192,23 @@ class Filler:
         await self.store.add_upload(self.idp, [e.stored(sid, number) for e in chunk], intents)
         try:
             await self.sessions.upload(sid, [(e.external_id, e.source) for e in chunk])
-        except SourceUnavailable as exc:
-            self._disable(exc)
-            await self.scrap(chunk)
-            return False
-        except InvalidRequest as exc:
-            return await self._refused(current, chunk, exc)
         except ProviderError as exc:
-            kind = "no answer" if isinstance(exc, UnknownOutcome) else exc.message
-            log.warning(
-                "%s: upload %d of session %s failed (%s): the session is deleted and its users go "
-                "into a new one",
-                self.idp,
-                number,
-                sid,
-                kind,
-            )
-            await self.scrap(chunk)
-            self.next_open_at = self.clock.time() + self.options.poll_s
-            return False
-        current.uploads = number
-        current.entries.extend(chunk)
-        return True
+            return exc
+        return None
+
+    def _give_up(self, current: Open, number: int, exc: ProviderError) -> None:
+        if isinstance(exc, SourceUnavailable):
+            self._disable(exc)
+            return
+        kind = "no answer" if isinstance(exc, UnknownOutcome) else exc.message
+        log.warning(
+            "%s: upload %d of session %s failed (%s): the session is deleted and its users go into a new one",
+            self.idp,
+            number,
+            current.record.id,
+            kind,
+        )
+        self.next_open_at = self.clock.time() + self.options.poll_s
 
     async def _refused(self, current: Open, chunk: list[Entry], exc: InvalidRequest) -> bool:
         """400: the body (a profile Okta will not take), or a session that takes no more uploads."""
