@@ -33,8 +33,15 @@ async def session_import(
     uploads_per_session: int = 50,
     poll_s: float | None = None,
     budget_share: float = 0.8,
+    fill_wait_s: float = 2.0,
 ) -> dict[str, Any]:
-    """Import `users` users through a new identity source of the emulator at `url`."""
+    """Import `users` users through a new identity source of the emulator at `url`.
+
+    `fill_wait_s` is not scaled with the emulator's clock: it is the pause in idsync's own flow of
+    users (a store commit, a file batch) after which a partial session starts, and that pause is as
+    long in real seconds at any time scale. Scaled to 0.1 s it took a commit for the end of the file
+    and started the first session part-full, which costs a whole extra session at the end.
+    """
     admin = EmulatorAdmin(url)
     source = admin.create_identity_source(f"bench-{time.time_ns()}")
     path = write_users(workdir / "sessions.jsonl", users, prefix="s5user")
@@ -52,7 +59,7 @@ async def session_import(
                     "identity_source": {
                         "id": source,
                         "poll_s": poll,
-                        "fill_wait_s": max(0.2, 2.0 * time_scale),
+                        "fill_wait_s": fill_wait_s,
                         "uploads_per_session": uploads_per_session,
                         "session_gap_s": 300.0 * time_scale,
                     },

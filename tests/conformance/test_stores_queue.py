@@ -117,6 +117,16 @@ async def test_claim_keeps_to_its_limits_and_lanes(stores: Stores) -> None:
     assert await stores.queue.pending_by_lane() == {Lane.INTERACTIVE: 2, Lane.BULK: 0}
 
 
+async def test_the_backlog_is_counted_up_to_a_cap_a_lane(stores: Stores) -> None:
+    await stores.queue.receive(
+        [row(f"b{i}") for i in range(5)] + [row(f"i{i}", lane=Lane.INTERACTIVE) for i in range(2)]
+    )
+    assert await stores.queue.pending_by_lane() == {Lane.INTERACTIVE: 2, Lane.BULK: 5}
+    assert await stores.queue.pending_by_lane(cap=3) == {Lane.INTERACTIVE: 2, Lane.BULK: 3}
+    await claim_all(stores, lanes=(Lane.BULK,), limit=4)
+    assert await stores.queue.pending_by_lane(cap=3) == {Lane.INTERACTIVE: 2, Lane.BULK: 1}
+
+
 async def test_a_change_not_due_yet_waits(stores: Stores) -> None:
     await stores.queue.receive([row("1"), row("2")])
     [u1, u2] = await claim_all(stores, now=1000.0)

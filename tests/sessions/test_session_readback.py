@@ -108,3 +108,30 @@ def test_pages_crowded_by_other_writes_hand_the_rest_to_searches_and_lookups() -
     # 99 of ours; 53 logins are left: 2 or-ed searches find 52 of them, 1 lookup finds nobody.
     assert served.get(LIST) == 3 + 2
     assert served.get(GET) == 1 + 1  # the lookup of nobody, and the test's read of the marker
+
+
+async def _queued(url: str, tmp_path: Path) -> tuple[int, int]:
+    """1,200 users: a session of 1,000 that Okta is still processing when the next one (200) is
+    opened, filled and started behind it. (sessions completed, created)."""
+    admin = EmulatorAdmin(url)
+    source = admin.create_identity_source("idsync")
+    users = write_users(tmp_path / "u.jsonl", 1200)
+    cfg = settings(tmp_path, url, source, uploads_per_session=5)
+    async with Runtime(cfg, worker_options=FAST) as rt:
+        report = await run_file_import(rt, users, tenant="t")
+    sessions = [s for s in admin.identity_source(source)["sessions"] if s["status"] == "COMPLETED"]
+    return len(sessions), report.progress.created
+
+
+def test_a_session_queued_behind_another_lists_only_what_was_written_after_it(tmp_path: Path) -> None:
+    """Okta runs one session at a time: the second session's users were all written after the
+    first one ended, so its read back lists from there, not from its own opening (which would
+    page through the first session's 1,000 accounts and search for its own)."""
+    # 100 users an Okta minute: the first session takes 10 minutes, the five-minute rule 5.
+    with EmulatorThread(emulator_settings(identity_source_users_per_minute=100.0)) as emu:
+        sessions, created = asyncio.run(_queued(emu.url, tmp_path))
+        calls = requests(emu.url)
+    assert (sessions, created) == (2, 1200)
+    # 5 pages for the first session's 1,000, 1 for the second's 200; at most one spare each.
+    assert sum(calls.get(LIST, {}).values()) <= 6 + sessions
+    assert GET not in calls

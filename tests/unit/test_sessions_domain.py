@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from idsync.domain.sessions import EXTERNAL_ID_MAX, created_since, external_id, source_profile
+from idsync.domain.sessions import EXTERNAL_ID_MAX, created_since, external_id, latest, source_profile
 
 parts = st.text(min_size=1, max_size=120)
 
@@ -46,3 +46,11 @@ def test_an_account_is_the_sessions_when_created_at_or_after_its_start() -> None
     assert created_since("2026-01-01T10:07:00.000Z", start)
     assert not created_since("2026-01-01T10:00:04.000Z", start)
     assert not created_since(None, start) and not created_since("yesterday", start)
+
+
+def test_the_latest_timestamp_is_compared_as_a_time_not_as_text() -> None:
+    assert latest("2026-01-01T10:00:05.000Z", "2026-01-01T09:59:59.000Z") == "2026-01-01T10:00:05.000Z"
+    # Another spelling of a later time wins, though it sorts first as text.
+    assert latest("2026-01-01T10:00:05.000Z", "2026-01-01T09:00:00-02:00") == "2026-01-01T09:00:00-02:00"
+    assert latest("", "2026-01-01T10:00:05.000Z", "not a time") == "2026-01-01T10:00:05.000Z"
+    assert latest("", "") == ""

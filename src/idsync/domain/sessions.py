@@ -27,6 +27,7 @@ __all__ = [
     "SessionState",
     "created_since",
     "external_id",
+    "latest",
     "source_profile",
 ]
 
@@ -133,3 +134,16 @@ def created_since(created: str | None, since: str) -> bool:
         return datetime.fromisoformat(created) >= datetime.fromisoformat(since)
     except ValueError:
         return False
+
+
+def latest(*stamps: str) -> str:
+    """The latest of the IdP's ISO 8601 timestamps given (empty or unreadable ones are skipped)."""
+    best, when = "", None
+    for stamp in stamps:
+        try:
+            at = datetime.fromisoformat(stamp) if stamp else None
+        except ValueError:
+            at = None
+        if at is not None and (when is None or at > when):
+            best, when = stamp, at
+    return best

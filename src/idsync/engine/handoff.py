@@ -8,6 +8,7 @@ from it goes through the four `Hooks` below, so the pipeline never touches the q
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from idsync.engine.worker import Worker
 
 __all__ = ["SessionHandoff", "SessionSource"]
+
+log = logging.getLogger("idsync.sessions")
 
 SessionSource = tuple[ImportSessions, SessionOptions]  # an IdP's identity source and how to drive it
 
@@ -55,10 +58,21 @@ class SessionHandoff:
             await pipeline.start()
 
     def run(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
-        return [asyncio.create_task(p.run(stop)) for p in self.pipelines.values()]
+        tasks = [asyncio.create_task(p.run(stop), name=f"sessions:{n}") for n, p in self.pipelines.items()]
+        for task in tasks:
+            task.add_done_callback(_report_crash)
+        return tasks
 
     def busy(self) -> bool:
         return any(p.busy() for p in self.pipelines.values())
+
+    def hungry(self) -> bool:
+        """A pipeline is being fed users and wants more (the worker may claim more a turn)."""
+        return any(p.taking() and p.fill.hungry() for p in self.pipelines.values())
+
+    def filling(self) -> bool:
+        """A pipeline fills a session: it wants the CPU more than a file's ingest does."""
+        return any(p.taking() and (p.fill.filling() or p.fill.hungry()) for p in self.pipelines.values())
 
     async def offer(self, user: ClaimedUser, link: Link | None) -> bool:
         """True when a pipeline took the user (or settled it); False: the per-user path."""
@@ -115,3 +129,15 @@ class SessionHandoff:
 
     async def run_plan(self, plan: Plan, link: Link, idp: IdentityProvider, policy: TenantPolicy) -> Applied:
         return await self.worker.runner.run(plan, link, idp, policy)
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """A pipeline that died says so (its users go the per-user way from then on)."""
+    if task.cancelled() or task.exception() is None:
+        return
+    log.error(
+        "%s stopped: %r; users take the per-user path",
+        task.get_name(),
+        task.exception(),
+        exc_info=task.exception(),
+    )

@@ -33,6 +33,9 @@ from idsync.errors import CircuitOpen, ProviderError
 from idsync.ports import ChangeQueue, IdentityProvider, LinkStore, Pacing, SessionStore
 
 log = logging.getLogger("idsync.worker")
+# The governors compare the backlog with a window's budget (Okta's largest are a few thousand
+# calls): counting further costs time that grows with the queue (0.2 s for a million, twice a second).
+BACKLOG_CAP = 20_000
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,10 @@ class WorkerOptions:
     # Users in progress in the bulk lane: above the governor's burst of calls in flight (40), since
     # users are claimed in batches and some are being planned or written while others wait on a call.
     concurrency: int = 64
+    # While a session pipeline takes the users as fast as they come (engine/sessions), a user leaves
+    # the worker once planned: claim this many a turn, or a file's ingest (1,000 rows a turn of the
+    # event loop) leaves the first session's fill a sixth of the CPU while Okta waits for it.
+    session_claim: int = 512
     interactive_slots: int = 8  # extra users in progress reserved for the interactive lane
     lease_s: float = 120.0
     poll_s: float = 0.25
@@ -114,6 +121,7 @@ class Worker:
         self.processed = 0
         self._interactive_hint = True
         self._interactive_polled = 0.0
+        self._bulk_left = False  # the last bulk claim took all it asked for: more is waiting
         # Bulk creates and updates through identity-source sessions (engine/sessions).
         self.sessions = SessionHandoff(self, sessions or {}, session_store)
 
@@ -187,10 +195,11 @@ class Worker:
     async def _claim(self) -> list[ClaimedUser]:
         bulk_busy = sum(1 for t in self._active.values() if getattr(t, "idsync_lane", Lane.BULK) is Lane.BULK)
         interactive_busy = len(self._active) - bulk_busy
+        bulk_slots = self.options.session_claim if self.sessions.hungry() else self.options.concurrency
         # Bulk users never take the slots reserved for interactive ones.
         room = {
             Lane.INTERACTIVE: self.options.interactive_slots - interactive_busy,
-            Lane.BULK: self.options.concurrency - bulk_busy,
+            Lane.BULK: bulk_slots - bulk_busy,
         }
         # Claim in batches (a claim is a transaction): bulk waits until a quarter of its slots are
         # free; interactive users are taken as soon as one slot is.
@@ -206,7 +215,7 @@ class Worker:
         lanes = tuple(lane for lane, n in room.items() if n > 0)
         if not lanes:
             return []
-        return await self.queue.claim(
+        claimed = await self.queue.claim(
             self.owner,
             limit=sum(max(n, 0) for n in room.values()),
             lease_s=self.options.lease_s,
@@ -214,6 +223,14 @@ class Worker:
             lanes=lanes,
             lane_limits=room,
         )
+        if room[Lane.BULK] > 0:
+            self._bulk_left = sum(1 for u in claimed if u.lane is Lane.BULK) >= room[Lane.BULK]
+        return claimed
+
+    def feeding_sessions(self) -> bool:
+        """An import session waits for users the queue holds: a file's ingest should let it have
+        the CPU (the first session of a migration is filled while Okta has nothing to process)."""
+        return self._bulk_left and self.sessions.filling()
 
     async def _sleep(self, seconds: float, stop: asyncio.Event) -> None:
         self.wakeup.clear()
@@ -223,7 +240,7 @@ class Worker:
     async def _report_backlog(self, stop: asyncio.Event) -> None:
         """Tell the governors how much bulk work waits, so a small job is not spread over a window."""
         while not stop.is_set():
-            pending = await self.queue.pending_by_lane()
+            pending = await self.queue.pending_by_lane(cap=BACKLOG_CAP)
             waiting = pending[Lane.BULK] + sum(
                 1 for t in self._active.values() if getattr(t, "idsync_lane", Lane.BULK) is Lane.BULK
             )

@@ -89,6 +89,8 @@ async def run_file_import(
             )
             engine.worker.wakeup.set()
             await asyncio.sleep(0)  # SQLite calls run inline: let the worker start on this batch now
+            while engine.worker.feeding_sessions():  # an import session fills faster on its own
+                await asyncio.sleep(0.01)
             now = await engine.stores.imports.get(import_id)
             if now is not None and now.state is ImportState.CANCELLED:  # idsync cancel: stop reading
                 return

@@ -280,9 +280,10 @@ class MemoryChangeQueue:
         due = [c.not_before for c in self.state.changes.values() if c.state == "pending"]
         return min(due) if due else None
 
-    async def pending_by_lane(self) -> dict[Lane, int]:
-        """Changes waiting to be claimed, per lane."""
-        return self._depth(lambda state: state == "pending")
+    async def pending_by_lane(self, cap: int | None = None) -> dict[Lane, int]:
+        """Changes waiting to be claimed, per lane (up to `cap` a lane)."""
+        depth = self._depth(lambda state: state == "pending")
+        return depth if cap is None else {lane: min(n, cap) for lane, n in depth.items()}
 
     async def queue_depth(self) -> dict[Lane, int]:
         """Changes not done yet (waiting or in progress), per lane."""

@@ -196,8 +196,8 @@ class SqlChangeQueue:
     async def next_due(self) -> float | None:
         return await self._run(self._q.next_due)
 
-    async def pending_by_lane(self) -> dict[Lane, int]:
-        return await self._run(self._q.pending_by_lane)
+    async def pending_by_lane(self, cap: int | None = None) -> dict[Lane, int]:
+        return await self._run(self._q.pending_by_lane, cap)
 
     async def queue_depth(self) -> dict[Lane, int]:
         return await self._run(self._q.queue_depth)

@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Executable,
     RowMapping,
     and_,
     bindparam,
@@ -26,7 +25,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import UpdateBase
 
+from idsync.adapters.store.common import execute_many
 from idsync.adapters.store.link_rows import link_from_tuple
 from idsync.adapters.store.schema import link_conflicts, links, org_accounts
 from idsync.domain.links import IdpStatus, Link, PendingOp
@@ -212,7 +213,7 @@ def upsert_links(conn: Connection, saved: Sequence[Link], now: float) -> None:
     stmt = _upsert(conn.dialect.name)
     try:
         with conn.begin_nested():
-            conn.execute(stmt, [_values(link, now) for link in saved])
+            execute_many(conn, stmt, [_values(link, now) for link in saved])
     except IntegrityError as exc:
         if is_link_conflict(exc):
             raise LinkConflict(_conflict_message(conn, saved)) from None
@@ -238,10 +239,10 @@ def upsert_links(conn: Connection, saved: Sequence[Link], now: float) -> None:
         )
 
 
-_UPSERTS: dict[str, Executable] = {}
+_UPSERTS: dict[str, UpdateBase] = {}
 
 
-def _upsert(dialect: str) -> Executable:
+def _upsert(dialect: str) -> UpdateBase:
     """The dialect's insert-or-update of links, built once (it runs for every batch of results)."""
     stmt = _UPSERTS.get(dialect)
     if stmt is None:

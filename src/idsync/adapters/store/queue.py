@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from idsync.adapters.store import links as link_sql
-from idsync.adapters.store.common import CHUNK, Part, add_calls, bump_import, chunks
+from idsync.adapters.store.common import CHUNK, Part, add_calls, bump_import, chunks, execute_many
 from idsync.adapters.store.controls import blocked_users, paused_imports, settle_stopped
 from idsync.adapters.store.schema import changes, claims, links
 from idsync.domain.links import Link
@@ -233,7 +233,8 @@ class ChangeQueue(Part):
                 link_sql.upsert_links(conn, list(latest.values()), now)
             outcomes = [o for f in finished for o in f.outcomes]
             if outcomes:
-                conn.execute(
+                execute_many(
+                    conn,
                     _FINISH,
                     [
                         {
@@ -291,15 +292,26 @@ class ChangeQueue(Part):
             conn.execute(update(changes).where(changes.c.id.in_(ids)).values(**values))
             conn.execute(delete(claims).where(claims.c.user_key == user.user_key, claims.c.owner == owner))
 
-    def pending_by_lane(self) -> dict[Lane, int]:
-        """Changes waiting to be claimed, per lane (served by the partial index of pending rows)."""
+    def pending_by_lane(self, cap: int | None = None) -> dict[Lane, int]:
+        """Changes waiting to be claimed, per lane (served by the partial index of pending rows);
+        with `cap`, counted up to `cap` a lane (a count of a million pending rows takes 0.2 s)."""
+        depth = dict.fromkeys(Lane, 0)
         with self._tx() as conn:
+            if cap is not None:
+                for lane in Lane:
+                    first = (
+                        select(changes.c.id)
+                        .where(changes.c.state == "pending", changes.c.lane == int(lane))
+                        .limit(cap)
+                        .subquery()
+                    )
+                    depth[lane] = int(conn.execute(select(func.count()).select_from(first)).scalar_one())
+                return depth
             rows = conn.execute(
                 select(changes.c.lane, func.count())
                 .where(changes.c.state == "pending")
                 .group_by(changes.c.lane)
             ).all()
-        depth = dict.fromkeys(Lane, 0)
         for lane, n in rows:
             depth[Lane(lane)] = int(n)
         return depth

@@ -60,6 +60,22 @@ class Filler:
         """The users of the session being filled, then those waiting for one."""
         return [*(self.open.entries if self.open is not None else ()), *self.waiting]
 
+    def wanted(self) -> int:
+        """Users still to take: the open session's free places (its uploads go before a user for the
+        next session is taken, which would slow the fill Okta waits for), else a session's worth."""
+        cap = self.options.max_waiting
+        if self.open is not None:
+            cap = min(cap, (self.uploads_limit - self.open.uploads) * self.sessions.max_profiles)
+        return cap - len(self.waiting)
+
+    def hungry(self) -> bool:
+        """Users came within the last second and more are wanted."""
+        return self.clock.time() - self.last_offer_at < 1.0 and self.wanted() > 0
+
+    def filling(self) -> bool:
+        """A session is open with users still to upload into it."""
+        return self.open is not None and self.open.uploads < self.uploads_limit and bool(self.waiting)
+
     @property
     def quiet(self) -> bool:
         return self.clock.time() - self.last_offer_at >= self.options.fill_wait_s

@@ -1,12 +1,11 @@
-"""The session pipeline of one IdP: bulk creates and updates go through its identity source's import sessions
-instead of one call per user (docs/migration.md, "Identity sources").
+"""The session pipeline of one IdP: bulk creates and updates go through its identity source's import
+sessions instead of one call per user (docs/migration.md, "Identity sources").
 
-The pipeline takes an offered user (`offer`) whose next step is a bulk-lane create, or an update of an
-account the source masters (Okta refuses those on /api/v1/users), and keeps it claimed until its session
-is read back; everything else stays on the per-user path. While one session is processed the next one is
-filled (`fill.py`), the finished one read back (`read.py`). Sessions and their uploads live in the store,
-so a restarted run waits for the sessions Okta still processes and redoes the unstarted ones. One instance
-drives a source (a lease in the store).
+`offer` takes a user whose next step is a bulk-lane create, or an update of an account the source masters
+(Okta refuses those on /api/v1/users), and keeps it claimed until its session is read back. While one
+session is processed the next is filled (`fill.py`), the finished one read back (`read.py`). Sessions live
+in the store: a restarted run waits for those Okta still processes and redoes the unstarted ones. One
+instance drives a source (a lease in the store).
 """
 
 from __future__ import annotations
@@ -98,6 +97,10 @@ class SessionPipeline:
         """Users are in the pipeline (burst mode waits for them)."""
         return bool(self.fill.waiting or self.fill.open or self.flights or self._tasks)
 
+    def taking(self) -> bool:
+        """Users offered now go into sessions (for `fill.hungry` and `fill.filling`)."""
+        return self.holding and self.disabled is None and not self._stopping
+
     async def offer(self, user: ClaimedUser, link: Link, policy: TenantPolicy, plan: Plan) -> bool:
         """Into a session (True) or left to the per-user path (False); fails while Okta refuses the source."""
         if not self.holding and self.disabled is None:
@@ -111,7 +114,7 @@ class SessionPipeline:
             return False
         if self.disabled is not None:
             return await self._refuse(user, link)
-        while len(self.fill.waiting) >= self.options.max_waiting and not self._stopping:
+        while self.fill.wanted() <= 0 and not self._stopping:
             self._room.clear()
             await self._room.wait()
         if self._stopping:
@@ -211,7 +214,7 @@ class SessionPipeline:
                     self._bill(meter.calls, flight.entries.values() if flight else self.fill.in_hand())
                     if flight is not None:
                         self._fly(flight)
-                    if len(self.fill.waiting) < self.options.max_waiting:
+                    if self.fill.wanted() > 0:
                         self._room.set()
                 await self._nap()
         finally:
@@ -352,10 +355,7 @@ class SessionPipeline:
             if self.options.fallback == "standard":
                 self._spawn(self.hooks.per_user(entry.user, entry.link), entry.user)
             else:
-                self._spawn(self._refuse_entry(entry), entry.user)
-
-    async def _refuse_entry(self, entry: Entry) -> None:
-        await self._refuse(entry.user, entry.link)
+                self._spawn(self._refuse(entry.user, entry.link), entry.user)
 
     def _per_user_all(self, entries: list[Entry]) -> None:
         for entry in entries:
@@ -369,7 +369,7 @@ class SessionPipeline:
         if entry.kind is EntryKind.CREATE:
             self._logins.discard(login_key(entry.login))
 
-    def _spawn(self, work: Awaitable[None], user: ClaimedUser) -> None:
+    def _spawn(self, work: Awaitable[object], user: ClaimedUser) -> None:
         """Run one user's way on beside the pipeline; on an unexpected error the user is retried."""
 
         async def gated() -> None:
@@ -384,7 +384,7 @@ class SessionPipeline:
 
         self._track(gated())
 
-    def _track(self, work: Awaitable[None]) -> asyncio.Task[None]:
+    def _track(self, work: Awaitable[object]) -> asyncio.Task[None]:
         async def run() -> None:
             try:
                 await work

@@ -23,7 +23,7 @@ from idsync.domain.links import IdpStatus, Link, PendingOp
 from idsync.domain.models import Reason, Status
 from idsync.domain.planner import ActivateUser, CreateUser, Plan
 from idsync.domain.records import ClaimedUser
-from idsync.domain.sessions import EntryKind, ReadResult, SessionEntry, created_since
+from idsync.domain.sessions import EntryKind, ReadResult, SessionEntry, created_since, latest
 from idsync.domain.text import login_key
 from idsync.engine.sessions.model import Entry, Flight, Hooks, SessionOptions
 from idsync.errors import LinkConflict, ProviderError
@@ -37,11 +37,17 @@ Result = tuple[str, ReadResult, str | None, str | None]
 
 
 async def read_results(
-    sessions: ImportSessions, idp: IdentityProvider, since: str, entries: list[SessionEntry]
+    sessions: ImportSessions,
+    idp: IdentityProvider,
+    since: str,
+    entries: list[SessionEntry],
+    *,
+    touched_since: str = "",
 ) -> list[Result]:
     """(user key, result, account id, status) for each entry of a completed session. An update
-    the search does not show yet is read again by id (the search lags behind writes)."""
-    found = await sessions.read_back([e.login for e in entries], since)
+    the search does not show yet is read again by id (the search lags behind writes).
+    `touched_since` (later than `since`) narrows the listing to accounts changed since then."""
+    found = await sessions.read_back([e.login for e in entries], latest(since, touched_since))
     out: list[Result] = []
     for e in entries:
         back = found.get(login_key(e.login))
@@ -89,10 +95,12 @@ class Reader:
         self.name = sessions.name
         self._done = done  # an entry left the pipeline
         self._spawn = spawn  # per-user fallbacks run beside the pipeline
+        self._ended = ""  # the IdP's time the last session seen COMPLETED ended
 
     async def watch(self, flight: Flight, on_complete: Callable[[], None]) -> None:
         """Poll the session until it ends, then settle its users."""
         sid = flight.record.id
+        entries = await self.store.entries(sid)  # read while Okta works, not after
         while True:
             await self.clock.sleep(self.options.poll_s)
             try:
@@ -104,19 +112,23 @@ class Reader:
                 continue
             on_complete()
             if session is not None and session.status == "COMPLETED":
-                return await self._read(flight)
+                # Okta runs one session at a time: this one's users were all written after the
+                # session that completed before it (its end bounds the listing, not other users).
+                touched_since, self._ended = self._ended, latest(self._ended, session.last_updated)
+                return await self._read(flight, entries, touched_since)
             status = session.status if session is not None else "gone"
             log.warning(
                 "%s: import session %s ended %s; its users are done one by one", self.name, sid, status
             )
             return await self._failed(flight)
 
-    async def _read(self, flight: Flight) -> None:
+    async def _read(self, flight: Flight, entries: list[SessionEntry], touched_since: str) -> None:
         sid = flight.record.id
-        entries = await self.store.entries(sid)
         while True:
             try:
-                results = await read_results(self.sessions, self.idp, flight.record.since, entries)
+                results = await read_results(
+                    self.sessions, self.idp, flight.record.since, entries, touched_since=touched_since
+                )
                 break
             except ProviderError as exc:
                 log.warning("%s: reading back session %s failed (%s); again", self.name, sid, exc.message)
