@@ -42,18 +42,18 @@ def execute_many(conn: Connection, stmt: UpdateBase, rows: Sequence[Mapping[str,
         return
     keys = tuple(rows[0])
     cached = _DRIVER_SQL.get((id(stmt), keys))
-    if cached is None:
+    if cached is None or cached[0] is not stmt:  # statements built once (module level), by identity
         compiled = stmt.compile(dialect=conn.dialect, column_keys=list(keys))
         names = tuple(getattr(compiled, "positiontup", None) or ())
         binds = getattr(compiled, "binds", {})
         fixed = {n: binds[n].effective_value for n in names if n not in keys and n in binds}
-        cached = (compiled.string, names, fixed)
+        cached = (stmt, compiled.string, names, fixed)
         _DRIVER_SQL[(id(stmt), keys)] = cached
-    sql, names, fixed = cached
+    _, sql, names, fixed = cached
     conn.exec_driver_sql(sql, [tuple(r[n] if n in r else fixed[n] for n in names) for r in rows])
 
 
-_DRIVER_SQL: dict[tuple[int, tuple[str, ...]], tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+_DRIVER_SQL: dict[tuple[int, tuple[str, ...]], tuple[UpdateBase, str, tuple[str, ...], dict[str, Any]]] = {}
 
 
 def chunks(items: Sequence[object] | list[str], size: int) -> Iterator[list]:  # type: ignore[type-arg]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, RowMapping, bindparam, case, delete, select, tuple_, update
 
 from idsync.adapters.store import links as link_sql
-from idsync.adapters.store.common import CHUNK, chunks
+from idsync.adapters.store.common import CHUNK, chunks, execute_many
 from idsync.adapters.store.features.idsources import idsource_entries, idsource_members, idsource_sessions
 from idsync.adapters.store.features.rows import from_row
 from idsync.adapters.store.features.service import service_leases
@@ -51,6 +51,17 @@ def _entry(m: RowMapping) -> SessionEntry:
         profile=json.loads(m["profile"]),
         result=ReadResult(m["result"]) if m["result"] else None,
     )
+
+
+_RECORD = (
+    update(idsource_entries)
+    .where(
+        idsource_entries.c.session_id == bindparam("sid"),
+        idsource_entries.c.user_key == bindparam("uk"),
+    )
+    .values(result=bindparam("rs"), idp_id=bindparam("iid"), idp_status=bindparam("st"))
+)
+_MASTER_UPSERTS: dict[str, Any] = {}
 
 
 class SessionTable(Repository):
@@ -159,15 +170,13 @@ class SessionTable(Repository):
                 select(idsource_sessions.c.source_id).where(idsource_sessions.c.id == session_id)
             ).scalar_one()
             if results:
-                conn.execute(
-                    update(idsource_entries)
-                    .where(
-                        idsource_entries.c.session_id == session_id,
-                        idsource_entries.c.user_key == bindparam("uk"),
-                    )
-                    .values(result=bindparam("rs"), idp_id=bindparam("iid"), idp_status=bindparam("st"))
-                    .execution_options(synchronize_session=False),
-                    [{"uk": k, "rs": r.value, "iid": i, "st": s} for k, r, i, s in results],
+                execute_many(
+                    conn,
+                    _RECORD,
+                    [
+                        {"sid": session_id, "uk": k, "rs": r.value, "iid": i, "st": s}
+                        for k, r, i, s in results
+                    ],
                 )
                 self._master(conn, idp, session_id, source_id, [r for r in results if r[1] in _KEEPS_MASTER])
             conn.execute(
@@ -193,7 +202,6 @@ class SessionTable(Repository):
                 )
             ).all()
         )
-        stmt = self._insert(idsource_members)
         rows: list[dict[str, Any]] = [
             {
                 "idp": idp,
@@ -205,13 +213,18 @@ class SessionTable(Repository):
             }
             for k, _, i, _ in results
         ]
-        conn.execute(
-            stmt.on_conflict_do_update(
+        execute_many(conn, self._master_upsert(), rows)
+
+    def _master_upsert(self) -> Any:
+        """The dialect's insert-or-update of source members, built once (execute_many caches by it)."""
+        stmt = _MASTER_UPSERTS.get(self.dialect)
+        if stmt is None:
+            ins = self._insert(idsource_members)
+            stmt = _MASTER_UPSERTS[self.dialect] = ins.on_conflict_do_update(
                 index_elements=["idp", "user_key"],
-                set_={c: stmt.excluded[c] for c in ("source_id", "external_id", "idp_id", "updated_at")},
-            ),
-            rows,
-        )
+                set_={c: ins.excluded[c] for c in ("source_id", "external_id", "idp_id", "updated_at")},
+            )
+        return stmt
 
     def forget(self, session_id: str, user_keys: Sequence[str]) -> None:
         with self._tx() as conn:
