@@ -210,3 +210,25 @@ async def test_sync_mode_off_calls_nothing() -> None:
     result = await w.result(cid)
     assert (result["status"], result["reason_code"]) == ("skipped", "sync_off")
     assert w.org.log == [] and w.org.accounts == {}
+
+
+async def test_an_interrupted_update_of_an_active_account_does_not_look_for_an_activation() -> None:
+    """A worker died holding an update (attempt counted). The account was active before, so that
+    worker cannot have sent an activation: the retry neither reads the status first nor
+    activates, and the result is `updated`."""
+    w = world(mode=SyncMode.SYNC_AND_ACTIVATE, send_activation_email=False)
+    await w.send(upsert("1", "kim.berg@example.com"))
+    await drain(w)
+    account = w.account("kim.berg@example.com")
+    before = len(w.org.log)
+    link = await w.link("1")
+    assert link is not None and link.idp_status is IdpStatus.PROVISIONED
+
+    [cid] = await w.send(upsert("1", "kim.berg@example.com", firstName="Kimberly"))
+    assert await w.stores.queue.claim("dead", limit=10, lease_s=1.0, now=w.clock.time())
+    assert await w.stores.queue.release_expired(owner="dead") == 1
+    await drain(w)
+
+    result = await w.result(cid)
+    assert (result["status"], result["idp_id"], result["attempts"]) == ("updated", account.id, 1)
+    assert w.org.log[before:] == ["update"]

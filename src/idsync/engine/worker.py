@@ -84,7 +84,14 @@ def _interrupted(user: ClaimedUser) -> Link | None:
         # A create is sent only after its intent is stored in the link (apply.py), and a stored
         # intent makes the planner look the login up first; without one, nothing was sent.
         return link
-    if link.pending_op is None and any(c.op in ("activate", "upsert") for c in user.changes):
+    # An activation is planned only for an account whose status allows one (planner.py): from
+    # any other status, the interrupted attempt cannot have sent one.
+    could_activate = link.idp_status is not None and link.idp_status.activatable
+    if (
+        link.pending_op is None
+        and could_activate
+        and any(c.op in ("activate", "upsert") for c in user.changes)
+    ):
         return replace(link, pending_op=PendingOp.ACTIVATE)
     return link
 
