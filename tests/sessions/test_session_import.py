@@ -3,6 +3,7 @@ emulator over HTTP: sessions of uploads of 200, results per user, links to the O
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,3 +73,27 @@ async def test_a_bulk_import_goes_through_sessions_of_uploads_of_200(
         )
         <= 15
     )
+
+
+async def _three_sessions(url: str, tmp_path: Path) -> int:
+    admin = EmulatorAdmin(url)
+    source = admin.create_identity_source("idsync")
+    users = write_users(tmp_path / "u.jsonl", 2200)
+    cfg = settings(tmp_path, url, source, uploads_per_session=5, session_gap_s=3.0)
+    async with Runtime(cfg, worker_options=FAST) as rt:
+        report = await run_file_import(rt, users, tenant="t")
+    return report.progress.created
+
+
+def test_a_session_that_completes_while_the_next_waits_does_not_open_a_third_early(
+    tmp_path: Path,
+) -> None:
+    """Okta counts its five minutes from the latest session's creation. The first session (1,000
+    users, 4 s to process) completes after the second was opened (at 3 s) and before that one's
+    five minutes (6 s) are over: the third is opened then, not tried and refused meanwhile."""
+    # Time scale 0.01: five Okta minutes are 3 s; 150 users an Okta minute: 1,000 take 4 s.
+    with EmulatorThread(emulator_settings(time_scale=0.01, identity_source_users_per_minute=150.0)) as emu:
+        created = asyncio.run(_three_sessions(emu.url, tmp_path))
+        opened = requests(emu.url)["POST /api/v1/identity-sources/{identitySourceId}/sessions"]
+    assert created == 2200
+    assert opened == {"200": 3}  # no 400: nothing tried before Okta's rule allowed it

@@ -51,6 +51,7 @@ class Filler:
         self.open: Open | None = None
         self.next_open_at = 0.0
         self.last_offer_at = 0.0
+        self.last_opened: str | None = None  # the session this run opened last
         self._disable = disable
         self._give_back = give_back  # entries back to the front of `waiting`
         self._per_user = per_user  # entries the IdP refused in an upload
@@ -145,6 +146,7 @@ class Filler:
             self.idp, session.id, self.sessions.source_id, SessionState.FILLING, session.created
         )
         await self.store.save_session(record)
+        self.last_opened = session.id
         log.info("%s: opened import session %s", self.idp, session.id)
         return Open(record, opened_at=self.clock.time())  # after the answer: not before Okta's
 

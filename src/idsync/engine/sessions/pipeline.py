@@ -289,8 +289,9 @@ class SessionPipeline:
     def _fly(self, flight: Flight) -> None:
         self.flights[flight.record.id] = flight
 
-        def completed() -> None:
-            self.fill.next_open_at = min(self.fill.next_open_at, self.clock.time())
+        def completed() -> None:  # Okta counts five minutes from the latest session's creation
+            if flight.record.id == self.fill.last_opened:
+                self.fill.next_open_at = min(self.fill.next_open_at, self.clock.time())
             self._wake.set()
 
         entries = list(flight.entries.values())
