@@ -128,22 +128,25 @@ def created_since(created: str | None, since: str) -> bool:
     account older than the session's start existed before it: the session did not create it.
     Okta's timestamps are whole seconds: an account someone else made with the same login in the
     very second the session started would pass; the window is one second (docs/migration.md)."""
-    if not created:
-        return False
-    try:
-        return datetime.fromisoformat(created) >= datetime.fromisoformat(since)
-    except ValueError:
-        return False
+    at, start = _instant(created), _instant(since)
+    return at is not None and start is not None and at >= start
 
 
 def latest(*stamps: str) -> str:
     """The latest of the IdP's ISO 8601 timestamps given (empty or unreadable ones are skipped)."""
     best, when = "", None
     for stamp in stamps:
-        try:
-            at = datetime.fromisoformat(stamp) if stamp else None
-        except ValueError:
-            at = None
+        at = _instant(stamp)
         if at is not None and (when is None or at > when):
             best, when = stamp, at
     return best
+
+
+def _instant(stamp: str | None) -> datetime | None:
+    """An IdP timestamp as a time (None: empty or unreadable)."""
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
