@@ -22,6 +22,7 @@ from idsync.domain.records import Outcome, received_from_text
 from idsync.emulator.okta import EmulatorAdmin, EmulatorSettings
 from idsync.engine.ingest import Defaults
 from idsync.engine.worker import WorkerOptions
+from idsync.lifecycle.imports import run_file_import
 from idsync.runtime import Runtime
 
 TOKEN = "sessions-token"
@@ -148,3 +149,15 @@ async def worker_running(runtime: Runtime) -> AsyncIterator[None]:
     finally:
         stop.set()
         await task
+
+
+async def import_through_new_source(url: str, tmp_path: Path, users: int, **source: Any) -> tuple[int, int]:
+    """Import `users` users through a new identity source of the emulator at `url`, with the
+    source options given: (sessions completed, users created)."""
+    admin = EmulatorAdmin(url)
+    source_id = admin.create_identity_source("idsync")
+    path = write_users(tmp_path / "u.jsonl", users)
+    async with Runtime(settings(tmp_path, url, source_id, **source), worker_options=FAST) as rt:
+        report = await run_file_import(rt, path, tenant="t")
+    sessions = admin.identity_source(source_id)["sessions"]
+    return sum(1 for s in sessions if s["status"] == "COMPLETED"), report.progress.created

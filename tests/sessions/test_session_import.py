@@ -18,6 +18,7 @@ from tests.sessions.support import (
     FAST,
     accounts,
     emulator_settings,
+    import_through_new_source,
     requests,
     settings,
     store_links,
@@ -75,16 +76,6 @@ async def test_a_bulk_import_goes_through_sessions_of_uploads_of_200(
     )
 
 
-async def _three_sessions(url: str, tmp_path: Path) -> int:
-    admin = EmulatorAdmin(url)
-    source = admin.create_identity_source("idsync")
-    users = write_users(tmp_path / "u.jsonl", 2200)
-    cfg = settings(tmp_path, url, source, uploads_per_session=5, session_gap_s=3.0)
-    async with Runtime(cfg, worker_options=FAST) as rt:
-        report = await run_file_import(rt, users, tenant="t")
-    return report.progress.created
-
-
 def test_a_session_that_completes_while_the_next_waits_does_not_open_a_third_early(
     tmp_path: Path,
 ) -> None:
@@ -93,7 +84,9 @@ def test_a_session_that_completes_while_the_next_waits_does_not_open_a_third_ear
     five minutes (6 s) are over: the third is opened then, not tried and refused meanwhile."""
     # Time scale 0.01: five Okta minutes are 3 s; 150 users an Okta minute: 1,000 take 4 s.
     with EmulatorThread(emulator_settings(time_scale=0.01, identity_source_users_per_minute=150.0)) as emu:
-        created = asyncio.run(_three_sessions(emu.url, tmp_path))
+        sessions, created = asyncio.run(
+            import_through_new_source(emu.url, tmp_path, 2200, uploads_per_session=5, session_gap_s=3.0)
+        )
         opened = requests(emu.url)["POST /api/v1/identity-sources/{identitySourceId}/sessions"]
-    assert created == 2200
+    assert (sessions, created) == (3, 2200)
     assert opened == {"200": 3}  # no 400: nothing tried before Okta's rule allowed it

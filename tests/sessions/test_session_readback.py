@@ -20,6 +20,7 @@ from tests.sessions.support import (
     TOKEN,
     accounts,
     emulator_settings,
+    import_through_new_source,
     requests,
     settings,
     store_links,
@@ -110,19 +111,6 @@ def test_pages_crowded_by_other_writes_hand_the_rest_to_searches_and_lookups() -
     assert served.get(GET) == 1 + 1  # the lookup of nobody, and the test's read of the marker
 
 
-async def _queued(url: str, tmp_path: Path) -> tuple[int, int]:
-    """1,200 users: a session of 1,000 that Okta is still processing when the next one (200) is
-    opened, filled and started behind it. (sessions completed, created)."""
-    admin = EmulatorAdmin(url)
-    source = admin.create_identity_source("idsync")
-    users = write_users(tmp_path / "u.jsonl", 1200)
-    cfg = settings(tmp_path, url, source, uploads_per_session=5)
-    async with Runtime(cfg, worker_options=FAST) as rt:
-        report = await run_file_import(rt, users, tenant="t")
-    sessions = [s for s in admin.identity_source(source)["sessions"] if s["status"] == "COMPLETED"]
-    return len(sessions), report.progress.created
-
-
 def test_a_session_queued_behind_another_lists_only_what_was_written_after_it(tmp_path: Path) -> None:
     """Okta runs one session at a time: the second session's users were all written after the
     first one ended, so its read back lists from there, not from its own opening (which would
@@ -131,7 +119,9 @@ def test_a_session_queued_behind_another_lists_only_what_was_written_after_it(tm
     # rule 0.6 s. Okta's timestamps are whole seconds, so the listing from the first session's end
     # also shows its users of that last second (at most 200): two pages for the second session.
     with EmulatorThread(emulator_settings(identity_source_users_per_minute=24.0)) as emu:
-        sessions, created = asyncio.run(_queued(emu.url, tmp_path))
+        sessions, created = asyncio.run(
+            import_through_new_source(emu.url, tmp_path, 1200, uploads_per_session=5)
+        )
         calls = requests(emu.url)
     assert (sessions, created) == (2, 1200)
     # 5 pages for the first session's 1,000, at most 2 for the second's 200 (listed from its
