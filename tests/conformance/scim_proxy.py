@@ -35,12 +35,13 @@ class Seen:
 
 @dataclass
 class Fault:
-    status: int  # 0: forward, then drop the connection unanswered
+    status: int  # 0: forward, then drop the connection unanswered (or answer after `delay_s`)
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     times: int | None = None  # None: until `until` or cleared
     until: float | None = None  # time.monotonic() deadline
     match: Match | None = None
+    delay_s: float = 0.0  # with status 0: forward after this pause and pass the answer on
 
     def applies(self, method: str, path: str) -> bool:
         if self.until is not None and time.monotonic() >= self.until:
@@ -120,6 +121,11 @@ class FaultProxy:
         with self._lock:
             self.faults.append(Fault(0, times=times, match=match))
 
+    def slow(self, delay_s: float, *, times: int | None = None, match: Match | None = None) -> None:
+        """Hold the request `delay_s` before forwarding it; the answer is passed on."""
+        with self._lock:
+            self.faults.append(Fault(0, times=times, match=match, delay_s=delay_s))
+
     def clear(self) -> None:
         with self._lock:
             self.faults.clear()
@@ -180,6 +186,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         fault = proxy._take_fault(self.command, path)
+        if fault is not None and fault.delay_s:
+            time.sleep(fault.delay_s)
+            fault = None
         if fault is not None and fault.status:
             proxy._record(Seen(self.command, path, body, fault.status))
             self._answer(

@@ -43,6 +43,8 @@ async def test_an_upload_whose_answer_is_lost_gets_its_session_deleted_and_redon
         return False
 
     proxy.drop(times=1, match=second_upload)  # forwarded to Okta, the answer never comes back
+    # A slow delete: while it is under way no user is waiting or uploaded, yet the import is not done.
+    proxy.slow(0.5, times=1, match=lambda method, path: method == "DELETE")
     try:
         cfg = settings(tmp_path, proxy.root, source)
         async with Runtime(cfg, worker_options=FAST) as rt:

@@ -52,6 +52,9 @@ class Filler:
         self.next_open_at = 0.0
         self.last_offer_at = 0.0
         self.last_opened: str | None = None  # the session this run opened last
+        # In a step, users may be held by nothing but the step itself (an upload under way, a
+        # session being deleted): the pipeline is busy then, though `waiting` and `open` are empty.
+        self.stepping = False
         self._disable = disable
         self._give_back = give_back  # entries back to the front of `waiting`
         self._per_user = per_user  # entries the IdP refused in an upload
@@ -83,6 +86,13 @@ class Filler:
 
     async def step(self) -> Flight | None:
         """Open, fill and start as far as possible now; the started session, if any."""
+        self.stepping = True
+        try:
+            return await self._step()
+        finally:
+            self.stepping = False
+
+    async def _step(self) -> Flight | None:
         if self.open is None:
             if not self.waiting or self.clock.time() < self.next_open_at:
                 return None
@@ -245,12 +255,10 @@ class Filler:
     async def scrap(self, extra: list[Entry] | None = None) -> None:
         """Delete the open session (never started: it imports nothing); its users wait again."""
         current, self.open = self.open, None
-        entries = list(extra or [])
-        if current is not None:
+        self._give_back([*(current.entries if current is not None else ()), *(extra or ())])
+        if current is not None:  # its users wait again first: none is unaccounted for meanwhile
             await self._delete(current.record.id)
             await self.store.abandon(self.idp, current.record.id, never_started=True)
-            entries = current.entries + entries
-        self._give_back(entries)
 
     async def _start(self, current: Open) -> Flight | None:
         sid = current.record.id

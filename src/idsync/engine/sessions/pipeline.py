@@ -95,7 +95,7 @@ class SessionPipeline:
 
     def busy(self) -> bool:
         """Users are in the pipeline (burst mode waits for them)."""
-        return bool(self.fill.waiting or self.fill.open or self.flights or self._tasks)
+        return bool(self.fill.stepping or self.fill.waiting or self.fill.open or self.flights or self._tasks)
 
     def taking(self) -> bool:
         """Users offered now go into sessions (for `fill.hungry` and `fill.filling`)."""
