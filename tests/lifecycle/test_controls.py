@@ -14,12 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
+from idsync.adapters.store import Store
 from idsync.config import load_settings
 from idsync.emulator.okta import EmulatorAdmin, EmulatorProcess
 from idsync.web.app import create_app
 from tests.common import ServerThread, eventually
 
-from .helpers import TENANT, TOKEN, idsync, user
+from .helpers import TENANT, TOKEN, idsync, user, write_config, write_users
 
 API_TOKEN = "controls-test-api-token-51c2"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -169,3 +170,31 @@ def test_cancel_from_the_command_line_while_the_service_works(
     outcomes = [(e["outcome"], e["actor"].startswith("cli:")) for e in entries]
     assert outcomes == [("failed", True), ("ok", True)]
     assert entries[1]["detail"]["from"] == "running" and entries[1]["target"] == "imp-c"
+
+
+def test_a_file_import_that_ends_with_users_left_says_so_and_exits_1(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    """A run that leaves users without a result is not a success: `idsync import` names them and
+    how to go on, and exits 1 (here: an import paused before its file was read)."""
+    EmulatorAdmin(emulator.url).reset()
+    config = write_config(tmp_path / "idsync.toml", emulator.url)
+    users = write_users(tmp_path / "u.jsonl", range(5))
+    store = Store(load_settings(config, {"LC_OKTA_TOKEN": TOKEN}).store.url)
+    try:
+        store.imports.create("imp-w", TENANT, "file", input_name=str(users), total=5)
+    finally:
+        store.close()
+    assert idsync(tmp_path, "pause", "imp-w").returncode == 0
+
+    ran = idsync(tmp_path, "import", str(users), "--tenant", TENANT, "--import-id", "imp-w")
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "import imp-w (paused)" in ran.stdout
+    assert "paused: 5 users of import imp-w wait; `idsync resume imp-w`" in ran.stdout
+    assert EmulatorAdmin(emulator.url).users() == []
+
+    assert idsync(tmp_path, "resume", "imp-w").returncode == 0
+    again = idsync(tmp_path, "import", str(users), "--tenant", TENANT, "--import-id", "imp-w")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "import imp-w (completed)" in again.stdout and "no result yet" not in again.stdout
+    assert len(EmulatorAdmin(emulator.url).users()) == 5

@@ -28,7 +28,7 @@ from idsync.cli.common import (
     setup_logging,
 )
 from idsync.config import Settings
-from idsync.domain.models import ImportProgress
+from idsync.domain.models import ImportProgress, ImportState
 from idsync.engine.jobs import ImportReport, new_import_id
 from idsync.errors import IdSyncError
 from idsync.lifecycle.imports import run_file_import
@@ -61,7 +61,8 @@ def import_command(
     delimiter: str | None = DelimiterOption,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Sync the users of FILE to the tenant's IdP, with progress; exit 1 when some users failed."""
+    """Sync the users of FILE to the tenant's IdP, with progress; exit 1 when some users failed or
+    did not finish (a paused import, changes held by the safety threshold)."""
     setup_logging(verbose)
     settings = settings_or_exit(config)
     options = import_file_options(file, source, encoding, delimiter)
@@ -73,7 +74,27 @@ def import_command(
         raise handle_errors(exc) from None
     print_report(report)
     held = held_by_safety(settings, tenant, import_id)
-    raise typer.Exit(EXIT_FAILURES if report.progress.failed or held else EXIT_OK)
+    unfinished = say_unfinished(report.progress, held)
+    raise typer.Exit(EXIT_FAILURES if report.progress.failed or held or unfinished else EXIT_OK)
+
+
+def say_unfinished(p: ImportProgress, held: int) -> int:
+    """Users of the import with no result yet, besides those the safety threshold holds: a run
+    that ends with any is not a success (a paused import, or one the run could not finish)."""
+    left = p.pending - held
+    if left <= 0 or p.state in (ImportState.COMPLETED, ImportState.CANCELLED):
+        return 0
+    if p.state is ImportState.PAUSED:
+        console.print(
+            f"[bold yellow]paused:[/] {left:,} users of import {p.import_id} wait; "
+            f"`idsync resume {p.import_id}`, then run this command again with --import-id {p.import_id}"
+        )
+    else:
+        console.print(
+            f"[bold yellow]not finished:[/] {left:,} users of import {p.import_id} have no result yet; "
+            f"run this command again with --import-id {p.import_id} to go on"
+        )
+    return left
 
 
 def held_by_safety(settings: Settings, tenant: str, import_id: str) -> int:
