@@ -205,6 +205,36 @@ def test_learns_a_short_window_from_consecutive_resets() -> None:
     assert okta.per_window[1:-1] == [240] * (len(okta.per_window) - 2)
 
 
+def _answer(pacer: BucketPacer, at: float, reset: float) -> None:
+    seq = pacer.on_send(at)
+    pacer.on_response(at + 0.01, seq, 200, RateHeaders(300, 299, reset, None))
+
+
+def test_a_scaled_window_is_not_lent_for_a_hundredth_of_a_minute_before_its_length_is_known() -> None:
+    """A 1.8 s window (an emulator at time scale 0.03), first answer 0.2 s into it: the reserve is
+    lent just before the reset, not 0.6 s before it (interactive calls would wait a third of it)."""
+    pacer = BucketPacer(share=0.8, reserve_share=0.02)
+    _answer(pacer, T0, T0 + 1.62)
+    assert pacer.window_s is None
+    assert pacer.reset_at is not None
+    assert pacer.reset_at - pacer.lend_at() < 0.05
+
+
+def test_a_reset_on_a_whole_second_keeps_the_resolution_of_hundredths_seen_before() -> None:
+    """Hundredths that fall on a whole second (one window in a hundred) are still hundredths:
+    taken for a whole-second reset, the reserve was lent a second early in a 1.8 s window."""
+    pacer = BucketPacer(share=0.8, reserve_share=0.02)
+    _answer(pacer, T0, T0 + 1.2)
+    _answer(pacer, T0 + 1.3, T0 + 3.0)
+    assert pacer.reset_resolution_s == 0.01
+    assert pacer.window_s == pytest.approx(1.8)
+    assert pacer.reset_at is not None
+    assert pacer.reset_at - pacer.lend_at() < 0.05
+    whole = BucketPacer(share=0.8, reserve_share=0.02)  # Okta: whole seconds only
+    _answer(whole, T0, T0 + 60.0)
+    assert whole.reset_resolution_s == 1.0
+
+
 def test_429_holds_the_bucket_until_the_reset() -> None:
     pacer = BucketPacer(share=1.0, reserve_share=0.0)
     seq = pacer.on_send(T0)

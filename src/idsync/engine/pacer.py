@@ -108,6 +108,10 @@ class BucketPacer:
     # answer of the new window arrives): answers of an earlier window say nothing about this one.
     window_known: bool = False
     reset_resolution_s: float = 0.0  # 1 s when the server sends whole seconds (Okta does)
+    # A reset with a fraction was seen: the server sends hundredths (the emulator's time scale).
+    # One that falls on a whole second then does not make the resolution a second again.
+    fractional_resets: bool = False
+    first_answer_at: float | None = None  # local time of the first answer with rate-limit headers
     rtt_s: float | None = None  # moving average of the round trip of answered calls
     # Other applications' use of the bucket: the window's first observation (send time,
     # Remaining, seq), the send time of the newest one, their calls per second since, and the
@@ -171,9 +175,20 @@ class BucketPacer:
         two round trips, the resolution of the server's reset and a hundredth of the window (the
         skew learned from whole-second `Date` headers is approximate), so the calls land in time."""
         assert self.reset_at is not None
-        window = self.window_s or DEFAULT_WINDOW_S
-        margin = 2 * (self.rtt_s or 0.0) + self.reset_resolution_s + LEND_MARGIN_WINDOWS * window
+        margin = (
+            2 * (self.rtt_s or 0.0) + self.reset_resolution_s + LEND_MARGIN_WINDOWS * self._window_guess()
+        )
         return self.reset_at - margin
+
+    def _window_guess(self) -> float:
+        """The window's length; before two resets have taught it, no longer than from the first
+        answer to the reset (a scaled emulator's window lasts seconds: a hundredth of a minute
+        would lend the reserve for a third of it, and interactive calls would wait the rest)."""
+        if self.window_s is not None:
+            return self.window_s
+        if self.first_answer_at is not None and self.reset_at is not None:
+            return min(DEFAULT_WINDOW_S, max(self.reset_at - self.first_answer_at, 0.0))
+        return DEFAULT_WINDOW_S
 
     def next_send_at(self, now: float, lane: Lane, demand: int | None = None) -> float:
         """The earliest time a call of `lane` may start (<= now means: go).
@@ -261,7 +276,10 @@ class BucketPacer:
             self.blocked_until = max(self.blocked_until, now + 0.25)
             return
         self.limit = headers.limit
-        self.reset_resolution_s = 1.0 if headers.reset == math.floor(headers.reset) else 0.01
+        if self.first_answer_at is None:
+            self.first_answer_at = now
+        self.fractional_resets = self.fractional_resets or headers.reset != math.floor(headers.reset)
+        self.reset_resolution_s = 0.01 if self.fractional_resets else 1.0
         if self.server_reset is None or headers.reset > self.server_reset + 1e-3:
             # A window we had not seen: learn its length from two consecutive resets (a minute, or
             # less under the emulator's time scale); calls sent from this one on count in it.
