@@ -62,6 +62,7 @@ async def session_import(
                         "fill_wait_s": fill_wait_s,
                         "uploads_per_session": uploads_per_session,
                         "session_gap_s": 300.0 * time_scale,
+                        "list_lag_s": 5.0 * time_scale,
                     },
                 }
             },

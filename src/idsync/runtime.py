@@ -216,4 +216,6 @@ def _session_options(idp: IdpSettings) -> SessionOptions:
         fill_wait_s=source.fill_wait_s,
         uploads_per_session=source.uploads_per_session,
         session_gap_s=source.session_gap_s,
+        list_lag_s=source.list_lag_s,
+        read_while_running=source.read_while_running,
     )

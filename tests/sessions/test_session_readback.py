@@ -120,7 +120,10 @@ def test_a_session_queued_behind_another_lists_only_what_was_written_after_it(tm
     # also shows its users of that last second (at most 200): two pages for the second session.
     with EmulatorThread(emulator_settings(identity_source_users_per_minute=24.0)) as emu:
         sessions, created = asyncio.run(
-            import_through_new_source(emu.url, tmp_path, 1200, uploads_per_session=5)
+            # the read after each session only (read_while_running: the test below)
+            import_through_new_source(
+                emu.url, tmp_path, 1200, uploads_per_session=5, read_while_running=False
+            )
         )
         calls = requests(emu.url)
     assert (sessions, created) == (2, 1200)
@@ -128,3 +131,41 @@ def test_a_session_queued_behind_another_lists_only_what_was_written_after_it(tm
     # opening, the first session's 800 later accounts fill its 3 pages and 4 searches follow: 12).
     assert sum(calls.get(LIST, {}).values()) <= 5 + 2
     assert GET not in calls
+
+
+async def _watch_early(url: str, tmp_path: Path, *, read_while_running: bool) -> tuple[int, int, int]:
+    """Import 1,000 users in one session Okta takes 2.5 s to process; (users with their result
+    while Okta still processed the session, users created, pages listed)."""
+    admin = EmulatorAdmin(url)
+    source = admin.create_identity_source("idsync")
+    users = write_users(tmp_path / "u.jsonl", USERS)
+    cfg = settings(tmp_path, url, source, list_lag_s=0.0, read_while_running=read_while_running)
+    early = 0
+    async with Runtime(cfg, worker_options=FAST) as rt:
+        job = asyncio.create_task(run_file_import(rt, users, tenant="t", import_id="early"))
+        while not job.done():
+            await asyncio.sleep(0.05)
+            record = rt.store.imports.get("early")
+            sessions = admin.identity_source(source)["sessions"]
+            if record is not None and sessions and sessions[0]["status"] == "TRIGGERED":
+                early = max(early, record.counts.get("created", 0))
+        report = await job
+    pages = sum(requests(url).get(LIST, {}).values())
+    return early, report.progress.created, pages
+
+
+def test_the_last_sessions_users_get_their_results_while_okta_still_processes_it(tmp_path: Path) -> None:
+    """The import waits for its last session alone: its users are read back as Okta writes them,
+    so when it completes only the last few are left to read (the import ends sooner)."""
+    with EmulatorThread(emulator_settings(identity_source_users_per_minute=48.0)) as emu:  # 400 a second
+        early, created, pages = asyncio.run(_watch_early(emu.url, tmp_path, read_while_running=True))
+    assert created == USERS
+    assert early >= USERS // 4, early  # a quarter at least had a result before the session completed
+    # A read every 3 polls (0.15 s: ~16 while Okta works), each listing from the last one: 22-25
+    # pages in trials (Okta's whole-second timestamps repeat the last second). Listing from the
+    # session's start each time pages through all that was written so far: 36 in a trial.
+    assert pages < 30, pages
+    (tmp_path / "off").mkdir()
+    with EmulatorThread(emulator_settings(identity_source_users_per_minute=48.0)) as emu:
+        early, created, _ = asyncio.run(_watch_early(emu.url, tmp_path / "off", read_while_running=False))
+    assert (early, created) == (0, USERS)  # switched off: read after the session, as before

@@ -95,6 +95,22 @@ def test_results_make_the_source_master_linked_and_updated_users(store: Store) -
     assert t.mastered("okta", keys) == {keys[0], keys[2]}  # mastering outlives the session
 
 
+def test_results_read_while_okta_still_runs_the_session_leave_it_triggered(store: Store) -> None:
+    t = SessionTable(store)
+    t.save_session(record("aps1", SessionState.TRIGGERED))
+    t.add_upload("okta", [entry("aps1", "1"), entry("aps1", "2")], [])
+    keys = [e.user_key for e in t.entries("aps1")]
+    t.record("okta", "aps1", [(keys[0], ReadResult.LINKED, "00uA", "STAGED")], final=False)
+    t.forget("aps1", keys[:1])
+    (running,) = t.sessions("okta", [SessionState.TRIGGERED])  # a restart still waits for it
+    assert running.id == "aps1"
+    assert t.mastered("okta", keys) == {keys[0]}
+    assert [e.key for e in t.entries("aps1")] == ["2"]
+    t.record("okta", "aps1", [(keys[1], ReadResult.LINKED, "00uB", "STAGED")])
+    t.forget("aps1", keys[1:])
+    assert t.sessions("okta", [SessionState.TRIGGERED, SessionState.READ]) == []
+
+
 @pytest.mark.parametrize("never_started", [True, False])
 def test_abandoning_clears_intents_only_of_a_session_that_never_started(
     store: Store, never_started: bool

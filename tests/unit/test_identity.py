@@ -130,3 +130,15 @@ def test_no_plan_of_a_silent_tenant_sends_an_email(
     for action in p.actions:
         assert not (isinstance(action, CreateUser) and action.activate)
         assert not (isinstance(action, ActivateUser) and action.send_email)
+
+
+def test_login_key_of_ascii_is_the_same_as_the_general_form() -> None:
+    """The ASCII shortcut must agree with decompose-strip-casefold for every ASCII character."""
+    import unicodedata
+
+    for code in range(128):
+        login = f"A{chr(code)}b@X.org"
+        general = "".join(
+            c for c in unicodedata.normalize("NFKD", login) if not unicodedata.combining(c)
+        ).casefold()
+        assert login_key(login) == general

@@ -96,6 +96,8 @@ class IdentitySourceSettings(_Strict):
     fill_wait_s: Annotated[float, Field(gt=0, le=600)] = 2.0  # no new user this long: start the import
     uploads_per_session: Annotated[int, Field(ge=1, le=50)] = 50  # of up to 200 users each
     session_gap_s: Annotated[float, Field(ge=0)] = 300.0  # Okta: one new session per 5 minutes
+    list_lag_s: Annotated[float, Field(ge=0, le=600)] = 5.0  # how far Okta's user lists may lag
+    read_while_running: bool = True  # read the last session's users while Okta still processes it
 
 
 class IdpSettings(_Strict):

@@ -14,7 +14,7 @@ import enum
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +25,7 @@ __all__ = [
     "SessionEntry",
     "SessionRecord",
     "SessionState",
+    "before",
     "created_since",
     "external_id",
     "latest",
@@ -140,6 +141,15 @@ def latest(*stamps: str) -> str:
         if at is not None and (when is None or at > when):
             best, when = stamp, at
     return best
+
+
+def before(stamp: str, seconds: float) -> str:
+    """The IdP timestamp `seconds` earlier, in Okta's form (`2026-01-02T03:04:05.000Z`); an
+    unreadable one is returned as it is."""
+    at = _instant(stamp)
+    if at is None:
+        return stamp
+    return (at - timedelta(seconds=seconds)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _instant(stamp: str | None) -> datetime | None:

@@ -74,6 +74,10 @@ class SessionHandoff:
         """A pipeline fills a session: it wants the CPU more than a file's ingest does."""
         return any(p.taking() and (p.fill.filling() or p.fill.hungry()) for p in self.pipelines.values())
 
+    def full(self) -> bool:
+        """A pipeline takes no more users until its uploads are sent."""
+        return any(p.taking() and p.fill.wanted() <= 0 for p in self.pipelines.values())
+
     async def offer(self, user: ClaimedUser, link: Link | None) -> bool:
         """True when a pipeline took the user (or settled it); False: the per-user path."""
         if not self.pipelines:

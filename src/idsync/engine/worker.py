@@ -236,8 +236,10 @@ class Worker:
 
     def feeding_sessions(self) -> bool:
         """An import session waits for users the queue holds: a file's ingest should let it have
-        the CPU (the first session of a migration is filled while Okta has nothing to process)."""
-        return self._bulk_left and self.sessions.filling()
+        the CPU (the first session of a migration is filled while Okta has nothing to process).
+        Either the last claim found more waiting, or the pipeline holds all it can take for now
+        (the worker waits in `offer`, so no claim tells whether more is waiting)."""
+        return self.sessions.filling() and (self._bulk_left or self.sessions.full())
 
     async def _sleep(self, seconds: float, stop: asyncio.Event) -> None:
         self.wakeup.clear()

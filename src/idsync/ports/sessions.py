@@ -3,7 +3,7 @@ store (`SessionStore`), so a crash resumes a session instead of replaying it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +30,7 @@ class ReadBack:
 
     user: IdpUser
     created: str | None  # ISO 8601, the IdP's clock
+    last_updated: str | None = None
 
 
 class ImportSessions(Protocol):
@@ -64,6 +65,14 @@ class ImportSessions(Protocol):
 
     async def start_import(self, session_id: str) -> SourceSession: ...
 
+    async def read_changed(
+        self, logins: Collection[str], since: str, *, max_pages: int
+    ) -> tuple[dict[str, ReadBack], str] | None:
+        """While a session runs: these logins among the accounts changed since `since`, by
+        `login_key`, and the latest change seen. None when more than `max_pages` pages changed
+        (the org is busy with other writes: the read after the session does it all)."""
+        ...
+
     async def read_back(self, logins: Sequence[str], since: str) -> dict[str, ReadBack]:
         """The accounts holding these logins, by `login_key` (missing logins are left out).
         `since` (the IdP's timestamp of the session's start) lets the IdP list the accounts the
@@ -91,10 +100,16 @@ class SessionStore(Protocol):
     async def live_entries(self, idp: str, user_keys: Sequence[str]) -> dict[str, SessionEntry]: ...
 
     async def record(
-        self, idp: str, session_id: str, results: Sequence[tuple[str, ReadResult, str | None, str | None]]
+        self,
+        idp: str,
+        session_id: str,
+        results: Sequence[tuple[str, ReadResult, str | None, str | None]],
+        *,
+        final: bool = True,
     ) -> None:
-        """(user key, result, account id, status) per entry; the session READ; linked and updated
-        users become the source's (`mastered`)."""
+        """(user key, result, account id, status) per entry; linked and updated users become the
+        source's (`mastered`). `final`: the session is READ (else it still runs: results of users
+        read back early)."""
         ...
 
     async def forget(self, session_id: str, user_keys: Sequence[str]) -> None:

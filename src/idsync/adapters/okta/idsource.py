@@ -16,12 +16,13 @@ looked up with GET /users/{login} (lists are eventually consistent, the lookup i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
 from idsync.adapters.okta.connector import OktaConnector, okta_literal, okta_user
+from idsync.domain.sessions import latest
 from idsync.domain.text import login_key
 from idsync.errors import NotFound, SourceUnavailable, Unauthorized
 from idsync.ports import ReadBack, SourceSession
@@ -113,6 +114,27 @@ class OktaIdentitySource:
         with session_error(self.name, self.source_id):
             return _session((await self._okta.send("POST", path)).json())
 
+    async def read_changed(
+        self, logins: Collection[str], since: str, *, max_pages: int
+    ) -> tuple[dict[str, ReadBack], str] | None:
+        wanted = {login_key(login) for login in logins}
+        found: dict[str, ReadBack] = {}
+        mark = since
+        params = {"filter": f"lastUpdated ge {okta_literal(since)}", "limit": str(READ_BACK_PAGE)}
+        url = "/api/v1/users"
+        for _ in range(max_pages):
+            r = await self._okta.send("GET", url, params=params)
+            for body in r.json():
+                back = _read(body)
+                mark = latest(mark, back.last_updated or "")
+                if login_key(back.user.login) in wanted:
+                    found[login_key(back.user.login)] = back
+            following: str | None = r.links.get("next", {}).get("url")
+            if not following:
+                return found, mark
+            url, params = following, {}
+        return None
+
     async def read_back(self, logins: Sequence[str], since: str) -> dict[str, ReadBack]:
         wanted = {login_key(login): login for login in logins}
         found = await self._pages(set(wanted), since)
@@ -163,4 +185,4 @@ class OktaIdentitySource:
 
 
 def _read(body: Mapping[str, Any]) -> ReadBack:
-    return ReadBack(user=okta_user(body), created=body.get("created"))
+    return ReadBack(user=okta_user(body), created=body.get("created"), last_updated=body.get("lastUpdated"))

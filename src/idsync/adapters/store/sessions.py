@@ -162,7 +162,12 @@ class SessionTable(Repository):
         return found
 
     def record(
-        self, idp: str, session_id: str, results: Sequence[tuple[str, ReadResult, str | None, str | None]]
+        self,
+        idp: str,
+        session_id: str,
+        results: Sequence[tuple[str, ReadResult, str | None, str | None]],
+        *,
+        final: bool = True,
     ) -> None:
         now = time.time()
         with self._tx() as conn:
@@ -179,6 +184,8 @@ class SessionTable(Repository):
                     ],
                 )
                 self._master(conn, idp, session_id, source_id, [r for r in results if r[1] in _KEEPS_MASTER])
+            if not final:  # read back while Okta still runs it: it stays TRIGGERED
+                return
             conn.execute(
                 update(idsource_sessions)
                 .where(idsource_sessions.c.id == session_id)
@@ -319,9 +326,14 @@ class SqlSessionStore:
         return await self._run(self._t.live_entries, idp, user_keys)
 
     async def record(
-        self, idp: str, session_id: str, results: Sequence[tuple[str, ReadResult, str | None, str | None]]
+        self,
+        idp: str,
+        session_id: str,
+        results: Sequence[tuple[str, ReadResult, str | None, str | None]],
+        *,
+        final: bool = True,
     ) -> None:
-        await self._run(self._t.record, idp, session_id, results)
+        await self._run(self._t.record, idp, session_id, results, final=final)
 
     async def forget(self, session_id: str, user_keys: Sequence[str]) -> None:
         await self._run(self._t.forget, session_id, user_keys)

@@ -13,7 +13,7 @@ from idsync.domain.models import Reason, Status
 from idsync.domain.planner import Plan
 from idsync.domain.policy import TenantPolicy
 from idsync.domain.records import ClaimedUser
-from idsync.domain.sessions import EntryKind, SessionEntry, SessionRecord
+from idsync.domain.sessions import EntryKind, ReadResult, SessionEntry, SessionRecord
 from idsync.engine.apply import Applied
 from idsync.ports import IdentityProvider
 
@@ -30,6 +30,10 @@ class SessionOptions:
     max_fill_s: float = 60.0  # a session filling this long is started with what it has
     uploads_per_session: int = 50
     session_gap_s: float = 300.0  # Okta: no new session within 5 minutes of an active one
+    # How far Okta's user lists may lag behind its writes ("typically less than one second"): a read
+    # of a running session's users lists again the accounts changed this long before the last seen.
+    list_lag_s: float = 5.0
+    read_while_running: bool = True  # the import's last session: read its users as Okta writes them
     lease_s: float = 30.0  # the source lease (one instance drives a source)
     max_waiting: int = 10_000  # users taken but not uploaded yet (a session's worth)
     max_session_attempts: int = 3  # a change retried this often takes the per-user path
@@ -86,6 +90,8 @@ class Flight:
     record: SessionRecord
     entries: dict[str, Entry] = field(default_factory=dict)
     read: bool = False  # results recorded: a user attached from now on is settled at once
+    # results of users read back while Okta still processed it (`read.py`, early reads)
+    early: list[tuple[str, ReadResult, str | None, str | None]] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
 
 

@@ -89,9 +89,14 @@ class SessionPipeline:
             options,
             done=self._done,
             spawn=self._spawn,
+            last=self._alone,
         )
 
     # ---- what the worker asks ----------------------------------------------------------------
+
+    def _alone(self, flight: Flight) -> bool:
+        """The only session in flight, and no user waits for another: the import waits for it."""
+        return self.flights.keys() == {flight.record.id} and not (self.fill.waiting or self.fill.open)
 
     def busy(self) -> bool:
         """Users are in the pipeline (burst mode waits for them)."""

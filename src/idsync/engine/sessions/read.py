@@ -23,17 +23,49 @@ from idsync.domain.links import IdpStatus, Link, PendingOp
 from idsync.domain.models import Reason, Status
 from idsync.domain.planner import ActivateUser, CreateUser, Plan
 from idsync.domain.records import ClaimedUser
-from idsync.domain.sessions import EntryKind, ReadResult, SessionEntry, created_since, latest
+from idsync.domain.sessions import EntryKind, ReadResult, SessionEntry, before, created_since, latest
 from idsync.domain.text import login_key
 from idsync.engine.sessions.model import Entry, Flight, Hooks, SessionOptions
 from idsync.errors import LinkConflict, ProviderError
-from idsync.ports import IdentityProvider, ImportSessions, SessionStore
+from idsync.ports import IdentityProvider, ImportSessions, ReadBack, SessionStore
 
 __all__ = ["Reader", "read_results"]
 
 log = logging.getLogger("idsync.sessions")
 _RUNNING = ("CREATED", "TRIGGERED", "IN_PROGRESS")
 Result = tuple[str, ReadResult, str | None, str | None]
+# While the import's last session runs (no other user waits in the pipeline: the import waits for
+# this session alone), the users Okta has written are read back every few polls (a listing of the
+# accounts changed since the last such read, less `list_lag_s` for the list's lag) and settled:
+# when it completes only the users written since are left to read, not the whole session. Earlier
+# sessions are read after they complete, while Okta processes the next (no time lost, fewer calls).
+# At most this many pages a read.
+EARLY_EVERY_POLLS = 3
+EARLY_PAGES = 20
+
+
+class _Early:
+    """When the next early read is due, and how far the last one got (the IdP's time)."""
+
+    def __init__(self, now: float, every_s: float, margin_s: float) -> None:
+        self.every_s = every_s
+        self.margin_s = margin_s
+        self.due_at = now + every_s
+        self.mark = ""
+        self.stopped = False
+
+    def due(self, now: float) -> bool:
+        if self.stopped or now < self.due_at:
+            return False
+        self.due_at = now + self.every_s
+        return True
+
+    def since(self) -> str:
+        """From when the next read lists accounts: the latest seen, less the margin."""
+        return before(self.mark, self.margin_s) if self.mark else ""
+
+    def stop(self) -> None:
+        self.stopped = True
 
 
 async def read_results(
@@ -51,11 +83,13 @@ async def read_results(
     out: list[Result] = []
     for e in entries:
         back = found.get(login_key(e.login))
+        done = settled_early(e, back, since)
+        if done is not None:
+            out.append(done)
+            continue
         if e.kind is EntryKind.CREATE:
             if back is None:
                 out.append((e.user_key, ReadResult.MISSING, None, None))
-            elif created_since(back.created, since):
-                out.append((e.user_key, ReadResult.LINKED, back.user.id, back.user.status.value))
             else:
                 out.append((e.user_key, ReadResult.FOREIGN, back.user.id, back.user.status.value))
             continue
@@ -67,6 +101,21 @@ async def read_results(
         else:
             out.append((e.user_key, ReadResult.NOT_APPLIED, e.idp_id, None))
     return out
+
+
+def settled_early(e: SessionEntry, back: ReadBack | None, since: str) -> Result | None:
+    """The result a read shows for certain, even while the session runs: an account created since
+    the session started with the user's login (`linked`), or the user's account showing the update
+    (`updated`). None: only the read after the session decides."""
+    if back is None:
+        return None
+    if e.kind is EntryKind.CREATE:
+        if created_since(back.created, since):
+            return (e.user_key, ReadResult.LINKED, back.user.id, back.user.status.value)
+        return None
+    if back.user.id == e.idp_id and _shows(back.user.profile, e.profile):
+        return (e.user_key, ReadResult.UPDATED, e.idp_id, back.user.status.value)
+    return None
 
 
 def _shows(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
@@ -85,6 +134,7 @@ class Reader:
         *,
         done: Callable[[Entry], None],
         spawn: Callable[[Awaitable[None], ClaimedUser], None],
+        last: Callable[[Flight], bool],
     ) -> None:
         self.sessions = sessions
         self.store = store
@@ -95,12 +145,14 @@ class Reader:
         self.name = sessions.name
         self._done = done  # an entry left the pipeline
         self._spawn = spawn  # per-user fallbacks run beside the pipeline
+        self._last = last  # does the import wait for this flight alone (nothing before or after it)?
         self._ended = ""  # the IdP's time the last session seen COMPLETED ended
 
     async def watch(self, flight: Flight, on_complete: Callable[[], None]) -> None:
         """Poll the session until it ends, then settle its users."""
         sid = flight.record.id
         entries = await self.store.entries(sid)  # read while Okta works, not after
+        early = _Early(self.clock.time(), EARLY_EVERY_POLLS * self.options.poll_s, self.options.list_lag_s)
         while True:
             await self.clock.sleep(self.options.poll_s)
             try:
@@ -109,13 +161,15 @@ class Reader:
                 log.warning("%s: cannot read import session %s: %s", self.name, sid, exc.message)
                 continue
             if session is not None and session.status in _RUNNING:
+                if self.options.read_while_running and early.due(self.clock.time()) and self._last(flight):
+                    entries = await self._early(flight, entries, early)
                 continue
             on_complete()
             if session is not None and session.status == "COMPLETED":
                 # Okta runs one session at a time: this one's users were all written after the
                 # session that completed before it (its end bounds the listing, not other users).
                 touched_since, self._ended = self._ended, latest(self._ended, session.last_updated)
-                return await self._read(flight, entries, touched_since)
+                return await self._read(flight, entries, latest(touched_since, early.since()))
             status = session.status if session is not None else "gone"
             log.warning(
                 "%s: import session %s ended %s; its users are done one by one", self.name, sid, status
@@ -135,12 +189,45 @@ class Reader:
                 await self.clock.sleep(self.options.poll_s)
         await self.store.record(self.name, sid, results)
         flight.read = True
-        by_key = {r[0]: r for r in results}
         counts: dict[str, int] = {}
-        for _, result, _, _ in results:
+        for _, result, _, _ in [*results, *flight.early]:
             counts[result.value] = counts.get(result.value, 0) + 1
         log.info("%s: import session %s read back: %s", self.name, sid, counts)
-        attached, flight.entries = list(flight.entries.values()), {}
+        await self._settle_all(flight, results, final=True)
+
+    async def _early(self, flight: Flight, entries: list[SessionEntry], early: _Early) -> list[SessionEntry]:
+        """Read the session's users Okta has written so far and settle them now: after the last
+        session only the users written since the last early read are left to read."""
+        since = latest(flight.record.since, self._ended, early.since())
+        mine = [e for e in entries if e.user_key in flight.entries]
+        try:
+            got = await self.sessions.read_changed([e.login for e in mine], since, max_pages=EARLY_PAGES)
+        except ProviderError as exc:
+            log.info("%s: early read of session %s failed (%s)", self.name, flight.record.id, exc.message)
+            return entries
+        if got is None:  # the org changes too much meanwhile: the read after the session does it
+            early.stop()
+            return entries
+        found, mark = got
+        early.mark = mark
+        since_start = flight.record.since
+        results = [r for e in mine if (r := settled_early(e, found.get(login_key(e.login)), since_start))]
+        if not results:
+            return entries
+        await self.store.record(self.name, flight.record.id, results, final=False)
+        flight.early.extend(results)
+        await self._settle_all(flight, results, final=False)
+        done = {r[0] for r in results}
+        return [e for e in entries if e.user_key not in done]
+
+    async def _settle_all(self, flight: Flight, results: list[Result], *, final: bool) -> None:
+        """Settle the users of these results, then forget their entries; after the final read, users
+        attached but not written ahead in this session go back to the queue (never sent)."""
+        by_key = {r[0]: r for r in results}
+        if final:
+            attached, flight.entries = list(flight.entries.values()), {}
+        else:
+            attached = [flight.entries.pop(k) for k in by_key if k in flight.entries]
         known = [e for e in attached if e.user.user_key in by_key]
         for entry in attached:
             if entry.user.user_key not in by_key:  # not written ahead in this session: never sent
@@ -153,7 +240,7 @@ class Reader:
             if isinstance(outcome, Exception):  # e.g. the store: the user is tried again (looked up first)
                 log.error("%s: %s/%s: %s", self.name, entry.user.source, entry.user.key, outcome)
                 self._spawn(self.hooks.requeue(entry.user, None, count_attempt=True), entry.user)
-        await self.store.forget(sid, [e.user.user_key for e in known])
+        await self.store.forget(flight.record.id, [e.user.user_key for e in known])
 
     async def _failed(self, flight: Flight) -> None:
         """ERROR (or gone): Okta may have imported part of it. Creates go the per-user way with
