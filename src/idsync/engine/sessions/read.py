@@ -200,6 +200,8 @@ class Reader:
         session only the users written since the last early read are left to read."""
         since = latest(flight.record.since, self._ended, early.since())
         mine = [e for e in entries if e.user_key in flight.entries]
+        if not mine:  # none of its users is claimed here (yet): nothing to settle early
+            return entries
         try:
             got = await self.sessions.read_changed([e.login for e in mine], since, max_pages=EARLY_PAGES)
         except ProviderError as exc:
