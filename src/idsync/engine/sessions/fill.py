@@ -39,7 +39,6 @@ class Filler:
         options: SessionOptions,
         *,
         disable: Callable[[SourceUnavailable], None],
-        give_back: Callable[[list[Entry]], None],
         per_user: Callable[[list[Entry]], None],
     ) -> None:
         self.sessions = sessions
@@ -56,9 +55,16 @@ class Filler:
         # session being deleted): the pipeline is busy then, though `waiting` and `open` are empty.
         self.stepping = False
         self._disable = disable
-        self._give_back = give_back  # entries back to the front of `waiting`
         self._per_user = per_user  # entries the IdP refused in an upload
         self.uploads_limit = min(options.uploads_per_session, sessions.max_uploads)
+
+    def give_back(self, entries: list[Entry]) -> None:
+        """Entries back to the front of `waiting` (they go into the next session first)."""
+        self.waiting[:0] = entries
+
+    def empty(self) -> bool:
+        """No user waits for a session, none is being filled."""
+        return not (self.waiting or self.open)
 
     def in_hand(self) -> list[Entry]:
         """The users of the session being filled, then those waiting for one."""
@@ -205,7 +211,7 @@ class Filler:
         for n, (chunk, _, exc) in enumerate(failed):  # 400s only
             assert isinstance(exc, InvalidRequest)
             if not await self._refused(current, chunk, exc):
-                self._give_back([entry for rest, _, _ in failed[n + 1 :] for entry in rest])
+                self.give_back([entry for rest, _, _ in failed[n + 1 :] for entry in rest])
                 return False
         return True
 
@@ -255,7 +261,7 @@ class Filler:
     async def scrap(self, extra: list[Entry] | None = None) -> None:
         """Delete the open session (never started: it imports nothing); its users wait again."""
         current, self.open = self.open, None
-        self._give_back([*(current.entries if current is not None else ()), *(extra or ())])
+        self.give_back([*(current.entries if current is not None else ()), *(extra or ())])
         if current is not None:  # its users wait again first: none is unaccounted for meanwhile
             await self._delete(current.record.id)
             await self.store.abandon(self.idp, current.record.id, never_started=True)

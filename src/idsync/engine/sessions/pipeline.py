@@ -77,7 +77,6 @@ class SessionPipeline:
             clock,
             options,
             disable=self._disable,
-            give_back=self._give_back,
             per_user=self._per_user_all,
         )
         self.read = Reader(
@@ -89,14 +88,11 @@ class SessionPipeline:
             options,
             done=self._done,
             spawn=self._spawn,
-            last=self._alone,
+            # the import waits for this session alone: it may be read while Okta runs it
+            last=lambda flight: self.flights.keys() == {flight.record.id} and self.fill.empty(),
         )
 
     # ---- what the worker asks ----------------------------------------------------------------
-
-    def _alone(self, flight: Flight) -> bool:
-        """The only session in flight, and no user waits for another: the import waits for it."""
-        return self.flights.keys() == {flight.record.id} and not (self.fill.waiting or self.fill.open)
 
     def busy(self) -> bool:
         """Users are in the pipeline (burst mode waits for them)."""
@@ -367,9 +363,6 @@ class SessionPipeline:
         for entry in entries:
             self._done(entry)
             self._spawn(self.hooks.per_user(entry.user, entry.link), entry.user)
-
-    def _give_back(self, entries: list[Entry]) -> None:
-        self.fill.waiting[:0] = entries
 
     def _done(self, entry: Entry) -> None:
         if entry.kind is EntryKind.CREATE:
