@@ -5,7 +5,8 @@ the store is written here through idsync's own code instead: the file goes throu
 (the import's record, its counters and input cursor, one queued change per user), and each batch
 of queued changes is then finished as the worker finishes a create: planned by the planner, the
 result `created` with an Okta-shaped id committed with the link (IdP id, login, profile hash,
-status STAGED, version) and the import's counters in one group write. The import completes on its
+status STAGED, version, the mark of its line: domain/marks.py) and the import's counters in one
+group write. The import completes on its
 own when its last result is written. Left out: the IdP call, and the claims (leases the worker
 takes and releases, which leave no trace).
 """
@@ -21,9 +22,10 @@ from idsync.adapters.store import Store
 from idsync.adapters.store.aio import Runner, sql_stores
 from idsync.config import Settings
 from idsync.domain.links import IdpStatus, Link
-from idsync.domain.models import ChangeMessage, Reason, Status
+from idsync.domain.marks import finished_mark, line_fp
+from idsync.domain.models import ChangeMessage, Lane, Reason, Status
 from idsync.domain.planner import plan
-from idsync.domain.records import Finished, Outcome
+from idsync.domain.records import Finished, Outcome, QueuedChange
 from idsync.engine.ingest import Defaults, Ingestor, batches
 
 OWNER = "bench-seed"
@@ -36,33 +38,50 @@ def okta_id(key: str) -> str:
 
 
 def _results(
-    settings: Settings, import_id: str, queued: list[tuple[int | None, ChangeMessage | Reason]]
+    settings: Settings,
+    import_id: str,
+    queued: list[tuple[int | None, ChangeMessage | Reason]],
+    texts: list[str],
 ) -> tuple[list[Link], list[Finished]]:
-    """The worker's results for freshly queued creates: planned, answered `created`."""
+    """The worker's results for freshly queued creates: planned, answered `created`, the link
+    marked with its line as the worker marks a link it leaves at rest (domain/marks.py)."""
     finished: list[Finished] = []
     links: list[Link] = []
-    for change_id, change in queued:
+    for (change_id, change), text in zip(queued, texts, strict=True):
         assert change_id is not None and isinstance(change, ChangeMessage), change
         policy = settings.policy(change.tenant)
         assert policy is not None and change.user is not None
         decided = plan(change, None, policy)
         assert decided.status is Status.CREATED, decided
         idp_id = okta_id(change.user_key)
-        links.append(
-            Link(
-                change.tenant,
-                change.source,
-                change.key,
-                policy.idp,
-                idp_id=idp_id,
-                login=change.user.login,
-                profile_hash=decided.profile_hash,
-                idp_status=IdpStatus.STAGED,
-                version=decided.version,
-            )
+        link = Link(
+            change.tenant,
+            change.source,
+            change.key,
+            policy.idp,
+            idp_id=idp_id,
+            login=change.user.login,
+            profile_hash=decided.profile_hash,
+            idp_status=IdpStatus.STAGED,
+            version=decided.version,
+        )
+        links.append(link)
+        # the row the worker claims: the payload and line fingerprint the ingestor stored
+        row = QueuedChange(
+            change_id,
+            change.op.value,
+            change.version,
+            change.model_dump_json(exclude_none=True),
+            import_id,
+            None,
+            Lane.BULK,
+            0,
+            "file",
+            line_fp=line_fp(change.tenant, text),
         )
         outcome = Outcome(change_id, Status.CREATED, idp_id, import_id=import_id)
-        finished.append(Finished(change.user_key, OWNER, [outcome], release=False))
+        mark = finished_mark([row], link, policy)
+        finished.append(Finished(change.user_key, OWNER, [outcome], release=False, line_mark=mark))
     return links, finished
 
 
@@ -77,7 +96,8 @@ async def _first_import(settings: Settings, store: Store, path: Path, tenant: st
         queued = await ingestor.receive(
             [received_from_file(r) for r in batch], defaults, cursor=batch[-1].number
         )
-        links, finished = _results(settings, import_id, queued)
+        texts = [r.text or "" for r in batch]  # JSON lines: each one's text
+        links, finished = _results(settings, import_id, queued, texts)
         # one create a user, counted for the import as the worker counts it
         store.queue.write_batch(saved_links=links, finished=finished, api_calls={import_id: len(finished)})
         created += len(finished)

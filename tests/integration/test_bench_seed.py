@@ -45,3 +45,6 @@ def test_seeded_store_equals_a_real_first_import(tmp_path: Path) -> None:
     for table in ("links", "changes", "imports", "claims"):
         assert rows(tmp_path / "seeded.db", table) == rows(tmp_path / "real.db", table), table
     assert len(rows(tmp_path / "seeded.db", "links")) == 40
+    # The real worker marked each link with its line (domain/marks.py), as the seed does: S2's
+    # re-import passes over lines a real import proved, not lines only the seed marked.
+    assert all(r["line_mark"] for r in rows(tmp_path / "real.db", "links"))

@@ -16,6 +16,7 @@ __all__ = [
     "Finished",
     "ImportRecord",
     "IngestRow",
+    "LineMark",
     "Outcome",
     "QueuedChange",
     "Receipt",
@@ -91,6 +92,11 @@ class IngestRow:
     result_status: Status | None = None  # set: decided at once, no IdP call (stored as done)
     reason: Reason | None = None
     idp_id: str | None = None
+    line_fp: str | None = None  # the line's fingerprint (domain/marks.py), kept for the worker
+
+
+# A link to mark as at rest with a line (domain/marks.py): tenant, source, key, mark.
+LineMark = tuple[str, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,7 @@ class QueuedChange:
     lane: Lane
     attempts: int
     origin: str
+    line_fp: str | None = None
 
 
 @dataclass
@@ -140,6 +147,7 @@ class Finished:
     owner: str
     outcomes: list[Outcome]
     release: bool = True
+    line_mark: LineMark | None = None  # the link written with it is at rest with this line
 
 
 @dataclass(frozen=True)

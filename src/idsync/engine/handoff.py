@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from idsync.domain.decision import next_step
 from idsync.domain.links import Link
+from idsync.domain.marks import finished_mark
 from idsync.domain.models import ChangeMessage, Reason, Status, stored_change
 from idsync.domain.planner import Plan
 from idsync.domain.policy import TenantPolicy
@@ -110,7 +111,9 @@ class SessionHandoff:
         activation_url: str | None = None,
     ) -> None:
         outcomes = [Outcome(c.id, status, idp_id, reason, c.import_id, activation_url) for c in user.changes]
-        await self.worker.writes.finish(Finished(user.user_key, self.worker.owner, outcomes), link)
+        mark = finished_mark(user.changes, link, self.worker.policies(user.tenant))
+        finished = Finished(user.user_key, self.worker.owner, outcomes, line_mark=mark)
+        await self.worker.writes.finish(finished, link)
         self.worker.settled(outcomes)
 
     def count_calls(self, import_id: str, calls: int) -> None:

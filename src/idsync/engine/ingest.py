@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from idsync.domain.decision import newer
 from idsync.domain.links import Link
-from idsync.domain.models import ChangeMessage, Lane, Reason, Status, validation_reason
+from idsync.domain.marks import line_fp, line_mark, policy_fp
+from idsync.domain.models import ChangeMessage, Lane, Reason, Status, user_key, validation_reason
 from idsync.domain.planner import plan
 from idsync.domain.policy import TenantPolicy
 from idsync.domain.records import IngestRow, Received
@@ -95,6 +96,8 @@ class Ingestor:
         self._links = links
         self._policies = policies
         self._known: dict[str, TenantPolicy | None] = {}
+        self._policy_marks: dict[str, str | None] = {}
+        self.passed_over = 0  # lines found at rest by their marks, never parsed
 
     def policy(self, tenant: str) -> TenantPolicy | None:
         if tenant not in self._known:
@@ -104,8 +107,64 @@ class Ingestor:
     async def receive(
         self, items: Sequence[Received], defaults: Defaults, *, cursor: int | None = None
     ) -> list[tuple[int | None, ChangeMessage | Reason]]:
-        """Validate, pre-decide and store one batch. Returns (change id, change or reason) per item."""
-        return await self.store([to_change(item, defaults) for item in items], items, defaults, cursor=cursor)
+        """Validate, pre-decide and store one batch. Returns (change id, change or reason) per
+        stored item. A way in that only counts unchanged users (a file import) first passes over
+        the lines whose links hold their marks (domain/marks.py): they are not even parsed."""
+        fps = self._line_fps(items, defaults)
+        at_rest = await self._at_rest(fps, defaults) if fps is not None else {}
+        parsed = [None if i in at_rest else to_change(item, defaults) for i, item in enumerate(items)]
+        if at_rest:
+            # A user with another change waiting, in the queue or above in this batch, is decided
+            # behind it: the line is read after all.
+            waiting = {p.user_key for p in parsed if isinstance(p, ChangeMessage)}
+            waiting |= await self._queue.open_user_keys(sorted(set(at_rest.values())))
+            for i, user in at_rest.items():
+                if user in waiting:
+                    parsed[i] = to_change(items[i], defaults)
+        kept = [i for i, p in enumerate(parsed) if p is not None]
+        self.passed_over += len(items) - len(kept)
+        return await self.store(
+            [p for p in parsed if p is not None],
+            [items[i] for i in kept] if len(kept) < len(items) else items,
+            defaults,
+            cursor=cursor,
+            at_rest=len(items) - len(kept),
+            line_fps=[fps[i] for i in kept] if fps is not None else None,
+        )
+
+    def _line_fps(self, items: Sequence[Received], defaults: Defaults) -> list[str | None] | None:
+        """Each line's fingerprint, when this way in can pass over lines (None: it cannot)."""
+        if defaults.record_unchanged or defaults.tenant is None:
+            return None
+        tenant = defaults.tenant
+        return [
+            line_fp(tenant, item.text)
+            if item.text is not None
+            else (line_fp(tenant, repr(item.payload)) if isinstance(item.payload, dict) else None)
+            for item in items
+        ]
+
+    async def _at_rest(self, fps: list[str | None], defaults: Defaults) -> dict[int, str]:
+        """The lines whose links hold their marks, by index, with their user's key."""
+        assert defaults.tenant is not None
+        policy_mark = self.policy_mark(defaults.tenant)
+        if policy_mark is None:
+            return {}
+        marks = {line_mark(policy_mark, fp): i for i, fp in enumerate(fps) if fp is not None}
+        found = await self._links.at_rest_lines(defaults.tenant, list(marks))
+        out: dict[int, str] = {}
+        for i, fp in enumerate(fps):
+            hit = found.get(line_mark(policy_mark, fp)) if fp is not None else None
+            if hit is not None:
+                out[i] = user_key(defaults.tenant, *hit)
+        return out
+
+    def policy_mark(self, tenant: str) -> str | None:
+        """The tenant's policy fingerprint (domain/marks.py), None for a tenant not configured."""
+        if tenant not in self._policy_marks:
+            policy = self.policy(tenant)
+            self._policy_marks[tenant] = policy_fp(policy) if policy is not None else None
+        return self._policy_marks[tenant]
 
     async def store(
         self,
@@ -114,9 +173,13 @@ class Ingestor:
         defaults: Defaults,
         *,
         cursor: int | None = None,
+        at_rest: int = 0,
+        line_fps: Sequence[str | None] | None = None,
     ) -> list[tuple[int | None, ChangeMessage | Reason]]:
         """Pre-decide and store one batch that was validated already (`to_change`: once per message,
-        whatever the way in). Returns (change id, change or reason) per item."""
+        whatever the way in). Returns (change id, change or reason) per item. `at_rest`: lines
+        passed over (counted unchanged); `line_fps`: the items' fingerprints, kept with queued
+        changes so the worker can mark the links it leaves at rest."""
         valid = [p for p in parsed if isinstance(p, ChangeMessage)]
         keys = [(c.tenant, c.source, c.key) for c in valid]
         user_keys = [c.user_key for c in valid]  # built once a change: asked for three times
@@ -124,15 +187,16 @@ class Ingestor:
         busy = await self._queue.open_user_keys(user_keys) if valid else set()
         rows: list[IngestRow] = []
         kept: list[ChangeMessage | Reason] = []
-        unrecorded = 0
+        unrecorded = at_rest
         named = zip(keys, user_keys, strict=True)
-        for item, p in zip(items, parsed, strict=True):
+        fps = line_fps if line_fps is not None else [None] * len(items)
+        for item, p, fp in zip(items, parsed, fps, strict=True):
             if isinstance(p, Reason):
                 rows.append(self._rejected(item, p, defaults))
                 kept.append(p)
                 continue
             key, user_key = next(named)
-            row = self._accepted(item, p, user_key, defaults, links.get(key), busy)
+            row = self._accepted(item, p, user_key, defaults, links.get(key), busy, fp)
             if row is None:
                 unrecorded += 1
                 continue
@@ -186,6 +250,7 @@ class Ingestor:
         defaults: Defaults,
         link: Link | None,
         busy: set[str],
+        fp: str | None = None,
     ) -> IngestRow | None:
         """The row to store for a valid change (None: an unchanged user that is only counted)."""
         status, reason = self._decide(change, user_key, link, busy)
@@ -211,6 +276,7 @@ class Ingestor:
             result_status=status,
             reason=reason,
             idp_id=link.idp_id if (link is not None and status is not None) else None,
+            line_fp=fp if status is None else None,
         )
 
     def _decide(

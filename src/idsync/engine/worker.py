@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from idsync.clock import Clock
 from idsync.domain.decision import next_step
 from idsync.domain.links import Link, PendingOp
+from idsync.domain.marks import finished_mark
 from idsync.domain.models import ChangeMessage, Lane, Reason, Status, stored_change, validation_reason
 from idsync.domain.policy import TenantPolicy
 from idsync.domain.records import ClaimedUser, Finished, Outcome, QueuedChange
@@ -43,9 +44,8 @@ class WorkerOptions:
     # Users in progress in the bulk lane: above the governor's burst of calls in flight (40), since
     # users are claimed in batches and some are being planned or written while others wait on a call.
     concurrency: int = 64
-    # While a session pipeline takes the users as fast as they come (engine/sessions), a user leaves
-    # the worker once planned: claim this many a turn, or a file's ingest (1,000 rows a turn of the
-    # event loop) leaves the first session's fill a sixth of the CPU while Okta waits for it.
+    # A session pipeline takes users as fast as they come (engine/sessions): claim this many a turn,
+    # or a file's ingest (1,000 rows a turn) leaves the first session's fill a sixth of the CPU.
     session_claim: int = 512
     interactive_slots: int = 8  # extra users in progress reserved for the interactive lane
     lease_s: float = 120.0
@@ -315,7 +315,8 @@ class Worker:
                 for c in pending[:size]
             )
             pending = pending[size:]
-        await self.writes.finish(Finished(user.user_key, self.owner, outcomes), link)
+        mark = finished_mark(user.changes, link, self.policies(user.tenant))
+        await self.writes.finish(Finished(user.user_key, self.owner, outcomes, line_mark=mark), link)
         self.processed += len(outcomes)
         self._resolve(outcomes)
 

@@ -29,6 +29,11 @@ class LinkStore(Protocol):
 
     async def save(self, link: Link) -> None: ...
 
+    async def at_rest_lines(self, tenant: str, marks: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(source, key) of the tenant's link that holds each of these line marks (domain/marks.py);
+        links of shared accounts never answer."""
+        ...
+
     async def holder_of(self, idp: str, idp_id: str) -> Link | None: ...
 
     async def holder_by_login(self, idp: str, login: str, *, besides: Key) -> Link | None:

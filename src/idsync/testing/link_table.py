@@ -33,6 +33,7 @@ class LinkRow:
     link: Link  # as stored: no sharers, no handover; a sharer's account fields are empty
     login_key: str | None
     updated_at: float
+    line_mark: str | None = None  # domain/marks.py: every write but `mark` clears it
 
 
 class LinkTable:
@@ -86,7 +87,27 @@ class LinkTable:
     def _update(self, key: Key, **changes: Any) -> None:
         row = self.rows[key]
         link = replace(row.link, **{k: v for k, v in changes.items() if k != "login_key"})
-        self._put(key, replace(row, link=link, login_key=changes.get("login_key", row.login_key)))
+        login = changes.get("login_key", row.login_key)
+        self._put(key, replace(row, link=link, login_key=login, line_mark=None))
+
+    def at_rest_lines(self, tenant: str, marks: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(source, key) of the tenant's link holding each mark; shared accounts never answer."""
+        wanted = set(marks)
+        shared = {(t, *r.link.via) for (t, _, _), r in self.rows.items() if r.link.via is not None}
+        return {
+            r.line_mark: (s, k)
+            for (t, s, k), r in self.rows.items()
+            if t == tenant
+            and r.line_mark in wanted
+            and r.link.via is None
+            and (t, s, k) not in shared
+            and r.line_mark is not None
+        }
+
+    def mark(self, key: Key, line_mark: str) -> None:
+        row = self.rows.get(key)
+        if row is not None:
+            self._put(key, replace(row, line_mark=line_mark))
 
     # ---- reading: shared accounts resolved --------------------------------------------------------
 

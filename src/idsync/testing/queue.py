@@ -152,6 +152,7 @@ class MemoryChangeQueue:
                     Lane(c.lane),
                     c.attempts,
                     c.origin,
+                    c.line_fp,
                 )
             )
         if stopped:
@@ -220,6 +221,9 @@ class MemoryChangeQueue:
             latest[(link.tenant, link.source, link.key)] = link
         if latest:
             st.links.upsert(list(latest.values()), now)
+        for f in finished:
+            if f.line_mark is not None:
+                st.links.mark(f.line_mark[:3], f.line_mark[3])
         outcomes = [o for f in finished for o in f.outcomes]
         for o in outcomes:
             row = st.changes.get(o.change_id)
@@ -331,4 +335,5 @@ def _change_row(cid: int, r: IngestRow, now: float) -> ChangeRow:
         received_at=now,
         finished_at=now if done else None,
         published=False,
+        line_fp=r.line_fp,
     )

@@ -51,6 +51,7 @@ class ChangeRow:
     finished_at: float | None
     published: bool
     activation_url: str | None = None
+    line_fp: str | None = None
 
 
 @dataclass

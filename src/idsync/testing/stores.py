@@ -60,6 +60,9 @@ class MemoryLinks:
     async def save(self, link: Link) -> None:
         self._t.upsert([link], self.state.now())
 
+    async def at_rest_lines(self, tenant: str, marks: Sequence[str]) -> dict[str, tuple[str, str]]:
+        return self._t.at_rest_lines(tenant, marks)
+
     async def holder_of(self, idp: str, idp_id: str) -> Link | None:
         return self._t.holder_of(idp, idp_id)
 

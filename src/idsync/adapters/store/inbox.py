@@ -165,6 +165,7 @@ _CHANGE_COLUMNS = (
     "received_at",
     "finished_at",
     "published",
+    "line_fp",
 )
 _INSERT_CHANGE_SQL = (
     f"INSERT INTO changes ({', '.join(_CHANGE_COLUMNS)}) VALUES ({', '.join('?' for _ in _CHANGE_COLUMNS)})"
@@ -196,4 +197,5 @@ def _change_values(r: IngestRow, now: float) -> dict[str, object]:
         "received_at": now,
         "finished_at": now if done else None,
         "published": False,
+        "line_fp": r.line_fp,
     }

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, func, select, tuple_
 
 from idsync.adapters.store import links as link_sql
 from idsync.adapters.store.common import CHUNK, Part, chunks
+from idsync.adapters.store.line_marks import at_rest_lines
 from idsync.adapters.store.schema import links
 from idsync.domain.links import IdpStatus, Link
 from idsync.ports import IdpUser
@@ -45,6 +46,11 @@ class LinkTable(Part):
                     for row in rows:
                         out[(row["tenant"], row["source"], row["key"])] = link_sql.link_from_row(row)
             return link_sql.resolve(conn, out)
+
+    def at_rest_lines(self, tenant: str, marks: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(source, key) of the tenant's link that holds each of these line marks (domain/marks.py)."""
+        with self._tx() as conn:
+            return at_rest_lines(conn, tenant, marks)
 
     def save(self, link: Link) -> None:
         with self._tx() as conn:

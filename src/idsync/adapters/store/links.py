@@ -84,6 +84,7 @@ _WRITTEN = (
     "via_source",
     "via_key",
     "updated_at",
+    "line_mark",  # always cleared: only a proof made against the link as written marks it
 )
 
 
@@ -235,6 +236,7 @@ def upsert_links(conn: Connection, saved: Sequence[Link], now: float) -> None:
                 login=link.login,
                 login_key=login_key(link.login) if link.login else None,
                 updated_at=now,
+                line_mark=None,
             )
         )
 
@@ -292,7 +294,11 @@ def _hand_over(conn: Connection, link: Link) -> None:
     ).all()
     if row is None or row[0] is None or not members:
         return
-    conn.execute(update(links).where(me).values(idp_id=None, login=None, login_key=None, idp_status=None))
+    conn.execute(
+        update(links)
+        .where(me)
+        .values(idp_id=None, login=None, login_key=None, idp_status=None, line_mark=None)
+    )
     (new_source, new_key), rest = members[0], members[1:]
     conn.execute(
         update(links)
@@ -304,13 +310,14 @@ def _hand_over(conn: Connection, link: Link) -> None:
             idp_status=row[2],
             via_source=None,
             via_key=None,
+            line_mark=None,
         )
     )
     for s, k in rest:
         conn.execute(
             update(links)
             .where(links.c.tenant == link.tenant, links.c.source == s, links.c.key == k)
-            .values(via_source=new_source, via_key=new_key)
+            .values(via_source=new_source, via_key=new_key, line_mark=None)
         )
 
 
@@ -334,6 +341,7 @@ def _values(link: Link, now: float) -> dict[str, object]:
         "via_source": link.via[0] if shared and link.via else None,
         "via_key": link.via[1] if shared and link.via else None,
         "updated_at": now,
+        "line_mark": None,
     }
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from idsync.adapters.store import links as link_sql
 from idsync.adapters.store.common import CHUNK, Part, add_calls, bump_import, chunks, execute_many
 from idsync.adapters.store.controls import blocked_users, paused_imports, settle_stopped
+from idsync.adapters.store.line_marks import mark_lines
 from idsync.adapters.store.schema import changes, claims, links
 from idsync.domain.links import Link
 from idsync.domain.models import Lane, user_key
@@ -126,6 +127,7 @@ class ChangeQueue(Part):
                         Lane(r["lane"]),
                         r["attempts"],
                         r["origin"],
+                        r["line_fp"],
                     )
                 )
             by_source: dict[tuple[str, str], list[str]] = {}
@@ -231,6 +233,7 @@ class ChangeQueue(Part):
                 latest[(link.tenant, link.source, link.key)] = link
             if latest:
                 link_sql.upsert_links(conn, list(latest.values()), now)
+            mark_lines(conn, [f.line_mark for f in finished if f.line_mark is not None])
             outcomes = [o for f in finished for o in f.outcomes]
             if outcomes:
                 execute_many(

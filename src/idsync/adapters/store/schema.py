@@ -76,12 +76,17 @@ links = Table(
     # merge_sources: the identity of the same tenant whose link holds the shared account.
     Column("via_source", String(100)),
     Column("via_key", String(200)),
+    # The mark of the line last found at rest against this link (domain/marks.py); every other
+    # write of the link clears it.
+    Column("line_mark", String(48)),
 )
 Index("ix_links_tenant_status", links.c.tenant, links.c.idp_status)
 # One IdP account, one identity: the store refuses a second link to an account, whatever the
 # code path (identities that share an account under merge_sources reach it through `via_*`).
 Index("ux_links_account", links.c.idp, links.c.idp_id, unique=True)
 Index("ix_links_login", links.c.idp, links.c.login_key)
+_marked = links.c.line_mark.isnot(None)
+Index("ix_links_line_mark", links.c.tenant, links.c.line_mark, sqlite_where=_marked, postgresql_where=_marked)
 _shared = links.c.via_key.isnot(None)
 Index(
     "ix_links_via",
@@ -149,6 +154,8 @@ changes = Table(
     # When the tenant sends no activation e-mail, the link the user needs (a one-time credential):
     # handed to the application with the result, never logged.
     Column("activation_url", Text),
+    # The line's fingerprint (domain/marks.py), for the worker to mark the link it leaves at rest.
+    Column("line_fp", String(32)),
 )
 _pending = changes.c.state == "pending"
 _open = changes.c.state != "done"
@@ -230,7 +237,20 @@ MIGRATIONS: list[tuple[str, str, Migration | None]] = [
         "imports.cancelled and ix_imports_state: imports can be paused, resumed and cancelled",
         lambda c: _core_0005(c),
     ),
+    (
+        "core_0006",
+        "links.line_mark and changes.line_fp: a re-import passes over lines proved unchanged",
+        lambda c: _core_0006(c),
+    ),
 ]
+
+
+def _core_0006(conn: Connection) -> None:
+    _add_column(conn, "links", "line_mark VARCHAR(48)")
+    _add_column(conn, "changes", "line_fp VARCHAR(32)")
+    for index in links.indexes:
+        if index.name == "ix_links_line_mark":
+            index.create(conn)
 
 
 def _core_0005(conn: Connection) -> None:

@@ -277,7 +277,7 @@ class SessionTable(Repository):
                             links.c.pending_op == PendingOp.CREATE.value,
                             links.c.idp_id.is_(None),
                         )
-                        .values(pending_op=None)
+                        .values(pending_op=None, line_mark=None)
                     )
             conn.execute(delete(idsource_entries).where(idsource_entries.c.session_id == session_id))
             conn.execute(
