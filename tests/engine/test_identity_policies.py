@@ -3,6 +3,10 @@ activation settings, carried out by the engine on the in-memory parts (tests/eng
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from idsync.domain.links import IdpStatus
 from idsync.domain.policy import ExistingAccount, SyncMode
 
@@ -107,6 +111,33 @@ async def test_merge_sources_shares_one_account_between_sources() -> None:
     assert (shared.via, shared.sharers) == (("crm", "1"), ("crm",))
     holder = await w.stores.links.holder_of("okta", account.id)
     assert holder is not None and holder.identity == "crm/1" and holder.sharers == ("panel",)
+
+
+async def test_two_sources_of_one_person_in_one_import_share_one_account(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Both identities are worked on at once: the second's create is refused while the first's is
+    in flight; it waits for that create to be recorded, then shares the account (no traceback)."""
+    w = world(existing_account=ExistingAccount.MERGE_SOURCES, source_priority=("crm", "panel"))
+    crm, panel = await w.send(
+        upsert("1", "ola.park@example.com", title="from crm"),
+        upsert("p-7", "Ola.Park@example.com", source="panel", title="from panel"),
+        import_id="both",
+    )
+
+    await drain(w)
+
+    account = w.account("ola.park@example.com")
+    assert w.org.logins() == ["ola.park@example.com"]
+    assert ((await w.result(crm))["status"], (await w.result(crm))["idp_id"]) == ("created", account.id)
+    shared = await w.result(panel)
+    assert (shared["status"], shared["reason_code"], shared["idp_id"]) == (
+        "unchanged",
+        "shared_account",
+        account.id,
+    )
+    assert account.profile["title"] == "from crm"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 async def test_merge_sources_never_crosses_tenants() -> None:

@@ -229,7 +229,12 @@ class PlanRunner:
     ) -> None:
         """merge_sources: reach the account through the identity that holds it; its profile
         follows the highest-priority source that has the person."""
-        assert holder.idp_id is not None
+        if holder.idp_id is None:  # the holder's create of this login is in flight (one file, both)
+            raise NotYetVisible(
+                f"{idp.name}: login {action.profile['login']} is being created for {holder.identity}; "
+                "this identity shares the account once that create is recorded",
+                provider=idp.name,
+            )
         sharers = (holder.source, *holder.sharers)
         run.link = replace(
             run.link,
