@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from idsync.domain.links import IdpStatus
+from idsync.domain.links import IdpStatus, PendingOp
 from idsync.domain.models import Status
 from idsync.domain.records import Finished, Outcome
 from idsync.ports import Stores
@@ -74,3 +74,21 @@ async def test_links_of_a_shared_account_never_answer(stores: Stores) -> None:
         ],
     )
     assert await stores.links.at_rest_lines(T, [M1]) == {}
+
+
+async def test_a_link_found_unchanged_is_marked_only_if_still_as_read(stores: Stores) -> None:
+    read_1 = link("crm", "1", "00u1", "1@example.com", profile_hash="h1", version=3)
+    read_2 = link("crm", "2", "00u2", "2@example.com", profile_hash="h2")
+    await stores.links.save(read_1)
+    await stores.links.save(read_2)
+    # Between the ingest's read and its mark, another way activates crm/2.
+    await stores.links.save(replace(read_2, idp_status=IdpStatus.ACTIVE))
+
+    await stores.links.mark_at_rest([(read_1, M1), (read_2, M2)])
+
+    assert await stores.links.at_rest_lines(T, [M1, M2]) == {M1: ("crm", "1")}
+    # A link with a write in flight is never marked.
+    busy = replace(read_2, idp_status=IdpStatus.ACTIVE, pending_op=PendingOp.ACTIVATE)
+    await stores.links.save(busy)
+    await stores.links.mark_at_rest([(busy, M2)])
+    assert await stores.links.at_rest_lines(T, [M2]) == {}

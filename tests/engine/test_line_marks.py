@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from idsync.domain.links import IdpStatus
 from idsync.domain.models import Lane
 from idsync.domain.policy import ExistingAccount, SyncMode
 from idsync.domain.records import received_from_text
@@ -130,3 +131,21 @@ async def test_a_shared_account_is_never_passed_over() -> None:
 
     assert w.ingestor.passed_over == 2  # Bo and Cy; Ann's two identities share one account
     assert again["unchanged"] + again["skipped"] == 4
+
+
+async def test_lines_found_unchanged_against_a_link_written_another_way_are_marked() -> None:
+    """Phase 2 activates every account (links written without marks): the next re-import reads
+    each line, finds it unchanged and marks its link; the one after passes over them all."""
+    w = world(mode=SyncMode.SYNC)
+    await file_import(w, LINES, "first")
+    for key in ("1", "2", "3"):  # as the activation job leaves them
+        link = await w.link(key)
+        assert link is not None
+        await w.stores.links.save(replace(link, idp_status=IdpStatus.ACTIVE))
+
+    read = await file_import(w, LINES, "read")
+    assert (read["unchanged"], w.ingestor.passed_over) == (3, 0)
+
+    again = await file_import(w, LINES, "again")
+    assert (again["unchanged"], w.ingestor.passed_over) == (3, 3)
+    assert w.org.log == ["create"] * 3

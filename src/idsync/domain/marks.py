@@ -1,11 +1,12 @@
 """Line marks: a re-import passes over a line it proved unchanged before, without reading it.
 
 Most of a million-user re-import of unchanged users is proving each one unchanged: parse and
-validate the line, read its link, plan. A mark keeps that proof. When a line's change is carried
-out (or found unchanged) and planning it again against the link as written would change nothing
-(`at_rest`), the link keeps the line's mark: a hash of the tenant, the line's text and the
-tenant's policy. Every other write of the link clears the mark (the store's rule), so a line
-whose mark a link still holds is unchanged, whatever the line says, unless:
+validate the line, read its link, plan. A mark keeps that proof. When the worker carries a line's
+change out and planning it again against the link as written would change nothing (`at_rest`),
+or the ingest finds a line unchanged against a link that is still as it read it, the link keeps
+the line's mark: a hash of the tenant, the line's text and the tenant's policy. Every other
+write of the link clears the mark (the store's rule), so the same line again, while its link
+still holds its mark, is unchanged without being read, unless:
 
 - the user has another change waiting (the ingest asks the queue, and a line of the same user
   further up the same batch counts as waiting);

@@ -190,15 +190,19 @@ class Ingestor:
         unrecorded = at_rest
         named = zip(keys, user_keys, strict=True)
         fps = line_fps if line_fps is not None else [None] * len(items)
+        proved: list[tuple[Link, str]] = []  # lines found unchanged here, to mark their links with
         for item, p, fp in zip(items, parsed, fps, strict=True):
             if isinstance(p, Reason):
                 rows.append(self._rejected(item, p, defaults))
                 kept.append(p)
                 continue
             key, user_key = next(named)
-            row = self._accepted(item, p, user_key, defaults, links.get(key), busy, fp)
+            link = links.get(key)
+            row = self._accepted(item, p, user_key, defaults, link, busy, fp)
             if row is None:
                 unrecorded += 1
+                if fp is not None and link is not None and (pm := self.policy_mark(p.tenant)):
+                    proved.append((link, line_mark(pm, fp)))
                 continue
             rows.append(row)
             kept.append(p)
@@ -209,6 +213,8 @@ class Ingestor:
             unrecorded_unchanged=unrecorded,
             force=defaults.force,
         )
+        if proved:  # a link written by another way (an activation, a session, an older release)
+            await self._links.mark_at_rest(proved)
         for run_id, tripped in receipt.tripped:
             log.warning(
                 "safety threshold: %s; nothing more of it is sent until it is released "

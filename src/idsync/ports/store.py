@@ -34,6 +34,11 @@ class LinkStore(Protocol):
         links of shared accounts never answer."""
         ...
 
+    async def mark_at_rest(self, proved: Sequence[tuple[Link, str]]) -> None:
+        """Mark each link, as read, with the mark of a line found unchanged against it, unless it
+        was written since, shares its account or has a write in flight (then: nothing)."""
+        ...
+
     async def holder_of(self, idp: str, idp_id: str) -> Link | None: ...
 
     async def holder_by_login(self, idp: str, login: str, *, besides: Key) -> Link | None:

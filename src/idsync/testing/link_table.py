@@ -104,6 +104,23 @@ class LinkTable:
             and r.line_mark is not None
         }
 
+    def mark_if_unchanged(self, read: Link, line_mark: str) -> None:
+        """Mark a link the ingest read, if it is still as read (SQL: line_marks.mark_if_unchanged)."""
+        row = self.rows.get((read.tenant, read.source, read.key))
+        if read.idp_id is None or read.via is not None or read.sharers or read.pending_op is not None:
+            return
+        if row is None or row.line_mark == line_mark:
+            return
+        now = row.link
+        same = (now.idp_id, now.profile_hash, now.idp_status, now.version) == (
+            read.idp_id,
+            read.profile_hash,
+            read.idp_status,
+            read.version,
+        )
+        if same and now.pending_op is None and now.via is None:
+            self._put((read.tenant, read.source, read.key), replace(row, line_mark=line_mark))
+
     def mark(self, key: Key, line_mark: str) -> None:
         row = self.rows.get(key)
         if row is not None:

@@ -63,6 +63,10 @@ class MemoryLinks:
     async def at_rest_lines(self, tenant: str, marks: Sequence[str]) -> dict[str, tuple[str, str]]:
         return self._t.at_rest_lines(tenant, marks)
 
+    async def mark_at_rest(self, proved: Sequence[tuple[Link, str]]) -> None:
+        for link, mark in proved:
+            self._t.mark_if_unchanged(link, mark)
+
     async def holder_of(self, idp: str, idp_id: str) -> Link | None:
         return self._t.holder_of(idp, idp_id)
 

@@ -77,6 +77,9 @@ class SqlLinks:
     async def at_rest_lines(self, tenant: str, marks: Sequence[str]) -> dict[str, tuple[str, str]]:
         return await self._run(self._t.at_rest_lines, tenant, marks)
 
+    async def mark_at_rest(self, proved: Sequence[tuple[Link, str]]) -> None:
+        await self._run(self._t.mark_at_rest, proved)
+
     async def holder_of(self, idp: str, idp_id: str) -> Link | None:
         return await self._run(self._t.holder_of, idp, idp_id)
 

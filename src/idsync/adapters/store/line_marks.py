@@ -9,9 +9,10 @@ from sqlalchemy import Connection, bindparam, text, update
 
 from idsync.adapters.store.common import CHUNK, chunks
 from idsync.adapters.store.schema import links
+from idsync.domain.links import Link
 from idsync.domain.records import LineMark
 
-__all__ = ["at_rest_lines", "mark_lines"]
+__all__ = ["at_rest_lines", "mark_if_unchanged", "mark_lines"]
 
 # A holder whose account other identities share is never passed over (its decision reads
 # theirs), nor is an identity reaching an account through another's link.
@@ -31,6 +32,26 @@ _MARK = (
         links.c.tenant == bindparam("t"),
         links.c.source == bindparam("s"),
         links.c.key == bindparam("k"),
+    )
+    .values(line_mark=bindparam("m"))
+)
+
+
+# A link the ingest read and found a line unchanged against: marked only if it is still as read
+# (what the planner reads of it), so a write in between (an activation, another way in) wins.
+_MARK_IF_SAME = (
+    update(links)
+    .where(
+        links.c.tenant == bindparam("t"),
+        links.c.source == bindparam("s"),
+        links.c.key == bindparam("k"),
+        links.c.idp_id == bindparam("id"),
+        links.c.profile_hash.is_not_distinct_from(bindparam("ph")),
+        links.c.idp_status.is_not_distinct_from(bindparam("st")),
+        links.c.version.is_not_distinct_from(bindparam("v")),
+        links.c.pending_op.is_(None),
+        links.c.via_key.is_(None),
+        links.c.line_mark.is_distinct_from(bindparam("m")),
     )
     .values(line_mark=bindparam("m"))
 )
@@ -60,3 +81,24 @@ def mark_lines(conn: Connection, marks: Sequence[LineMark]) -> None:
     """Mark links, in the transaction that wrote them (which cleared any earlier mark)."""
     if marks:
         conn.execute(_MARK, [{"t": t, "s": s, "k": k, "m": m} for t, s, k, m in marks])
+
+
+def mark_if_unchanged(conn: Connection, proved: Sequence[tuple[Link, str]]) -> None:
+    """Mark each link (as the ingest read it) with its line's mark, where it is still as read.
+    A link of a shared account or with a write in flight is never marked."""
+    rows = [
+        {
+            "t": lk.tenant,
+            "s": lk.source,
+            "k": lk.key,
+            "id": lk.idp_id,
+            "ph": lk.profile_hash,
+            "st": lk.idp_status.value if lk.idp_status else None,
+            "v": lk.version,
+            "m": mark,
+        }
+        for lk, mark in proved
+        if lk.idp_id is not None and lk.via is None and not lk.sharers and lk.pending_op is None
+    ]
+    if rows:
+        conn.execute(_MARK_IF_SAME, rows)

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, select, tuple_
 
 from idsync.adapters.store import links as link_sql
 from idsync.adapters.store.common import CHUNK, Part, chunks
-from idsync.adapters.store.line_marks import at_rest_lines
+from idsync.adapters.store.line_marks import at_rest_lines, mark_if_unchanged
 from idsync.adapters.store.schema import links
 from idsync.domain.links import IdpStatus, Link
 from idsync.ports import IdpUser
@@ -51,6 +51,11 @@ class LinkTable(Part):
         """(source, key) of the tenant's link that holds each of these line marks (domain/marks.py)."""
         with self._tx() as conn:
             return at_rest_lines(conn, tenant, marks)
+
+    def mark_at_rest(self, proved: Sequence[tuple[Link, str]]) -> None:
+        """Mark links the ingest found lines unchanged against, where each is still as read."""
+        with self._tx() as conn:
+            mark_if_unchanged(conn, proved)
 
     def save(self, link: Link) -> None:
         with self._tx() as conn:
